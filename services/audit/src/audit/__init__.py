@@ -1,0 +1,1 @@
+"""Audit: the append-only compliance trail of every event on every ``mfc.*`` topic."""

@@ -1,0 +1,1 @@
+"""Followup: periodic prompts to caseworkers while a child is missing and after return."""

@@ -1,0 +1,30 @@
+"""Intake's composition root: settings in, a runnable ASGI app out."""
+
+from fastapi import FastAPI
+
+from intake import handlers
+from intake.config import IntakeSettings
+from intake.entrypoints import http, stream
+from shared.clock import Clock, SystemClock
+from shared.runtime import ServiceRuntime, add_ops_routes
+
+
+def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastAPI:
+    runtime = ServiceRuntime("intake", settings, clock or SystemClock())
+    ctx = handlers.IntakeContext(
+        clock=runtime.clock,
+        served_counties=settings.counties,
+        skew=settings.clock_skew_allowance,
+        source=runtime.source,
+    )
+    metrics = handlers.IntakeMetrics(runtime.registry)
+    stream.register(runtime, ctx, metrics)
+    app = FastAPI(
+        title="missing-from-care intake",
+        version="1",
+        description="County-facing API: report children missing from care and what follows.",
+        lifespan=runtime.lifespan,
+    )
+    app.include_router(http.create_router(runtime, ctx, metrics))
+    add_ops_routes(app, runtime)
+    return app

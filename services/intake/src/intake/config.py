@@ -1,0 +1,43 @@
+"""Intake settings (environment prefix ``INTAKE_``)."""
+
+from datetime import timedelta
+from typing import Annotated
+
+from pydantic import field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from shared.config import ServiceSettings
+from shared.durations import Duration
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", frozen=True)
+
+    http_port: int = 8001
+    consumer_group: str = "intake"
+
+    counties: Annotated[frozenset[str], NoDecode]
+    """Counties this deployment serves, comma-separated (``NC-063,MO-510``)."""
+    clock_skew_allowance: Duration = timedelta(minutes=5)
+    """How far in the future a county's timestamp may be (their clocks drift)."""
+
+    @field_validator("counties", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(
+                part.strip().upper() for part in value.split(",") if part.strip()
+            )
+        return value
+
+    @field_validator("counties")
+    @classmethod
+    def _known_counties(cls, value: frozenset[str]) -> frozenset[str]:
+        from intake.domain.counties import is_us_county
+
+        if not value:
+            raise ValueError("configure at least one county code, e.g. NC-063")
+        unknown = sorted(code for code in value if not is_us_county(code))
+        if unknown:
+            raise ValueError(f"not US county codes: {', '.join(unknown)}")
+        return value

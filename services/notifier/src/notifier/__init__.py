@@ -1,0 +1,1 @@
+"""Notifier: legal deadlines (law enforcement, NCMEC) and escalation to on-call staff."""

@@ -1,0 +1,14 @@
+"""Notifier settings (environment prefix ``NOTIFIER_``)."""
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.config import ServiceSettings
+
+
+class NotifierSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NOTIFIER_", extra="ignore", frozen=True
+    )
+
+    http_port: int = 8002
+    consumer_group: str = "notifier"

@@ -1,0 +1,90 @@
+"""``mfc``: the project's command line.
+
+``mfc dev`` runs the whole system on embedded infrastructure (or on the Kafka and
+PostgreSQL that ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` name) until Ctrl-C or
+SIGTERM, then stops everything in order.
+"""
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from shared.devstack import EmbeddedInfrastructure, ServiceSet, describe
+
+
+class _StopError(Exception):
+    pass
+
+
+def _raise_stop(signum: int, _frame: FrameType | None) -> None:
+    raise _StopError(signal.Signals(signum).name)
+
+
+def dev(args: argparse.Namespace) -> int:
+    data_dir = Path(args.data_dir).resolve()
+    infrastructure = EmbeddedInfrastructure(
+        data_dir=data_dir, kafka_port=args.kafka_port, env=os.environ
+    )
+    services: ServiceSet | None = None
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    try:
+        print(f"mfc dev: starting infrastructure (data in {data_dir})", flush=True)  # noqa: T201
+        infra = infrastructure.start()
+        services = ServiceSet(
+            infra,
+            log_dir=data_dir / "logs",
+            echo=lambda line: print(line, flush=True),  # noqa: T201
+        )
+        services.start()
+        services.wait_ready(timeout=args.ready_timeout)
+        print(describe(infra, services), flush=True)  # noqa: T201
+        while True:
+            exited = services.first_exited()
+            if exited is not None:
+                print(f"mfc dev: {exited.name} exited; stopping", file=sys.stderr)  # noqa: T201
+                return 1
+            time.sleep(0.5)
+    except _StopError as stop:
+        print(f"mfc dev: {stop}, stopping", flush=True)  # noqa: T201
+        return 0
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"mfc dev: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    finally:
+        # Ignore a second Ctrl-C while we shut down in order.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if services is not None:
+            services.stop()
+        infrastructure.stop()
+        print("mfc dev: stopped", flush=True)  # noqa: T201
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mfc", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev_parser = commands.add_parser(
+        "dev", help="run the whole system on embedded infrastructure"
+    )
+    dev_parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("MFC_DATA_DIR", ".mfc-data"),
+        help="where PostgreSQL keeps its data and services their logs (env MFC_DATA_DIR)",
+    )
+    dev_parser.add_argument(
+        "--kafka-port", type=int, default=int(os.environ.get("MFC_KAFKA_PORT", "9092"))
+    )
+    dev_parser.add_argument("--ready-timeout", type=float, default=90.0)
+    dev_parser.set_defaults(func=dev)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Reliable, idempotent consumption of CloudEvents from Kafka.
+
+Every subscriber of every service hands its message to ``ReliableConsumer.consume``,
+which gives these guarantees:
+
+* **Committed after the database.** The handler runs inside one database
+  transaction; only when it has committed does ``consume`` return and FastStream
+  commit the offset (the subscriber uses ``AckPolicy.NACK_ON_ERROR`` with auto-commit
+  off). A crash in between redelivers the message.
+* **Idempotent.** The event id is claimed in ``processed_events`` in that same
+  transaction, so a redelivered event is skipped, whatever the handler does.
+* **No hot loop, no blocked partition.** A failing handler is retried here with
+  exponential backoff (FastStream's Kafka nack would seek straight back and spin,
+  faststream#1721). After ``max_attempts`` the message goes to ``mfc.deadletter.v1``
+  with the reason and its original bytes, and the partition moves on. A message that
+  cannot be parsed, or that a handler refuses as permanently invalid, goes there at
+  once. Writing the dead letter goes through the outbox; if even that fails (the
+  database is away) ``consume`` raises and the message is redelivered: nothing is
+  dropped.
+"""
+
+import asyncio
+import base64
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from shared import topics
+from shared.clock import Clock
+from shared.db import Conn
+from shared.events import CloudEvent, DeadLetter, EventType, InvalidEventError
+from shared.logs import log_context
+from shared.outbox import enqueue
+
+logger = logging.getLogger(__name__)
+
+
+class PermanentError(Exception):
+    """The event is well-formed but can never be applied (e.g. it does not fit the
+    episode's state). Retrying cannot help: it goes to the dead-letter topic."""
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    topic: str
+    partition: int | None
+    offset: int | None
+    key: bytes | None
+    value: bytes
+
+    @property
+    def position(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+Handler = Callable[[Conn, CloudEvent, RawMessage], Awaitable[None]]
+"""Does the work of one event inside the given connection's open transaction."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    initial_backoff: timedelta = timedelta(milliseconds=200)
+    max_backoff: timedelta = timedelta(seconds=10)
+
+    def delay_after(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        seconds = self.initial_backoff.total_seconds() * 2 ** (attempt - 1)
+        return float(min(seconds, self.max_backoff.total_seconds()))
+
+
+class ReliableConsumer:
+    def __init__(
+        self,
+        *,
+        name: str,
+        source: str,
+        pool_provider: Callable[[], asyncpg.Pool],
+        clock: Clock,
+        registry: CollectorRegistry,
+        retry: RetryPolicy,
+    ) -> None:
+        self.name = name
+        self._source = source
+        # A provider, not a pool: subscribers are declared before the pool opens.
+        self._pool = pool_provider
+        self._clock = clock
+        self._retry = retry
+        self._outcomes = Counter(
+            "mfc_messages_total",
+            "Consumed messages by outcome",
+            ["consumer", "outcome"],
+            registry=registry,
+        )
+        self._seconds = Histogram(
+            "mfc_handler_seconds",
+            "Time to handle one message, retries included",
+            ["consumer"],
+            registry=registry,
+        )
+
+    async def consume(self, message: RawMessage, handler: Handler) -> None:
+        started = time.perf_counter()
+        try:
+            event = CloudEvent.from_bytes(message.value)
+        except InvalidEventError as exc:
+            await self._dead_letter(message, exc, attempts=1, event=None)
+            return
+        with log_context(event_id=event.id, episode_id=event.subject):
+            await self._consume_event(message, event, handler)
+        self._seconds.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _consume_event(
+        self, message: RawMessage, event: CloudEvent, handler: Handler
+    ) -> None:
+        last_error: Exception | None = None
+        for attempt in range(1, self._retry.max_attempts + 1):
+            try:
+                handled = await self._handle_once(message, event, handler)
+            except (InvalidEventError, PermanentError) as exc:
+                await self._dead_letter(message, exc, attempts=attempt, event=event)
+                return
+            except Exception as exc:
+                last_error = exc
+                if attempt == self._retry.max_attempts:
+                    break
+                delay = self._retry.delay_after(attempt)
+                logger.warning(
+                    "attempt %d of %s failed (%s: %s); retrying in %.2fs",
+                    attempt,
+                    event.type,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                self._outcomes.labels(self.name, "retried").inc()
+                await asyncio.sleep(delay)
+                continue
+            self._outcomes.labels(
+                self.name, "processed" if handled else "duplicate"
+            ).inc()
+            return
+        assert last_error is not None
+        await self._dead_letter(
+            message, last_error, attempts=self._retry.max_attempts, event=event
+        )
+
+    async def _handle_once(
+        self, message: RawMessage, event: CloudEvent, handler: Handler
+    ) -> bool:
+        async with self._pool().acquire() as conn, conn.transaction():
+            if not await claim(conn, consumer=self.name, event_id=event.id):
+                logger.info("duplicate %s skipped", event.type)
+                return False
+            await handler(conn, event, message)
+            return True
+
+    async def _dead_letter(
+        self,
+        message: RawMessage,
+        error: Exception,
+        *,
+        attempts: int,
+        event: CloudEvent | None,
+    ) -> None:
+        dedupe_key = event.id if event is not None else message.position
+        reason = str(error) or type(error).__name__
+        letter = DeadLetter(
+            reason=reason[:4000],
+            error_type=type(error).__name__,
+            consumer=self.name,
+            attempts=attempts,
+            original_topic=message.topic,
+            original_partition=message.partition,
+            original_offset=message.offset,
+            original_key=message.key.decode(errors="replace") if message.key else None,
+            original_event_id=event.id if event is not None else None,
+            original_base64=base64.b64encode(message.value).decode(),
+        )
+        subject = event.subject if event is not None else letter.original_key
+        async with self._pool().acquire() as conn, conn.transaction():
+            # Claiming the id keeps a redelivered poison message from being
+            # dead-lettered twice, or processed after it was dead-lettered.
+            if not await claim(conn, consumer=self.name, event_id=dedupe_key):
+                return
+            await enqueue(
+                conn,
+                topic=topics.DEADLETTER,
+                event=CloudEvent.new(
+                    type=EventType.DEADLETTER_RECORDED,
+                    source=self._source,
+                    subject=subject,
+                    data=letter,
+                    time=self._clock.now(),
+                ),
+            )
+        self._outcomes.labels(self.name, "dead_lettered").inc()
+        logger.error(
+            "dead-lettered message at %s after %d attempt(s): %s",
+            message.position,
+            attempts,
+            reason,
+        )
+
+
+async def claim(conn: Conn, *, consumer: str, event_id: str) -> bool:
+    """Record that ``consumer`` handles ``event_id``; False if it already did."""
+    claimed = await conn.fetchval(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) "
+        "ON CONFLICT DO NOTHING RETURNING true",
+        consumer,
+        event_id,
+    )
+    return bool(claimed)

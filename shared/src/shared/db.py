@@ -1,0 +1,161 @@
+"""PostgreSQL plumbing on asyncpg: one pool per service bound to the service's own
+schema, and versioned SQL migrations applied at start-up.
+
+Each service owns one schema (``intake``, ``notifier``, ...) and sets it as the
+connection's ``search_path``, so its SQL never names a schema and no service can
+read another's tables by accident.
+"""
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import asyncpg
+
+logger = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Conn: TypeAlias = (
+        asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+    )
+else:
+    Conn = asyncpg.Connection
+"""A connection, pooled or not; every adapter function takes one."""
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_MIGRATION_FILE = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # jsonb columns come back as Python objects, not strings.
+    await conn.set_type_codec(
+        "jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+    )
+
+
+async def create_pool(
+    dsn: str, *, schema: str, min_size: int = 1, max_size: int = 10
+) -> asyncpg.Pool:
+    """Open a pool whose connections use ``schema`` (created if missing)."""
+    _check_schema(schema)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    except asyncpg.UniqueViolationError:
+        pass  # another replica created it at the same moment
+    finally:
+        await conn.close()
+    pool = await asyncpg.create_pool(
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": schema, "application_name": f"mfc-{schema}"},
+        init=_init_connection,
+    )
+    assert pool is not None
+    return pool
+
+
+def _check_schema(schema: str) -> None:
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+
+
+@dataclass(frozen=True)
+class Migration:
+    component: str
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def load_migrations(component: str, package: str) -> list[Migration]:
+    """Read ``NNNN_name.sql`` files of a package, in version order."""
+    found = []
+    for entry in resources.files(package).iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append(
+                Migration(component, int(match.group(1)), entry.name, entry.read_text())
+            )
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"{package}: two migrations share a version number")
+    return found
+
+
+def service_migrations(service: str) -> list[Migration]:
+    """The shared plumbing tables, then the service's own migrations."""
+    return load_migrations("shared", "shared.migrations") + load_migrations(
+        service, f"{service}.migrations"
+    )
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+async def apply_migrations(pool: asyncpg.Pool, migrations: list[Migration]) -> int:
+    """Apply what is not applied yet; return how many were applied.
+
+    Runs under a transaction-level advisory lock on the schema, so replicas that
+    start together apply each migration once. An applied migration whose file
+    changed since is refused: history must not be rewritten.
+    """
+    applied_count = 0
+    async with pool.acquire() as conn, conn.transaction():
+        schema = await conn.fetchval("SELECT current_schema()")
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('mfc-migrations:' || $1::text))",
+            schema,
+        )
+        await conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                component  text        NOT NULL,
+                version    integer     NOT NULL,
+                name       text        NOT NULL,
+                checksum   text        NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (component, version)
+            )
+            """
+        )
+        rows = await conn.fetch(
+            "SELECT component, version, name, checksum FROM schema_migrations"
+        )
+        done: dict[tuple[str, int], Any] = {
+            (r["component"], r["version"]): r for r in rows
+        }
+        for migration in migrations:
+            previous = done.get((migration.component, migration.version))
+            if previous is not None:
+                if previous["checksum"] != migration.checksum:
+                    raise MigrationError(
+                        f"{schema}: migration {migration.component}/{migration.name} "
+                        "changed after it was applied; add a new migration instead"
+                    )
+                continue
+            logger.info("applying migration %s/%s", migration.component, migration.name)
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (component, version, name, checksum) "
+                "VALUES ($1, $2, $3, $4)",
+                migration.component,
+                migration.version,
+                migration.name,
+                migration.checksum,
+            )
+            applied_count += 1
+    return applied_count

@@ -1,0 +1,435 @@
+"""The event contract: the CloudEvents 1.0 envelope and the data of every event type.
+
+Every message on every ``mfc.*`` topic is a CloudEvent in structured JSON mode. The
+envelope's ``id`` is the dedupe key of every consumer (our broker gives at-least-once
+delivery, never exactly-once), and ``subject`` is the episode id, which is also the
+Kafka key. Schemas only grow: new optional fields, never a changed meaning; a breaking
+change is a new ``type``. Inbound parsing is tolerant (unknown fields are kept, not
+refused) so county systems can upgrade on their own schedule.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+_M = TypeVar("_M", bound=BaseModel)
+
+SPEC_VERSION: Literal["1.0"] = "1.0"
+CONTENT_TYPE: Literal["application/json"] = "application/json"
+
+# Bounded text, so no field can carry megabytes into every downstream table.
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
+ShortText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+Identifier = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)
+]
+CountyCode = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True, to_upper=True, pattern=r"^[A-Z]{2}-\d{3}$"
+    ),
+]
+"""State postal code + the county's 3-digit FIPS code, e.g. ``NC-063`` (Durham)."""
+
+
+class EventType(StrEnum):
+    EPISODE_REPORTED = "mfc.episode.reported"
+    EPISODE_UPDATED = "mfc.episode.updated"
+    NOTIFICATION_RECORDED = "mfc.notification.recorded"
+    EPISODE_LOCATED = "mfc.episode.located"
+    SCREENING_COMPLETED = "mfc.screening.completed"
+    EPISODE_CLOSED = "mfc.episode.closed"
+    DEADLETTER_RECORDED = "mfc.deadletter.recorded"
+
+
+class CloudEvent(BaseModel):
+    """A CloudEvents 1.0 document in structured mode.
+
+    Extension attributes (unknown top-level keys) are kept, as the CloudEvents spec
+    asks of intermediaries.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    specversion: Literal["1.0"] = SPEC_VERSION
+    id: Identifier
+    source: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    type: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    time: AwareDatetime
+    subject: Annotated[str, StringConstraints(max_length=256)] | None = None
+    datacontenttype: Literal["application/json"] = CONTENT_TYPE
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        type: str,
+        source: str,
+        subject: str | None,
+        data: BaseModel | dict[str, Any],
+        time: datetime,
+        id: str | None = None,
+    ) -> CloudEvent:
+        payload = data.model_dump(mode="json") if isinstance(data, BaseModel) else data
+        return cls(
+            id=id or str(uuid4()),
+            source=source,
+            type=type,
+            time=time.astimezone(UTC),
+            subject=subject,
+            data=payload,
+        )
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> CloudEvent:
+        """Parse a structured-mode CloudEvent.
+
+        Raises:
+            InvalidEventError: the bytes are not JSON or not a valid CloudEvent.
+        """
+        try:
+            document = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidEventError(f"not a JSON document: {exc}") from exc
+        if not isinstance(document, dict):
+            raise InvalidEventError("a CloudEvent must be a JSON object")
+        try:
+            return cls.model_validate(document)
+        except ValidationError as exc:
+            raise InvalidEventError(describe_validation_error(exc)) from exc
+
+    def data_as(self, model: builtins.type[_M]) -> _M:
+        """Validate ``data`` against the model of this event's type.
+
+        Raises:
+            InvalidEventError: naming every bad field.
+        """
+        try:
+            return model.model_validate(self.data)
+        except ValidationError as exc:
+            raise InvalidEventError(
+                describe_validation_error(exc, prefix="data")
+            ) from exc
+
+
+class InvalidEventError(ValueError):
+    """A message that can never be processed: it belongs on the dead-letter topic."""
+
+
+def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False):
+        path = ".".join(str(p) for p in (prefix, *error["loc"]) if p != "")
+        parts.append(f"{path or '<root>'}: {error['msg']}")
+    return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- #
+# Inbound data (county systems -> intake), SPEC sections 3 and 4.1
+# --------------------------------------------------------------------------- #
+
+
+class _Data(BaseModel):
+    # Tolerant reader: producers may add fields before we know them.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+Unknown = Literal["unknown"]
+TriState = bool | Unknown
+"""``true``, ``false`` or ``"unknown"``: the statute asks for the information
+"where reasonably possible", so not knowing is a valid, recorded answer."""
+
+
+class Sex(StrEnum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+
+class Circumstance(StrEnum):
+    RUNAWAY = "runaway"
+    FAMILY_ABDUCTION = "family_abduction"
+    NON_FAMILY_ABDUCTION = "non_family_abduction"
+    LOST_INJURED = "lost_injured"
+    UNKNOWN = "unknown"
+
+
+class PlacementType(StrEnum):
+    FOSTER_HOME = "foster_home"
+    KINSHIP = "kinship"
+    CONGREGATE_CARE = "congregate_care"
+    OTHER = "other"
+
+
+class Recipient(StrEnum):
+    LAW_ENFORCEMENT = "law_enforcement"
+    NCMEC = "ncmec"
+    SUPERVISOR = "supervisor"
+    PARENT_GUARDIAN = "parent_guardian"
+    COURT = "court"
+    CHILD_ATTORNEY = "child_attorney"
+    GUARDIAN_AD_LITEM = "guardian_ad_litem"
+    TRIBE = "tribe"
+
+
+class NotificationMethod(StrEnum):
+    PHONE = "phone"
+    WRITTEN = "written"
+    ONLINE = "online"
+    SYSTEM = "system"
+
+
+class Staff(_Data):
+    id: Identifier
+    name: Name
+    email: EmailStr
+    phone: Annotated[str, StringConstraints(max_length=32)] | None = None
+
+
+class Child(_Data):
+    first_name: Name
+    last_name: Name
+    date_of_birth: date
+    sex: Sex
+    race: ShortText | None = None
+    height_cm: Annotated[float, Field(gt=0, le=250)] | None = None
+    weight_kg: Annotated[float, Field(gt=0, le=400)] | None = None
+    hair_color: ShortText | None = None
+    eye_color: ShortText | None = None
+    distinguishing_marks: LongText | None = None
+    photo_url: (
+        Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://")] | None
+    ) = None
+
+
+class ChildUpdate(_Data):
+    """Descriptive fields that an update may add or correct; identity stays fixed."""
+
+    race: ShortText | None = None
+    height_cm: Annotated[float, Field(gt=0, le=250)] | None = None
+    weight_kg: Annotated[float, Field(gt=0, le=400)] | None = None
+    hair_color: ShortText | None = None
+    eye_color: ShortText | None = None
+    distinguishing_marks: LongText | None = None
+    photo_url: (
+        Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://")] | None
+    ) = None
+
+
+class Endangerments(_Data):
+    """42 U.S.C. 671(a)(35)(B)(iii): the endangerment information of the report."""
+
+    pregnant: TriState = "unknown"
+    prescription_medications: (
+        Annotated[list[ShortText], Field(max_length=50)] | Unknown
+    ) = "unknown"
+    suicidal_tendencies: TriState = "unknown"
+    sex_trafficking_vulnerability: TriState = "unknown"
+    other_health_or_risk_factors: (
+        Annotated[list[ShortText], Field(max_length=50)] | Unknown
+    ) = "unknown"
+
+
+class EndangermentsUpdate(_Data):
+    pregnant: TriState | None = None
+    prescription_medications: (
+        Annotated[list[ShortText], Field(max_length=50)] | Unknown | None
+    ) = None
+    suicidal_tendencies: TriState | None = None
+    sex_trafficking_vulnerability: TriState | None = None
+    other_health_or_risk_factors: (
+        Annotated[list[ShortText], Field(max_length=50)] | Unknown | None
+    ) = None
+
+
+class EpisodeReportedData(_Data):
+    """``mfc.episode.reported``: a child in care is missing (SPEC 4.1)."""
+
+    county_code: CountyCode
+    case_id: Identifier
+    child: Child
+    last_seen_at: AwareDatetime
+    discovered_at: AwareDatetime
+    agency_learned_at: AwareDatetime
+    determined_missing_at: AwareDatetime | None = None
+    circumstance: Circumstance = Circumstance.UNKNOWN
+    last_known_location: LongText | None = None
+    placement_type: PlacementType
+    prior_episodes: Annotated[int, Field(ge=0, le=1000)] = 0
+    endangerments: Endangerments = Field(default_factory=Endangerments)
+    caseworker: Staff
+    supervisor: Staff
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> Self:
+        # The clocks of the law start at agency_learned_at; a report whose times
+        # contradict each other would start them at the wrong moment.
+        if self.discovered_at < self.last_seen_at:
+            raise ValueError("discovered_at must not be before last_seen_at")
+        if self.agency_learned_at < self.discovered_at:
+            raise ValueError("agency_learned_at must not be before discovered_at")
+        if (
+            self.determined_missing_at is not None
+            and self.determined_missing_at < self.last_seen_at
+        ):
+            raise ValueError("determined_missing_at must not be before last_seen_at")
+        return self
+
+
+class EpisodeUpdatedData(_Data):
+    """``mfc.episode.updated``: new information (photo, endangerment, sighting, contact)."""
+
+    child: ChildUpdate | None = None
+    endangerments: EndangermentsUpdate | None = None
+    last_known_location: LongText | None = None
+    note: LongText | None = None
+    updated_by: Identifier | None = None
+
+
+class NotificationRecordedData(_Data):
+    """``mfc.notification.recorded``: a notice was given to someone."""
+
+    recipient: Recipient
+    method: NotificationMethod
+    notified_at: AwareDatetime
+    reference_number: Identifier | None = None
+    ncic_number: Identifier | None = None
+    agency: ShortText | None = None
+    notified_by: Identifier
+
+
+class EpisodeLocatedData(_Data):
+    located_at: AwareDatetime
+    location_type: ShortText
+    returned_to: ShortText | None = None
+
+
+class ScreeningCompletedData(_Data):
+    completed_at: AwareDatetime
+    trafficking_indicated: bool
+    screened_by: Identifier
+
+
+class EpisodeClosedData(_Data):
+    closed_at: AwareDatetime
+    reason: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)
+    ]
+    closed_by: Identifier
+
+
+INBOUND_DATA: dict[str, type[_Data]] = {
+    EventType.EPISODE_REPORTED: EpisodeReportedData,
+    EventType.EPISODE_UPDATED: EpisodeUpdatedData,
+    EventType.NOTIFICATION_RECORDED: NotificationRecordedData,
+    EventType.EPISODE_LOCATED: EpisodeLocatedData,
+    EventType.SCREENING_COMPLETED: ScreeningCompletedData,
+    EventType.EPISODE_CLOSED: EpisodeClosedData,
+}
+"""The data model of each inbound event type (county systems -> intake)."""
+
+
+# --------------------------------------------------------------------------- #
+# Canonical episode events (intake -> mfc.episodes.v1)
+# --------------------------------------------------------------------------- #
+
+
+class EpisodeContext(_Data):
+    """Fields intake adds to every canonical event it republishes."""
+
+    episode_id: UUID
+    county_code: CountyCode
+
+
+class EpisodeReported(EpisodeReportedData, EpisodeContext):
+    completeness: list[str] = Field(default_factory=list)
+    """Report items still missing (e.g. ``child.photo_url``), see intake's domain."""
+
+
+class EpisodeUpdated(EpisodeUpdatedData, EpisodeContext):
+    completeness: list[str] = Field(default_factory=list)
+
+
+class NotificationRecorded(NotificationRecordedData, EpisodeContext):
+    pass
+
+
+class EpisodeLocated(EpisodeLocatedData, EpisodeContext):
+    pass
+
+
+class ScreeningCompleted(ScreeningCompletedData, EpisodeContext):
+    pass
+
+
+class EpisodeClosed(EpisodeClosedData, EpisodeContext):
+    pass
+
+
+CANONICAL_DATA: dict[str, type[EpisodeContext]] = {
+    EventType.EPISODE_REPORTED: EpisodeReported,
+    EventType.EPISODE_UPDATED: EpisodeUpdated,
+    EventType.NOTIFICATION_RECORDED: NotificationRecorded,
+    EventType.EPISODE_LOCATED: EpisodeLocated,
+    EventType.SCREENING_COMPLETED: ScreeningCompleted,
+    EventType.EPISODE_CLOSED: EpisodeClosed,
+}
+"""The data model of each canonical event type on ``mfc.episodes.v1``."""
+
+
+# --------------------------------------------------------------------------- #
+# Dead letters
+# --------------------------------------------------------------------------- #
+
+
+class DeadLetter(_Data):
+    """``mfc.deadletter.recorded``: a message that could not be processed.
+
+    The original bytes are kept (base64) so nothing is lost: an operator can fix
+    the cause and replay the message.
+    """
+
+    reason: LongText
+    error_type: ShortText
+    consumer: ShortText
+    attempts: int
+    original_topic: str
+    original_partition: int | None = None
+    original_offset: int | None = None
+    original_key: str | None = None
+    original_event_id: str | None = None
+    original_base64: str
+
+
+def new_event_id() -> str:
+    return str(uuid4())
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

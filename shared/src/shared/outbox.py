@@ -1,0 +1,177 @@
+"""Transactional outbox: write events with the state change, publish them after.
+
+FastStream has no Kafka transactions and our broker has no idempotent producer
+(INFRA.md), so a service never publishes from a handler. It inserts the event into
+its ``outbox`` table in the same database transaction as the state change; the relay
+publishes committed rows in id order and marks them published. A crash between the
+publish and the mark republishes the row: delivery is at-least-once, and every
+consumer dedupes on the CloudEvent ``id``.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+import asyncpg
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from shared.db import Conn
+from shared.events import CloudEvent
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "mfc_outbox"
+
+
+async def enqueue(conn: Conn, *, topic: str, event: CloudEvent) -> None:
+    """Add an event to the outbox inside the caller's transaction.
+
+    The key is the event's subject (the episode id), which keeps one episode's
+    events on one partition and so in order.
+    """
+    key = event.subject or event.id
+    await conn.execute(
+        "INSERT INTO outbox (topic, key, event_id, payload) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (event_id) DO NOTHING",
+        topic,
+        key,
+        event.id,
+        event.to_bytes(),
+    )
+    # Delivered at commit; wakes the relay without waiting for its poll.
+    await conn.execute("SELECT pg_notify($1, current_schema())", NOTIFY_CHANNEL)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class Publisher(Protocol):
+    """Sends a batch of messages and returns once the broker has every one."""
+
+    def publish_batch(self, messages: Sequence[OutgoingMessage]) -> Awaitable[None]: ...
+
+
+class OutboxRelay:
+    """Publishes committed outbox rows; one relay per schema is active at a time.
+
+    Order matters (one episode's events in sequence), so replicas do not publish in
+    parallel: a transaction-level advisory lock picks the one that publishes each
+    batch, and the others wait for the next round. A failed publish rolls the batch
+    back and is retried with backoff.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publisher: Publisher,
+        *,
+        registry: CollectorRegistry,
+        batch_size: int = 500,
+        poll_interval: timedelta = timedelta(seconds=1),
+        max_backoff: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval.total_seconds()
+        self._max_backoff = max_backoff.total_seconds()
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: Any = None
+        self._published = Counter(
+            "mfc_outbox_published_total", "Outbox rows published", registry=registry
+        )
+        self._failures = Counter(
+            "mfc_outbox_publish_failures_total",
+            "Failed outbox publish rounds",
+            registry=registry,
+        )
+        self._pending = Gauge(
+            "mfc_outbox_pending",
+            "Unpublished outbox rows at the last round",
+            registry=registry,
+        )
+
+    async def publish_pending(self) -> int:
+        """Publish one batch if this replica holds the lock; return rows published."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            locked = await conn.fetchval(
+                "SELECT pg_try_advisory_xact_lock(hashtext('mfc-outbox:' || current_schema()))"
+            )
+            if not locked:
+                return 0
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
+                "ORDER BY id LIMIT $1",
+                self._batch_size,
+            )
+            if not rows:
+                self._pending.set(0)
+                return 0
+            await self._publisher.publish_batch(
+                [
+                    OutgoingMessage(r["topic"], r["key"].encode(), r["payload"])
+                    for r in rows
+                ]
+            )
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                [r["id"] for r in rows],
+            )
+            remaining = await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
+        self._published.inc(len(rows))
+        self._pending.set(remaining)
+        return len(rows)
+
+    async def start(self) -> None:
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            await self._pool.release(self._listener)
+            self._listener = None
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            # Cleared before the round, so a NOTIFY that lands during it is not lost.
+            self._wakeup.clear()
+            try:
+                published = await self.publish_pending()
+                backoff = 0.1
+            except Exception:
+                # Broker or database away: keep the rows and try again later;
+                # never hammer a broker that is down.
+                self._failures.inc()
+                logger.exception("outbox publish failed; retrying in %.1fs", backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+                continue
+            if published == self._batch_size:
+                continue  # more waiting: go on at once
+            # LISTEN/NOTIFY is best-effort (a notify can come while a batch runs),
+            # so the poll interval is the safety net.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)

@@ -1,0 +1,210 @@
+"""The infrastructure one service process runs on, and its life cycle.
+
+A service's ``bootstrap.create_app`` (its composition root) builds a ``ServiceRuntime``
+from its settings, adds its Kafka subscribers to ``runtime.router`` and its HTTP routes
+to the FastAPI app, and hands ``runtime.lifespan`` to FastAPI. Nothing connects at
+import or construction time: connections open in the lifespan, in dependency order,
+and close in reverse.
+"""
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import asyncpg
+from aiokafka import ConsumerRecord
+from fastapi import FastAPI, Response
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from shared import topics
+from shared.clock import Clock
+from shared.config import ServiceSettings
+from shared.consumer import Handler, RawMessage, ReliableConsumer, RetryPolicy
+from shared.db import apply_migrations, create_pool, service_migrations
+from shared.kafka import KafkaPublisher, ensure_topics
+from shared.outbox import OutboxRelay
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(self, service: str, settings: ServiceSettings, clock: Clock) -> None:
+        self.service = service
+        self.settings = settings
+        self.clock = clock
+        self.source = f"service/{service}"
+        self.registry = CollectorRegistry()
+        self.router = KafkaRouter()
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap_servers,
+            client_id=f"mfc-{service}",
+            # New topics (e.g. for the audit pattern subscription) are seen in seconds.
+            metadata_max_age_ms=10_000,
+            log_level=logging.DEBUG,
+        )
+        self.publisher = KafkaPublisher(
+            settings.kafka_bootstrap_servers, client_id=f"mfc-{service}-outbox"
+        )
+        self._pool: asyncpg.Pool | None = None
+        self._relay: OutboxRelay | None = None
+        self._consumers: dict[str, ReliableConsumer] = {}
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.service}: the database pool is not open yet")
+        return self._pool
+
+    @property
+    def relay(self) -> OutboxRelay:
+        if self._relay is None:
+            raise RuntimeError(f"{self.service}: the outbox relay is not running")
+        return self._relay
+
+    def subscribe(
+        self,
+        name: str,
+        handler: Handler,
+        *topic_names: str,
+        pattern: str | None = None,
+    ) -> None:
+        """Consume ``topic_names`` (or a regex ``pattern``) reliably with ``handler``.
+
+        ``name`` identifies the consumer in ``processed_events`` and in metrics. The
+        offset is committed only after ``consume`` returned, i.e. after the handler's
+        transaction committed or the message was dead-lettered.
+        """
+        consumer = ReliableConsumer(
+            name=name,
+            source=self.source,
+            pool_provider=lambda: self.pool,
+            clock=self.clock,
+            registry=self.registry,
+            retry=RetryPolicy(
+                max_attempts=self.settings.handler_max_attempts,
+                initial_backoff=self.settings.handler_initial_backoff,
+                max_backoff=self.settings.handler_max_backoff,
+            ),
+        )
+        self._consumers[name] = consumer
+
+        async def on_message(message: KafkaMessage) -> None:
+            # A single (non-batch) subscriber always gets one ConsumerRecord.
+            record = cast("ConsumerRecord[bytes, bytes]", message.raw_message)
+            await consumer.consume(
+                RawMessage(
+                    topic=record.topic,
+                    partition=record.partition,
+                    offset=record.offset,
+                    key=record.key,
+                    value=message.body,
+                ),
+                handler,
+            )
+
+        subscriber_options: dict[str, Any] = {
+            "group_id": self.settings.consumer_group,
+            "ack_policy": AckPolicy.NACK_ON_ERROR,
+            # A new consumer group starts at the beginning: events published before
+            # the service first started must not be skipped.
+            "auto_offset_reset": "earliest",
+            "title": f"{self.service}:{name}",
+        }
+        if pattern is not None:
+            subscriber_options["pattern"] = pattern
+        self.router.subscriber(*topic_names, **subscriber_options)(on_message)
+
+    @asynccontextmanager
+    async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        settings = self.settings
+        self._pool = await create_pool(
+            settings.database_url.get_secret_value(),
+            schema=self.service,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+        )
+        applied = await apply_migrations(self._pool, service_migrations(self.service))
+        logger.info("database ready (%d migration(s) applied)", applied)
+        if settings.create_topics:
+            await ensure_topics(
+                settings.kafka_bootstrap_servers,
+                topics.ALL,
+                partitions=topics.DEFAULT_PARTITIONS,
+            )
+        await self.publisher.start()
+        self._relay = OutboxRelay(
+            self._pool,
+            self.publisher,
+            registry=self.registry,
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval,
+        )
+        await self._relay.start()
+        self.broker.include_router(self.router)
+        await self.broker.start()
+        logger.info("%s started", self.service)
+
+    async def stop(self) -> None:
+        # Reverse order: stop taking messages, then drain what is being published.
+        await self.broker.stop()
+        if self._relay is not None:
+            await self._relay.stop()
+            self._relay = None
+        await self.publisher.stop()
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        logger.info("%s stopped", self.service)
+
+    async def check_ready(self) -> dict[str, str]:
+        """Reachability of the broker and the database, by name."""
+        problems: dict[str, str] = {}
+        try:
+            await self.pool.fetchval("SELECT 1")
+        except Exception as exc:
+            problems["database"] = f"{type(exc).__name__}: {exc}"
+        try:
+            if not await self.broker.ping(timeout=2.0):
+                problems["broker"] = "no answer within 2s"
+        except Exception as exc:
+            problems["broker"] = f"{type(exc).__name__}: {exc}"
+        return problems
+
+
+def add_ops_routes(
+    app: FastAPI,
+    runtime: ServiceRuntime,
+    *,
+    extra_check: Callable[[], Awaitable[dict[str, str]]] | None = None,
+) -> None:
+    """``/healthz`` (alive), ``/readyz`` (broker and database reachable), ``/metrics``."""
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive", "service": runtime.service}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz(response: Response) -> dict[str, Any]:
+        problems = await runtime.check_ready()
+        if extra_check is not None:
+            problems.update(await extra_check())
+        if problems:
+            response.status_code = 503
+            return {"status": "not ready", "problems": problems}
+        return {"status": "ready"}
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        return Response(
+            generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST
+        )

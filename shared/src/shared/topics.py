@@ -1,0 +1,27 @@
+"""Kafka topic names. Every topic is keyed by episode id so one episode stays in order."""
+
+from typing import Final
+
+INBOUND: Final = "mfc.inbound.v1"
+EPISODES: Final = "mfc.episodes.v1"
+DEADLETTER: Final = "mfc.deadletter.v1"
+OBLIGATIONS: Final = "mfc.obligations.v1"
+ALERTS: Final = "mfc.alerts.v1"
+PROMPTS: Final = "mfc.prompts.v1"
+AUDIT_CHECKPOINTS: Final = "mfc.audit.checkpoints.v1"
+
+ALL: Final = (
+    INBOUND,
+    EPISODES,
+    DEADLETTER,
+    OBLIGATIONS,
+    ALERTS,
+    PROMPTS,
+    AUDIT_CHECKPOINTS,
+)
+
+# The audit service subscribes by pattern, so a topic added later is audited
+# without a code change.
+AUDITED_PATTERN: Final = r"mfc\..*"
+
+DEFAULT_PARTITIONS: Final = 3
