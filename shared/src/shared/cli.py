@@ -65,6 +65,13 @@ def dev(args: argparse.Namespace) -> int:
         print("mfc dev: stopped", flush=True)  # noqa: T201
 
 
+def config_doc(_args: argparse.Namespace) -> int:
+    from shared.configdoc import render_all
+
+    print(render_all())  # noqa: T201
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mfc", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     dev_parser.add_argument("--ready-timeout", type=float, default=90.0)
     dev_parser.set_defaults(func=dev)
+    doc_parser = commands.add_parser(
+        "config-doc", help="print the configuration reference (docs/configuration.md)"
+    )
+    doc_parser.set_defaults(func=config_doc)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

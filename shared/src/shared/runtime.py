@@ -23,7 +23,7 @@ from shared import topics
 from shared.clock import Clock
 from shared.config import ServiceSettings
 from shared.consumer import Handler, RawMessage, ReliableConsumer, RetryPolicy
-from shared.db import apply_migrations, create_pool, service_migrations
+from shared.db import Migration, apply_migrations, create_pool, service_migrations
 from shared.kafka import KafkaPublisher, ensure_topics
 from shared.outbox import OutboxRelay
 
@@ -31,8 +31,18 @@ logger = logging.getLogger(__name__)
 
 
 class ServiceRuntime:
-    def __init__(self, service: str, settings: ServiceSettings, clock: Clock) -> None:
+    def __init__(
+        self,
+        service: str,
+        settings: ServiceSettings,
+        clock: Clock,
+        *,
+        schema: str | None = None,
+        migrations: list[Migration] | None = None,
+    ) -> None:
         self.service = service
+        self.schema = schema or service
+        self._migrations = migrations
         self.settings = settings
         self.clock = clock
         self.source = f"service/{service}"
@@ -44,6 +54,7 @@ class ServiceRuntime:
             # New topics (e.g. for the audit pattern subscription) are seen in seconds.
             metadata_max_age_ms=10_000,
             log_level=logging.DEBUG,
+            graceful_timeout=settings.shutdown_grace.total_seconds(),
         )
         self.publisher = KafkaPublisher(
             settings.kafka_bootstrap_servers, client_id=f"mfc-{service}-outbox"
@@ -129,11 +140,14 @@ class ServiceRuntime:
         settings = self.settings
         self._pool = await create_pool(
             settings.database_url.get_secret_value(),
-            schema=self.service,
+            schema=self.schema,
             min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size,
         )
-        applied = await apply_migrations(self._pool, service_migrations(self.service))
+        migrations = self._migrations
+        if migrations is None:
+            migrations = service_migrations(self.service)
+        applied = await apply_migrations(self._pool, migrations)
         logger.info("database ready (%d migration(s) applied)", applied)
         if settings.create_topics:
             await ensure_topics(

