@@ -53,6 +53,8 @@ class ServiceRuntime:
             client_id=f"mfc-{service}",
             # New topics (e.g. for the audit pattern subscription) are seen in seconds.
             metadata_max_age_ms=10_000,
+            # FastStream's own lines go through our JSON handler, not its own.
+            logger=logging.getLogger("faststream.mfc"),
             log_level=logging.DEBUG,
             graceful_timeout=settings.shutdown_grace.total_seconds(),
         )
