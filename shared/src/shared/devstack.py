@@ -251,17 +251,21 @@ class ServiceSet:
         echo: Callable[[str], None] | None = None,
     ) -> None:
         base = dict(os.environ if env is None else env)
+        chosen = {
+            # Explicit ports win, then <SERVICE>_HTTP_PORT from the environment.
+            name: (ports or {}).get(name)
+            or int(base.get(f"{name.upper()}_HTTP_PORT", default))
+            for name, default in SERVICES
+        }
         self.services = {
             name: ServiceProcess(
                 name=name,
-                port=(ports or {}).get(name, default_port),
-                env=service_environment(
-                    name, (ports or {}).get(name, default_port), infra, base
-                ),
+                port=port,
+                env=service_environment(name, port, infra, base),
                 log_path=log_dir / f"{name}.log",
                 echo=echo,
             )
-            for name, default_port in SERVICES
+            for name, port in chosen.items()
         }
 
     def __getitem__(self, name: str) -> ServiceProcess:

@@ -40,6 +40,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # FastStream's module logger writes coloured text through a handler of its own
+    # and does not propagate; route it through ours.
+    faststream_logger = logging.getLogger("faststream")
+    faststream_logger.handlers.clear()
+    faststream_logger.propagate = True
     # Library chatter (per-request connection logs) drowns the lines that matter.
     for noisy in ("aiokafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

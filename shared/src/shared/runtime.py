@@ -54,7 +54,7 @@ class ServiceRuntime:
             # New topics (e.g. for the audit pattern subscription) are seen in seconds.
             metadata_max_age_ms=10_000,
             # FastStream's own lines go through our JSON handler, not its own.
-            logger=logging.getLogger("faststream.mfc"),
+            logger=logging.getLogger("mfc.faststream"),
             log_level=logging.DEBUG,
             graceful_timeout=settings.shutdown_grace.total_seconds(),
         )

@@ -1,0 +1,93 @@
+"""``mfc dev``, the README's run command, as a person uses it: it comes up, serves
+the walking skeleton, stops cleanly on SIGTERM, and keeps its data for next time."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from shared.devstack import free_port
+from tests.conftest import make_report
+from tests.e2e.test_walking_skeleton import eventually
+
+SERVICES = ("intake", "notifier", "followup", "audit")
+
+
+def start(
+    data_dir: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[str], list[str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "dev", "--data-dir", str(data_dir)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise AssertionError("mfc dev ended early:\n" + "".join(lines[-40:]))
+        lines.append(line)
+        if "Ctrl-C stops everything." in line:
+            return process, lines
+    raise AssertionError("mfc dev did not come up:\n" + "".join(lines[-40:]))
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    rest, _ = process.communicate(timeout=60)
+    return rest
+
+
+def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
+    ports = {name: free_port() for name in SERVICES}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"}
+    }
+    env.update({f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()})
+    env["MFC_KAFKA_PORT"] = str(free_port())
+    intake = f"http://127.0.0.1:{ports['intake']}"
+
+    process, lines = start(tmp_path / "data", env)
+    try:
+        banner = "".join(lines)
+        for name in SERVICES:
+            assert f"http://127.0.0.1:{ports[name]}" in banner
+        created = httpx.post(f"{intake}/v1/episodes", json=make_report(), timeout=10)
+        assert created.status_code == 201
+        for attempt in eventually():
+            with attempt:
+                entries = httpx.get(
+                    f"http://127.0.0.1:{ports['audit']}/v1/audit/entries",
+                    params={"episode_id": created.json()["id"]},
+                    timeout=10,
+                ).json()["entries"]
+                assert len(entries) == 1
+    finally:
+        rest = stop(process)
+    assert process.returncode == 0, rest
+    assert "mfc dev: stopped" in rest
+    assert not any(
+        f":{port}"
+        in subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
+        for port in ports.values()
+    )
+
+    # Same data directory: PostgreSQL kept the episode.
+    process, _ = start(tmp_path / "data", env)
+    try:
+        again = httpx.get(f"{intake}/v1/episodes/{created.json()['id']}", timeout=10)
+        assert again.status_code == 200
+        assert again.json()["case_id"] == created.json()["case_id"]
+    finally:
+        stop(process)
+    assert process.returncode == 0
