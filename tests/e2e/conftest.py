@@ -10,7 +10,7 @@ from shared.devstack import Infrastructure, ServiceSet, free_port
 from tests.conftest import BACKENDS
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(scope="session", params=BACKENDS)
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator["Stack"]:

@@ -8,16 +8,24 @@ and close in reverse.
 """
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import asyncpg
 from aiokafka import ConsumerRecord
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage, KafkaRouter
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+)
 
 from shared import topics
 from shared.clock import Clock
@@ -203,7 +211,42 @@ def add_ops_routes(
     *,
     extra_check: Callable[[], Awaitable[dict[str, str]]] | None = None,
 ) -> None:
-    """``/healthz`` (alive), ``/readyz`` (broker and database reachable), ``/metrics``."""
+    """``/healthz`` (alive), ``/readyz`` (broker and database reachable), ``/metrics``,
+    request latency, and 422 answers that name fields without echoing their values
+    (a request may carry a child's personal data; answers and logs must not)."""
+    latency = Histogram(
+        "mfc_http_request_seconds",
+        "HTTP request latency",
+        ["method", "route", "status"],
+        registry=runtime.registry,
+    )
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        latency.labels(request.method, template, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(
+        _request: Request, exc: RequestValidationError
+    ) -> JSONResponse:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": [
+                    {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                    for e in exc.errors()
+                ]
+            },
+        )
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

@@ -1,36 +1,54 @@
-"""Intake's service layer: one function per command, each in one transaction that
-changes state and writes the canonical event to the outbox together."""
+"""Intake's service layer: one function per command, each inside the caller's
+transaction, changing state and writing the canonical event to the outbox together."""
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from prometheus_client import CollectorRegistry, Counter
 
 from intake.adapters import postgres
+from intake.domain.lifecycle import EventInvalidError, EventRefusedError, apply_event
 from intake.domain.model import (
     Episode,
+    FieldProblem,
     ReportRejectedError,
     check_report,
     completeness,
+    fact_digest,
     report_digest,
 )
 from shared import topics
 from shared.clock import Clock
 from shared.db import Conn
-from shared.events import CloudEvent, EpisodeReported, EpisodeReportedData, EventType
+from shared.events import (
+    CANONICAL_DATA,
+    CloudEvent,
+    EpisodeReported,
+    EpisodeReportedData,
+    EventType,
+)
 from shared.outbox import enqueue
 
 logger = logging.getLogger(__name__)
 
 
 class EpisodeConflictError(Exception):
-    """A different report for a case that already has an open episode."""
+    """A different report for a case that already has an open episode (409)."""
 
     def __init__(self, episode_id: UUID) -> None:
         super().__init__(f"case already has open episode {episode_id}")
         self.episode_id = episode_id
+
+
+class EpisodeNotFoundError(Exception):
+    """No such episode (404)."""
+
+
+class IdempotencyKeyReusedError(Exception):
+    """An Idempotency-Key sent again with a different request (422)."""
 
 
 @dataclass(frozen=True)
@@ -49,20 +67,27 @@ class IntakeMetrics:
             registry=registry,
         )
         self.duplicates = Counter(
-            "mfc_intake_reports_duplicate_total",
-            "Reports that repeated an open episode",
+            "mfc_intake_duplicates_total",
+            "Requests that repeated what was already recorded",
+            ["type"],
             registry=registry,
         )
         self.rejected = Counter(
-            "mfc_intake_reports_rejected_total",
-            "Reports refused",
+            "mfc_intake_rejected_total",
+            "Reports and events refused, by reason",
             ["reason"],
+            registry=registry,
+        )
+        self.recorded = Counter(
+            "mfc_intake_events_recorded_total",
+            "Events after the report applied to episodes",
+            ["type"],
             registry=registry,
         )
 
 
 @dataclass(frozen=True)
-class ReportOutcome:
+class Outcome:
     episode: Episode
     created: bool
 
@@ -73,18 +98,25 @@ async def report_episode(
     *,
     ctx: IntakeContext,
     metrics: IntakeMetrics,
-) -> ReportOutcome:
+    idempotency_key: str | None = None,
+) -> Outcome:
     """Open an episode for a report, or return the open one it repeats.
 
-    Runs in the caller's transaction. The same report twice (or twenty times at
-    once) gives one episode and one canonical event; concurrent inserts meet at the
-    unique index of open episodes per county case.
+    The same report twice (or twenty times at once) gives one episode and one
+    canonical event: concurrent inserts meet at the unique index of open episodes
+    per county case.
 
     Raises:
         ReportRejectedError: a field is at fault (422).
         EpisodeConflictError: a different report for a case with an open episode (409).
+        IdempotencyKeyReusedError: the key came before with another request (422).
     """
     now = ctx.clock.now()
+    digest = report_digest(report)
+    if idempotency_key is not None:
+        replay = await _replay(conn, idempotency_key, digest, metrics, "reported")
+        if replay is not None:
+            return replay
     try:
         check_report(
             report, now=now, skew=ctx.skew, served_counties=ctx.served_counties
@@ -93,7 +125,6 @@ async def report_episode(
         for problem in exc.problems:
             metrics.rejected.labels(problem.loc[0]).inc()
         raise
-    digest = report_digest(report)
     missing = completeness(report)
     episode_id = uuid4()
     inserted = await postgres.insert_episode_if_none_open(
@@ -111,24 +142,123 @@ async def report_episode(
         existing = await postgres.open_episode_for_case(
             conn, county_code=report.county_code, case_id=report.case_id
         )
-        if existing is None:  # closed between our insert and this read: try again
+        if existing is None:  # closed between our insert and this read; caller retries
             raise RuntimeError("open episode vanished during dedupe")
         episode, existing_digest = existing
         if existing_digest != digest:
             metrics.rejected.labels("open_episode").inc()
             raise EpisodeConflictError(episode.id)
-        metrics.duplicates.inc()
-        return ReportOutcome(episode, created=False)
+        metrics.duplicates.labels("reported").inc()
+        await _remember(conn, idempotency_key, digest, episode.id, now)
+        return Outcome(episode, created=False)
 
     canonical = EpisodeReported(
         **report.model_dump(), episode_id=episode_id, completeness=missing
     )
+    await _record(
+        conn,
+        episode_id=episode_id,
+        event_type=EventType.EPISODE_REPORTED,
+        data=canonical.model_dump(mode="json"),
+        digest=digest,
+        ctx=ctx,
+        now=now,
+    )
+    await _remember(conn, idempotency_key, digest, episode_id, now)
+    created = await postgres.get_episode(conn, episode_id)
+    assert created is not None
+    metrics.accepted.inc()
+    logger.info("episode %s opened for %s", episode_id, report.county_code)
+    return Outcome(created, created=True)
+
+
+async def record_event(
+    conn: Conn,
+    episode_id: UUID,
+    event_type: str,
+    data: Any,
+    *,
+    ctx: IntakeContext,
+    metrics: IntakeMetrics,
+    idempotency_key: str | None = None,
+) -> Outcome:
+    """Apply an event that follows the report (update, notification, located,
+    screening, close) to its episode and publish the canonical event.
+
+    The same fact sent again (same type and data) is recorded once.
+
+    Raises:
+        EpisodeNotFoundError: no such episode (404).
+        EventRefusedError: the event does not fit the episode's state (409).
+        EventInvalidError: a field is at fault (422).
+        IdempotencyKeyReusedError: the key came before with another request (422).
+    """
+    now = ctx.clock.now()
+    digest = fact_digest(event_type, data)
+    label = event_type.rsplit(".", 1)[-1]
+    if idempotency_key is not None:
+        replay = await _replay(conn, idempotency_key, digest, metrics, label)
+        if replay is not None:
+            return replay
+    loaded = await postgres.lock_episode_state(conn, episode_id)
+    if loaded is None:
+        metrics.rejected.labels("unknown_episode").inc()
+        raise EpisodeNotFoundError(f"no episode {episode_id}")
+    episode, state = loaded
+    if await postgres.has_fact(
+        conn, episode_id=episode_id, type_=event_type, digest=digest
+    ):
+        metrics.duplicates.labels(label).inc()
+        await _remember(conn, idempotency_key, digest, episode_id, now)
+        return Outcome(episode, created=False)
+    try:
+        new_state = apply_event(state, event_type, data, now=now, skew=ctx.skew)
+    except EventRefusedError:
+        metrics.rejected.labels(f"{label}_out_of_order").inc()
+        raise
+    except EventInvalidError as exc:
+        for problem in exc.problems:
+            metrics.rejected.labels(problem.loc[0]).inc()
+        raise
+    await postgres.save_episode_state(conn, episode_id, new_state, now=now)
+    extra: dict[str, Any] = {}
+    if "completeness" in CANONICAL_DATA[event_type].model_fields:
+        extra["completeness"] = new_state.completeness
+    canonical = CANONICAL_DATA[event_type](
+        **data.model_dump(),
+        episode_id=episode_id,
+        county_code=episode.county_code,
+        **extra,
+    )
+    await _record(
+        conn,
+        episode_id=episode_id,
+        event_type=event_type,
+        data=canonical.model_dump(mode="json"),
+        digest=digest,
+        ctx=ctx,
+        now=now,
+    )
+    await _remember(conn, idempotency_key, digest, episode_id, now)
+    updated = await postgres.get_episode(conn, episode_id)
+    assert updated is not None
+    metrics.recorded.labels(label).inc()
+    logger.info("%s recorded", event_type)
+    return Outcome(updated, created=True)
+
+
+async def _record(
+    conn: Conn,
+    *,
+    episode_id: UUID,
+    event_type: str,
+    data: dict[str, Any],
+    digest: str,
+    ctx: IntakeContext,
+    now: datetime,
+) -> None:
     event = CloudEvent.new(
-        type=EventType.EPISODE_REPORTED,
-        source=ctx.source,
-        subject=str(episode_id),
-        data=canonical,
-        time=now,
+        type=event_type, source=ctx.source, subject=str(episode_id), data=data, time=now
     )
     await postgres.append_timeline(
         conn,
@@ -137,10 +267,53 @@ async def report_episode(
         type_=event.type,
         occurred_at=now,
         data=event.data,
+        digest=digest,
     )
     await enqueue(conn, topic=topics.EPISODES, event=event)
-    created = await postgres.get_episode(conn, episode_id)
-    assert created is not None
-    metrics.accepted.inc()
-    logger.info("episode %s opened for %s", episode_id, report.county_code)
-    return ReportOutcome(created, created=True)
+
+
+async def _replay(
+    conn: Conn, key: str, digest: str, metrics: IntakeMetrics, label: str
+) -> Outcome | None:
+    stored = await postgres.idempotency_key(conn, key)
+    if stored is None:
+        return None
+    stored_digest, episode_id = stored
+    if stored_digest != digest:
+        metrics.rejected.labels("idempotency_key_reused").inc()
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was used before with a different request"
+        )
+    episode = await postgres.get_episode(conn, episode_id)
+    assert episode is not None
+    metrics.duplicates.labels(label).inc()
+    return Outcome(episode, created=False)
+
+
+async def _remember(
+    conn: Conn, key: str | None, digest: str, episode_id: UUID, now: datetime
+) -> None:
+    if key is None:
+        return
+    stored_digest, _ = await postgres.remember_idempotency_key(
+        conn, key=key, request_digest=digest, episode_id=episode_id, now=now
+    )
+    if stored_digest != digest:  # a concurrent request with the same key won the race
+        raise IdempotencyKeyReusedError(
+            "this Idempotency-Key was used before with a different request"
+        )
+
+
+__all__ = [
+    "EpisodeConflictError",
+    "EpisodeNotFoundError",
+    "EventInvalidError",
+    "EventRefusedError",
+    "FieldProblem",
+    "IdempotencyKeyReusedError",
+    "IntakeContext",
+    "IntakeMetrics",
+    "Outcome",
+    "record_event",
+    "report_episode",
+]

@@ -6,8 +6,15 @@ from uuid import UUID
 
 import asyncpg
 
+from intake.domain.lifecycle import EpisodeState
 from intake.domain.model import Episode, EpisodeStatus
 from shared.db import Conn
+from shared.events import EpisodeReportedData
+
+_COLUMNS = (
+    "id, county_code, case_id, status, completeness, agency_learned_at, created_at, "
+    "updated_at, located_at, screened_at, closed_at"
+)
 
 
 def _episode(row: asyncpg.Record) -> Episode:
@@ -19,12 +26,11 @@ def _episode(row: asyncpg.Record) -> Episode:
         completeness=list(row["completeness"]),
         agency_learned_at=row["agency_learned_at"],
         created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        located_at=row["located_at"],
+        screened_at=row["screened_at"],
+        closed_at=row["closed_at"],
     )
-
-
-_COLUMNS = (
-    "id, county_code, case_id, status, completeness, agency_learned_at, created_at"
-)
 
 
 async def insert_episode_if_none_open(
@@ -79,6 +85,47 @@ async def get_episode(conn: Conn, episode_id: UUID) -> Episode | None:
     return _episode(row) if row else None
 
 
+async def lock_episode_state(
+    conn: Conn, episode_id: UUID
+) -> tuple[Episode, EpisodeState] | None:
+    """Load an episode for change, locking its row: one episode's events are applied
+    one at a time, so their canonical events enter the outbox in order."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS}, report FROM episodes WHERE id = $1 FOR UPDATE", episode_id
+    )
+    if row is None:
+        return None
+    episode = _episode(row)
+    state = EpisodeState(
+        status=episode.status,
+        report=EpisodeReportedData.model_validate(row["report"]),
+        located_at=episode.located_at,
+        screened_at=episode.screened_at,
+        closed_at=episode.closed_at,
+    )
+    return episode, state
+
+
+async def save_episode_state(
+    conn: Conn, episode_id: UUID, state: EpisodeState, *, now: datetime
+) -> None:
+    await conn.execute(
+        """
+        UPDATE episodes SET status = $2, report = $3, completeness = $4, located_at = $5,
+               screened_at = $6, closed_at = $7, updated_at = $8
+        WHERE id = $1
+        """,
+        episode_id,
+        state.status.value,
+        state.report.model_dump(mode="json"),
+        state.completeness,
+        state.located_at,
+        state.screened_at,
+        state.closed_at,
+        now,
+    )
+
+
 async def append_timeline(
     conn: Conn,
     *,
@@ -87,21 +134,35 @@ async def append_timeline(
     type_: str,
     occurred_at: datetime,
     data: dict[str, Any],
+    digest: str,
 ) -> None:
     await conn.execute(
-        "INSERT INTO timeline (episode_id, event_id, type, occurred_at, data) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+        "INSERT INTO timeline (episode_id, event_id, type, occurred_at, data, digest) "
+        "VALUES ($1, $2, $3, $4, $5, $6)",
         episode_id,
         event_id,
         type_,
         occurred_at,
         data,
+        digest,
+    )
+
+
+async def has_fact(conn: Conn, *, episode_id: UUID, type_: str, digest: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM timeline WHERE episode_id = $1 AND type = $2 AND digest = $3",
+            episode_id,
+            type_,
+            digest,
+        )
     )
 
 
 async def timeline(conn: Conn, episode_id: UUID) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        "SELECT event_id, type, occurred_at, data FROM timeline WHERE episode_id = $1 ORDER BY seq",
+        "SELECT event_id, type, occurred_at, data FROM timeline WHERE episode_id = $1 "
+        "ORDER BY seq",
         episode_id,
     )
     return [
@@ -113,3 +174,56 @@ async def timeline(conn: Conn, episode_id: UUID) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+async def list_episodes(
+    conn: Conn,
+    *,
+    county: str | None,
+    status: str | None,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[Episode]:
+    rows = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM episodes
+        WHERE ($1::text IS NULL OR county_code = $1)
+          AND ($2::text IS NULL OR status = $2)
+          AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
+        ORDER BY created_at, id
+        LIMIT $5
+        """,
+        county,
+        status,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [_episode(r) for r in rows]
+
+
+async def remember_idempotency_key(
+    conn: Conn, *, key: str, request_digest: str, episode_id: UUID, now: datetime
+) -> tuple[str, UUID]:
+    """Store the key, or return what it was first stored with."""
+    inserted = await conn.fetchval(
+        "INSERT INTO idempotency_keys (key, request_digest, episode_id, created_at) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING RETURNING true",
+        key,
+        request_digest,
+        episode_id,
+        now,
+    )
+    if inserted:
+        return request_digest, episode_id
+    # A separate statement: it sees the row a concurrent request just committed.
+    stored = await idempotency_key(conn, key)
+    assert stored is not None
+    return stored
+
+
+async def idempotency_key(conn: Conn, key: str) -> tuple[str, UUID] | None:
+    row = await conn.fetchrow(
+        "SELECT request_digest, episode_id FROM idempotency_keys WHERE key = $1", key
+    )
+    return (row["request_digest"], row["episode_id"]) if row else None

@@ -9,6 +9,8 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel
+
 from shared.events import EpisodeReportedData
 
 
@@ -103,10 +105,19 @@ def completeness(report: EpisodeReportedData) -> list[str]:
     return missing
 
 
+def digest(value: Any) -> str:
+    """A stable fingerprint of a JSON-able value (key order does not matter)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
 def report_digest(report: EpisodeReportedData) -> str:
     """A stable fingerprint of a report: the same report sent twice has one digest."""
-    canonical: Any = report.model_dump(mode="json")
-    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+    return digest(report.model_dump(mode="json"))
+
+
+def fact_digest(event_type: str, data: BaseModel) -> str:
+    """The fingerprint of a later event: the same fact sent twice is recorded once."""
+    return digest({"type": event_type, "data": data.model_dump(mode="json")})
 
 
 @dataclass(frozen=True)
@@ -118,3 +129,7 @@ class Episode:
     completeness: list[str]
     agency_learned_at: datetime
     created_at: datetime
+    updated_at: datetime
+    located_at: datetime | None = None
+    screened_at: datetime | None = None
+    closed_at: datetime | None = None

@@ -1,29 +1,63 @@
-"""Intake's county-facing HTTP API; decode, delegate to handlers, map errors."""
+"""Intake's county-facing HTTP API: decode, delegate to handlers, map errors."""
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 from intake import handlers
 from intake.adapters import postgres
-from intake.domain.model import Episode, ReportRejectedError
-from shared.events import EpisodeReportedData
+from intake.domain.lifecycle import EventInvalidError, EventRefusedError
+from intake.domain.model import (
+    Episode,
+    EpisodeStatus,
+    FieldProblem,
+    ReportRejectedError,
+)
+from shared.db import Conn
+from shared.events import (
+    EpisodeClosedData,
+    EpisodeLocatedData,
+    EpisodeReportedData,
+    EpisodeUpdatedData,
+    EventType,
+    NotificationRecordedData,
+    ScreeningCompletedData,
+)
 from shared.runtime import ServiceRuntime
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Retry-safe key chosen by the client"),
+    StringConstraints(min_length=1, max_length=200),
+]
+
+
+class TimelineEntry(BaseModel):
+    event_id: str
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
 
 
 class EpisodeView(BaseModel):
     id: UUID
     county_code: str
     case_id: str
-    status: str
+    status: EpisodeStatus
     completeness: list[str]
+    """Report items still missing (photo, physical description, endangerments)."""
     agency_learned_at: datetime
     created_at: datetime
-    timeline: list[dict[str, Any]] | None = None
+    updated_at: datetime
+    located_at: datetime | None
+    screened_at: datetime | None
+    closed_at: datetime | None
+    timeline: list[TimelineEntry] | None = None
 
     @classmethod
     def of(
@@ -37,21 +71,43 @@ class EpisodeView(BaseModel):
             completeness=episode.completeness,
             agency_learned_at=episode.agency_learned_at,
             created_at=episode.created_at,
-            timeline=timeline,
+            updated_at=episode.updated_at,
+            located_at=episode.located_at,
+            screened_at=episode.screened_at,
+            closed_at=episode.closed_at,
+            timeline=[TimelineEntry.model_validate(t) for t in timeline]
+            if timeline is not None
+            else None,
         )
 
 
-def rejected_response(exc: ReportRejectedError) -> JSONResponse:
+class EpisodePage(BaseModel):
+    episodes: list[EpisodeView]
+    next_cursor: str | None
+
+
+def problems_response(problems: list[FieldProblem]) -> JSONResponse:
     # The same shape as FastAPI's own 422 answers, so clients parse one format.
     return JSONResponse(
         status_code=422,
         content={
             "detail": [
                 {"loc": ["body", *p.loc], "msg": p.msg, "type": "value_error"}
-                for p in exc.problems
+                for p in problems
             ]
         },
     )
+
+
+def _error(status: int, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail, **extra})
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such episode"},
+    409: {"description": "The event does not fit the episode (e.g. closed)"},
+    422: {"description": "Invalid, naming each bad field"},
+}
 
 
 def create_router(
@@ -61,43 +117,163 @@ def create_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["episodes"])
 
+    async def run(
+        response: Response,
+        command: Callable[[Conn], Awaitable[handlers.Outcome]],
+    ) -> Any:
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                outcome = await command(conn)
+        except (ReportRejectedError, EventInvalidError) as exc:
+            return problems_response(exc.problems)
+        except handlers.IdempotencyKeyReusedError as exc:
+            return _error(422, str(exc))
+        except handlers.EpisodeConflictError as exc:
+            return _error(
+                409,
+                str(exc),
+                episode_id=str(exc.episode_id),
+                episode_url=f"/v1/episodes/{exc.episode_id}",
+            )
+        except handlers.EpisodeNotFoundError as exc:
+            return _error(404, str(exc))
+        except EventRefusedError as exc:
+            return _error(409, str(exc))
+        response.status_code = 201 if outcome.created else 200
+        response.headers["Location"] = f"/v1/episodes/{outcome.episode.id}"
+        return EpisodeView.of(outcome.episode)
+
     @router.post(
         "/episodes",
         status_code=201,
         response_model=EpisodeView,
         responses={
-            200: {"description": "The same report again: the existing episode"},
-            409: {"description": "The case already has a different open episode"},
-            422: {"description": "Invalid report, naming each bad field"},
+            200: {"description": "The same report again: the same episode"},
+            **ERROR_RESPONSES,
         },
     )
-    async def report_episode(report: EpisodeReportedData, response: Response) -> Any:
-        try:
-            async with runtime.pool.acquire() as conn, conn.transaction():
-                outcome = await handlers.report_episode(
-                    conn, report, ctx=ctx, metrics=metrics
-                )
-        except ReportRejectedError as exc:
-            return rejected_response(exc)
-        except handlers.EpisodeConflictError as exc:
-            return JSONResponse(
-                status_code=409,
-                content={
-                    "detail": str(exc),
-                    "episode_id": str(exc.episode_id),
-                    "episode_url": f"/v1/episodes/{exc.episode_id}",
-                },
+    async def report_episode(
+        report: EpisodeReportedData,
+        response: Response,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Any:
+        """Report a child missing from care; opens an episode."""
+        return await run(
+            response,
+            lambda conn: handlers.report_episode(
+                conn, report, ctx=ctx, metrics=metrics, idempotency_key=idempotency_key
+            ),
+        )
+
+    def later_event(
+        path: str, event_type: str, model: type[BaseModel], summary: str
+    ) -> None:
+        async def record(
+            episode_id: UUID,
+            body: Any,
+            response: Response,
+            idempotency_key: IdempotencyKey = None,
+        ) -> Any:
+            return await run(
+                response,
+                lambda conn: handlers.record_event(
+                    conn,
+                    episode_id,
+                    event_type,
+                    body,
+                    ctx=ctx,
+                    metrics=metrics,
+                    idempotency_key=idempotency_key,
+                ),
             )
-        response.status_code = 201 if outcome.created else 200
-        response.headers["Location"] = f"/v1/episodes/{outcome.episode.id}"
-        return EpisodeView.of(outcome.episode)
+
+        record.__annotations__["body"] = model
+        router.add_api_route(
+            f"/episodes/{{episode_id}}/{path}",
+            record,
+            methods=["POST"],
+            status_code=201,
+            response_model=EpisodeView,
+            responses={
+                200: {"description": "The same event again: nothing duplicated"},
+                **ERROR_RESPONSES,
+            },
+            summary=summary,
+            name=f"record_{path}",
+        )
+
+    later_event(
+        "updates", EventType.EPISODE_UPDATED, EpisodeUpdatedData, "New information"
+    )
+    later_event(
+        "notifications",
+        EventType.NOTIFICATION_RECORDED,
+        NotificationRecordedData,
+        "A notice was given (law enforcement, NCMEC, ...)",
+    )
+    later_event(
+        "located", EventType.EPISODE_LOCATED, EpisodeLocatedData, "Child located"
+    )
+    later_event(
+        "screening",
+        EventType.SCREENING_COMPLETED,
+        ScreeningCompletedData,
+        "Post-return trafficking screening done",
+    )
+    later_event(
+        "close", EventType.EPISODE_CLOSED, EpisodeClosedData, "Supervisor closes"
+    )
 
     @router.get("/episodes/{episode_id}", response_model=EpisodeView)
     async def get_episode(episode_id: UUID) -> EpisodeView:
+        """The episode with its timeline."""
         async with runtime.pool.acquire() as conn:
             episode = await postgres.get_episode(conn, episode_id)
             if episode is None:
                 raise HTTPException(status_code=404, detail="no such episode")
             return EpisodeView.of(episode, await postgres.timeline(conn, episode_id))
 
+    @router.get("/episodes", response_model=EpisodePage)
+    async def list_episodes(
+        county: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}-\d{3}$")] = None,
+        status: EpisodeStatus | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    ) -> EpisodePage:
+        """Episodes in creation order, filtered, a page at a time."""
+        after = _parse_cursor(cursor) if cursor else None
+        async with runtime.pool.acquire() as conn:
+            episodes = await postgres.list_episodes(
+                conn,
+                county=county.upper() if county else None,
+                status=status.value if status else None,
+                after=after,
+                limit=limit,
+            )
+        next_cursor = (
+            f"{episodes[-1].created_at.isoformat()}|{episodes[-1].id}"
+            if len(episodes) == limit
+            else None
+        )
+        return EpisodePage(
+            episodes=[EpisodeView.of(e) for e in episodes], next_cursor=next_cursor
+        )
+
     return router
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, UUID]:
+    try:
+        created, episode_id = cursor.split("|", 1)
+        return datetime.fromisoformat(created), UUID(episode_id)
+    except ValueError:
+        raise HTTPException(
+            status_code=422,
+            detail=[
+                {
+                    "loc": ["query", "cursor"],
+                    "msg": "invalid cursor",
+                    "type": "value_error",
+                }
+            ],
+        ) from None

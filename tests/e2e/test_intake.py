@@ -1,0 +1,376 @@
+"""Intake, complete: the lifecycle over HTTP and Kafka, refusals, idempotency under
+concurrency, pagination, no 5xx for any input, and a SIGKILL mid-stream."""
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import httpx
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared import topics
+from shared.events import CloudEvent, EventType
+from tests.conftest import make_report
+from tests.e2e.test_walking_skeleton import audit_entries, eventually
+from tests.kafka_helpers import produce
+from tests.unit.intake.test_report_properties import json_values, mutated_reports
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def post(stack, path: str, body: Any, **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{stack.url('intake')}{path}", json=body, headers=headers, timeout=15
+    )
+
+
+def open_episode(stack, **overrides: Any) -> dict[str, Any]:
+    answer = post(stack, "/v1/episodes", make_report(**overrides))
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def canonical_types(stack, episode_id: str) -> list[str]:
+    return [
+        e["type"]
+        for e in audit_entries(stack, episode_id=episode_id)
+        if e["topic"] == topics.EPISODES
+    ]
+
+
+def test_the_lifecycle_over_http_reaches_the_trail_in_order(stack):
+    report = make_report()
+    report["child"]["photo_url"] = None
+    created = post(stack, "/v1/episodes", report)
+    assert created.status_code == 201
+    episode = created.json()
+    base = f"/v1/episodes/{episode['id']}"
+    assert "child.photo_url" in episode["completeness"]
+
+    updated = post(
+        stack,
+        f"{base}/updates",
+        {
+            "child": {"photo_url": "https://photos.example.org/new.jpg"},
+            "note": "photo from school",
+        },
+    )
+    assert updated.status_code == 201
+    assert "child.photo_url" not in updated.json()["completeness"]
+    notice = {
+        "recipient": "law_enforcement",
+        "method": "phone",
+        "notified_at": now().isoformat(),
+        "reference_number": "DPD-2026-1",
+        "notified_by": "cw-1",
+    }
+    assert post(stack, f"{base}/notifications", notice).status_code == 201
+    located_at = now()
+    located = post(
+        stack,
+        f"{base}/located",
+        {"located_at": located_at.isoformat(), "location_type": "shelter"},
+    )
+    assert located.json()["status"] == "located"
+    screened = post(
+        stack,
+        f"{base}/screening",
+        {
+            "completed_at": now().isoformat(),
+            "trafficking_indicated": False,
+            "screened_by": "cw-1",
+        },
+    )
+    assert screened.status_code == 201
+    closed = post(
+        stack,
+        f"{base}/close",
+        {
+            "closed_at": now().isoformat(),
+            "reason": "returned, debriefed",
+            "closed_by": "sv-1",
+        },
+    )
+    assert closed.json()["status"] == "closed"
+
+    expected = [
+        EventType.EPISODE_REPORTED,
+        EventType.EPISODE_UPDATED,
+        EventType.NOTIFICATION_RECORDED,
+        EventType.EPISODE_LOCATED,
+        EventType.SCREENING_COMPLETED,
+        EventType.EPISODE_CLOSED,
+    ]
+    timeline = httpx.get(f"{stack.url('intake')}{base}", timeout=10).json()["timeline"]
+    assert [t["type"] for t in timeline] == expected
+    for attempt in eventually():
+        with attempt:
+            assert canonical_types(stack, episode["id"]) == expected
+    [update] = [
+        e
+        for e in audit_entries(stack, episode_id=episode["id"])
+        if e["type"] == EventType.EPISODE_UPDATED
+    ]
+    assert update["event"]["data"]["completeness"] == updated.json()["completeness"]
+    assert update["event"]["data"]["county_code"] == "NC-063"
+
+
+def test_events_that_do_not_fit_the_episode_are_refused(stack):
+    episode = open_episode(stack)
+    base = f"/v1/episodes/{episode['id']}"
+    screening = {
+        "completed_at": now().isoformat(),
+        "trafficking_indicated": False,
+        "screened_by": "x",
+    }
+    early = post(stack, f"{base}/screening", screening)
+    assert early.status_code == 409
+    assert "located" in early.json()["detail"]
+
+    future = post(
+        stack,
+        f"{base}/located",
+        {
+            "located_at": (now() + timedelta(hours=2)).isoformat(),
+            "location_type": "home",
+        },
+    )
+    assert future.status_code == 422
+    assert future.json()["detail"][0]["loc"] == ["body", "located_at"]
+
+    post(
+        stack,
+        f"{base}/close",
+        {"closed_at": now().isoformat(), "reason": "r", "closed_by": "sv"},
+    )
+    after = post(stack, f"{base}/updates", {"note": "too late"})
+    assert after.status_code == 409
+    assert "closed" in after.json()["detail"]
+
+    unknown = post(stack, f"/v1/episodes/{uuid4()}/updates", {"note": "who?"})
+    assert unknown.status_code == 404
+    for attempt in eventually():
+        with attempt:
+            assert canonical_types(stack, episode["id"]) == [
+                EventType.EPISODE_REPORTED,
+                EventType.EPISODE_CLOSED,
+            ]
+
+
+def test_a_closed_case_can_be_reported_again_as_a_new_episode(stack):
+    report = make_report()
+    first = post(stack, "/v1/episodes", report).json()
+    post(
+        stack,
+        f"/v1/episodes/{first['id']}/close",
+        {"closed_at": now().isoformat(), "reason": "found", "closed_by": "sv"},
+    )
+    second = post(stack, "/v1/episodes", report)
+    assert second.status_code == 201
+    assert second.json()["id"] != first["id"]
+
+
+def test_the_same_event_twice_is_recorded_once(stack):
+    episode = open_episode(stack)
+    notice = {
+        "recipient": "ncmec",
+        "method": "online",
+        "notified_at": now().isoformat(),
+        "reference_number": "NCMEC-77",
+        "notified_by": "cw-1",
+    }
+    path = f"/v1/episodes/{episode['id']}/notifications"
+    assert [post(stack, path, notice).status_code for _ in range(3)] == [201, 200, 200]
+    timeline = httpx.get(
+        f"{stack.url('intake')}/v1/episodes/{episode['id']}", timeout=10
+    ).json()["timeline"]
+    assert [t["type"] for t in timeline].count(EventType.NOTIFICATION_RECORDED) == 1
+
+
+def test_an_idempotency_key_replays_and_refuses_a_different_request(stack):
+    key = f"county-retry-{uuid4()}"
+    report = make_report()
+    first = post(stack, "/v1/episodes", report, **{"Idempotency-Key": key})
+    again = post(stack, "/v1/episodes", report, **{"Idempotency-Key": key})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    other = post(stack, "/v1/episodes", make_report(), **{"Idempotency-Key": key})
+    assert other.status_code == 422
+    assert "Idempotency-Key" in other.json()["detail"]
+
+
+def test_twenty_identical_reports_at_once_make_one_episode(stack):
+    report = make_report()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(
+            pool.map(lambda _: post(stack, "/v1/episodes", report), range(20))
+        )
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] * 19 + [201]
+    assert len({a.json()["id"] for a in answers}) == 1
+    for attempt in eventually():
+        with attempt:
+            assert canonical_types(stack, answers[0].json()["id"]) == [
+                EventType.EPISODE_REPORTED
+            ]
+    time.sleep(1)  # a second canonical event, if the code had one, would be out by now
+    assert canonical_types(stack, answers[0].json()["id"]) == [
+        EventType.EPISODE_REPORTED
+    ]
+
+
+def test_episodes_are_listed_by_county_and_status_a_page_at_a_time(stack):
+    county = "MO-510"
+    made = {open_episode(stack, county_code=county)["id"] for _ in range(5)}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"county": county, "status": "missing", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = httpx.get(
+            f"{stack.url('intake')}/v1/episodes", params=params, timeout=10
+        ).json()
+        seen += [e["id"] for e in page["episodes"]]
+        assert all(e["county_code"] == county for e in page["episodes"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert made <= set(seen)
+    assert len(seen) == len(set(seen))
+
+
+def test_later_events_arrive_over_kafka_too_and_misfits_are_dead_lettered(stack):
+    episode = open_episode(stack)
+
+    def inbound(event_type: str, data: dict[str, Any]) -> CloudEvent:
+        return CloudEvent.new(
+            type=event_type,
+            source="county/NC-063",
+            subject=episode["id"],
+            data=data,
+            time=now(),
+        )
+
+    notice = inbound(
+        EventType.NOTIFICATION_RECORDED,
+        {
+            "recipient": "law_enforcement",
+            "method": "system",
+            "notified_at": now().isoformat(),
+            "notified_by": "cad",
+        },
+    )
+    misfit = inbound(
+        EventType.SCREENING_COMPLETED,
+        {
+            "completed_at": now().isoformat(),
+            "trafficking_indicated": True,
+            "screened_by": "cw",
+        },
+    )
+    key = episode["id"].encode()
+    asyncio.run(
+        produce(
+            stack.infra.bootstrap_servers,
+            topics.INBOUND,
+            (key, notice.to_bytes()),
+            (key, notice.to_bytes()),
+            (key, misfit.to_bytes()),
+        )
+    )
+    for attempt in eventually():
+        with attempt:
+            assert canonical_types(stack, episode["id"]) == [
+                EventType.EPISODE_REPORTED,
+                EventType.NOTIFICATION_RECORDED,
+            ]
+            letters = [
+                e["event"]["data"]
+                for e in audit_entries(
+                    stack, type=EventType.DEADLETTER_RECORDED, limit=1000
+                )
+                if e["event"]["data"].get("original_event_id") == misfit.id
+                and e["event"]["data"]["consumer"] == "intake-inbound"
+            ]
+            assert len(letters) == 1
+    assert "located" in letters[0]["reason"]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=st.one_of(mutated_reports(finite=True), json_values(finite=True)))
+def test_no_input_makes_the_api_fail(stack, body):
+    answer = post(stack, "/v1/episodes", body)
+    assert answer.status_code in {200, 201, 409, 422}, answer.text
+    if answer.status_code == 422:
+        for problem in answer.json()["detail"]:
+            assert problem["loc"]
+            assert problem["msg"]
+            assert "input" not in problem  # no personal data echoed back
+
+
+def test_sigkill_mid_stream_loses_and_duplicates_nothing(stack):
+    reports = [make_report(county_code="TX-201") for _ in range(60)]
+    accepted: dict[str, str] = {}
+    refused_while_down: list[str] = []
+
+    def send_until_answered(report: dict[str, Any]) -> None:
+        # What a county system does: retry the same report until it gets an answer.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                answer = post(stack, "/v1/episodes", report)
+            except httpx.TransportError:
+                refused_while_down.append(report["case_id"])
+                time.sleep(0.2)
+                continue
+            if answer.status_code in (200, 201):
+                accepted[report["case_id"]] = answer.json()["id"]
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{report['case_id']} never accepted")
+
+    intake = stack.services["intake"]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = [pool.submit(send_until_answered, r) for r in reports]
+        while len(accepted) < 15:
+            time.sleep(0.05)
+        intake.kill()
+        time.sleep(0.5)
+        intake.start()
+        for future in futures:
+            future.result()
+    stack.services.wait_ready(timeout=60)
+
+    assert refused_while_down, "the kill must have happened mid-stream"
+    assert len(accepted) == 60
+    assert len(set(accepted.values())) == 60
+    for attempt in eventually(60):
+        with attempt:
+            reported = [
+                e
+                for e in audit_entries(
+                    stack, type=EventType.EPISODE_REPORTED, county="TX-201", limit=1000
+                )
+                if e["topic"] == topics.EPISODES
+                and e["event"]["data"]["case_id"] in accepted
+            ]
+            assert len(reported) >= 60
+    per_case: dict[str, list[str]] = {}
+    for entry in reported:
+        per_case.setdefault(entry["event"]["data"]["case_id"], []).append(
+            entry["episode_id"]
+        )
+    assert dict(per_case.items()) == {
+        case: [episode_id] for case, episode_id in accepted.items()
+    }
