@@ -374,3 +374,39 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(stack):
     assert dict(per_case.items()) == {
         case: [episode_id] for case, episode_id in accepted.items()
     }
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and all(
+            f'{k}="{v}"' in line for k, v in labels.items()
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_intake_counts_what_it_does(stack):
+    metrics = f"{stack.url('intake')}/metrics"
+    before = httpx.get(metrics, timeout=5).text
+    report = make_report()
+    post(stack, "/v1/episodes", report)
+    post(stack, "/v1/episodes", report)
+    post(
+        stack, "/v1/episodes", make_report(county_code="MO-510", child={"sex": "robot"})
+    )
+    post(stack, "/v1/episodes", make_report(county_code="WA-033"))  # not served here
+    after = httpx.get(metrics, timeout=5).text
+
+    def grew(name: str, **labels: str) -> float:
+        return _metric(after, name, **labels) - _metric(before, name, **labels)
+
+    assert grew("mfc_intake_reports_accepted_total") == 1
+    assert grew("mfc_intake_duplicates_total", type="reported") == 1
+    assert grew("mfc_intake_rejected_total", reason="county_code") == 1
+    assert (
+        grew("mfc_http_request_seconds_count", route="/v1/episodes", status="422") == 2
+    )
+    assert (
+        grew("mfc_http_request_seconds_count", route="/v1/episodes", status="201") == 1
+    )

@@ -65,10 +65,15 @@ def dev(args: argparse.Namespace) -> int:
         print("mfc dev: stopped", flush=True)  # noqa: T201
 
 
-def config_doc(_args: argparse.Namespace) -> int:
-    from shared.configdoc import render_all
+def docs(args: argparse.Namespace) -> int:
+    from shared.configdoc import generated_files
 
-    print(render_all())  # noqa: T201
+    root = Path(args.root)
+    for relative, text in generated_files().items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")  # noqa: T201
     return 0
 
 
@@ -88,10 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     dev_parser.add_argument("--ready-timeout", type=float, default=90.0)
     dev_parser.set_defaults(func=dev)
-    doc_parser = commands.add_parser(
-        "config-doc", help="print the configuration reference (docs/configuration.md)"
+    docs_parser = commands.add_parser(
+        "docs", help="write the generated docs (configuration, AsyncAPI, OpenAPI)"
     )
-    doc_parser.set_defaults(func=config_doc)
+    docs_parser.add_argument("--root", default=".", help="the repository root")
+    docs_parser.set_defaults(func=docs)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

@@ -1,6 +1,12 @@
-"""Render the configuration reference (docs/configuration.md) from the settings
-classes themselves, so the documentation cannot drift from the code."""
+"""Generated documentation: the configuration reference, the AsyncAPI document and
+each service's OpenAPI document, rendered from the code itself so they cannot drift
+(a unit test compares them with the files in docs/)."""
 
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
@@ -28,7 +34,7 @@ def render(services: dict[str, type[ServiceSettings]]) -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from the settings classes by `mfc config-doc`; do not edit by hand.",
+        "Generated from the settings classes by `mfc docs`; do not edit by hand.",
         "Durations are plain strings (`24h`, `30m`, `7d`, `10s`) or seconds.",
         "",
     ]
@@ -48,17 +54,61 @@ def render(services: dict[str, type[ServiceSettings]]) -> str:
     return "\n".join(lines)
 
 
-def render_all() -> str:
+def settings_classes() -> dict[str, type[ServiceSettings]]:
     from audit.config import AuditSettings
     from followup.config import FollowupSettings
     from intake.config import IntakeSettings
     from notifier.config import NotifierSettings
 
-    return render(
-        {
-            "intake": IntakeSettings,
-            "notifier": NotifierSettings,
-            "followup": FollowupSettings,
-            "audit": AuditSettings,
-        }
-    )
+    return {
+        "intake": IntakeSettings,
+        "notifier": NotifierSettings,
+        "followup": FollowupSettings,
+        "audit": AuditSettings,
+    }
+
+
+def render_all() -> str:
+    return render(settings_classes())
+
+
+def openapi_documents() -> dict[str, dict[str, Any]]:
+    """Each service's OpenAPI document, from its app (nothing connects: the app is
+    built but not started)."""
+    from audit.bootstrap import create_app as audit_app
+    from followup.bootstrap import create_app as followup_app
+    from intake.bootstrap import create_app as intake_app
+    from notifier.bootstrap import create_app as notifier_app
+
+    factories: dict[str, Callable[[Any], FastAPI]] = {
+        "intake": intake_app,
+        "notifier": notifier_app,
+        "followup": followup_app,
+        "audit": audit_app,
+    }
+    documents = {}
+    for name, settings_class in settings_classes().items():
+        settings = settings_class.model_validate(
+            {
+                "kafka_bootstrap_servers": "127.0.0.1:9092",
+                "database_url": "postgresql://unused@127.0.0.1/unused",
+                "counties": "NC-063",
+            }
+        )
+        documents[name] = factories[name](settings).openapi()
+    return documents
+
+
+def generated_files() -> dict[str, str]:
+    """Every generated document, by path relative to the repository root."""
+    from shared.asyncapi import build
+
+    files = {
+        "docs/configuration.md": render_all() + "\n",
+        "docs/api/asyncapi.json": json.dumps(build(), indent=2, sort_keys=True) + "\n",
+    }
+    for name, document in openapi_documents().items():
+        files[f"docs/api/{name}.openapi.json"] = (
+            json.dumps(document, indent=2, sort_keys=True) + "\n"
+        )
+    return files
