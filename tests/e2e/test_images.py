@@ -9,7 +9,7 @@ import pytest
 
 from shared.devstack import Infrastructure, free_port, service_environment
 from tests.conftest import BACKENDS, make_report
-from tests.e2e.test_walking_skeleton import audit_entries, eventually
+from tests.e2e.test_walking_skeleton import episode_events, eventually
 
 pytestmark = pytest.mark.skipif(
     "containers" not in BACKENDS, reason="runs only where the containers backend runs"
@@ -70,7 +70,7 @@ def test_service_images_become_healthy_and_run_the_skeleton(image_stack):
     assert answer.status_code == 201, answer.text
     for attempt in eventually(60):
         with attempt:
-            assert len(audit_entries(stack, episode_id=answer.json()["id"])) == 1
+            assert len(episode_events(stack, answer.json()["id"])) == 1
 
 
 def test_images_do_not_carry_development_tools():

@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
 
     consumer_group: str
     """Kafka consumer group; replicas of one service share it."""
+    db_schema: str | None = None
+    """PostgreSQL schema of this service's tables; the service's name by default."""
     create_topics: bool = True
     """Create missing topics at start-up (off where an operator manages topics)."""
 

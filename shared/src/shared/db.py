@@ -95,11 +95,22 @@ def load_migrations(component: str, package: str) -> list[Migration]:
     return found
 
 
-def service_migrations(service: str) -> list[Migration]:
-    """The shared plumbing tables, then the service's own migrations."""
-    return load_migrations("shared", "shared.migrations") + load_migrations(
-        service, f"{service}.migrations"
-    )
+SHARED_COMPONENTS = {
+    "timers": "shared.timer_migrations",
+    "deliveries": "shared.delivery_migrations",
+}
+"""Optional shared tables a service may use (durable timers, alert deliveries)."""
+
+
+def service_migrations(
+    service: str, components: tuple[str, ...] = ()
+) -> list[Migration]:
+    """The shared plumbing tables, the optional shared components the service uses,
+    then the service's own migrations."""
+    migrations = load_migrations("shared", "shared.migrations")
+    for component in components:
+        migrations += load_migrations(component, SHARED_COMPONENTS[component])
+    return migrations + load_migrations(service, f"{service}.migrations")
 
 
 class MigrationError(RuntimeError):

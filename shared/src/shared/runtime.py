@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import asyncpg
 from aiokafka import ConsumerRecord
@@ -38,6 +38,12 @@ from shared.outbox import OutboxRelay
 logger = logging.getLogger(__name__)
 
 
+class Worker(Protocol):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 class ServiceRuntime:
     def __init__(
         self,
@@ -47,10 +53,14 @@ class ServiceRuntime:
         *,
         schema: str | None = None,
         migrations: list[Migration] | None = None,
+        components: tuple[str, ...] = (),
     ) -> None:
         self.service = service
-        self.schema = schema or service
+        self.schema = schema or settings.db_schema or service
         self._migrations = migrations
+        self._components = components
+        self._workers: list[Callable[[asyncpg.Pool], Worker]] = []
+        self._running: list[Worker] = []
         self.settings = settings
         self.clock = clock
         self.source = f"service/{service}"
@@ -84,6 +94,11 @@ class ServiceRuntime:
         if self._relay is None:
             raise RuntimeError(f"{self.service}: the outbox relay is not running")
         return self._relay
+
+    def add_worker(self, make: Callable[[asyncpg.Pool], "Worker"]) -> None:
+        """Run a background worker (timers, deliveries) while the service runs; it
+        is made once the pool is open, started before the subscribers, stopped after."""
+        self._workers.append(make)
 
     def subscribe(
         self,
@@ -156,7 +171,7 @@ class ServiceRuntime:
         )
         migrations = self._migrations
         if migrations is None:
-            migrations = service_migrations(self.service)
+            migrations = service_migrations(self.service, self._components)
         applied = await apply_migrations(self._pool, migrations)
         logger.info("database ready (%d migration(s) applied)", applied)
         if settings.create_topics:
@@ -174,6 +189,10 @@ class ServiceRuntime:
             poll_interval=settings.outbox_poll_interval,
         )
         await self._relay.start()
+        for make_worker in self._workers:
+            worker = make_worker(self._pool)
+            await worker.start()
+            self._running.append(worker)
         self.broker.include_router(self.router)
         await self.broker.start()
         logger.info("%s started", self.service)
@@ -181,6 +200,9 @@ class ServiceRuntime:
     async def stop(self) -> None:
         # Reverse order: stop taking messages, then drain what is being published.
         await self.broker.stop()
+        for worker in reversed(self._running):
+            await worker.stop()
+        self._running.clear()
         if self._relay is not None:
             await self._relay.stop()
             self._relay = None

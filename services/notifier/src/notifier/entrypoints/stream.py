@@ -1,11 +1,20 @@
-"""Notifier's Kafka side: canonical episode events."""
+"""The notifier's Kafka side: canonical episode events open, satisfy and close
+obligations."""
 
-from notifier.handlers import make_episode_handler
+from functools import partial
+
+from notifier import handlers
 from shared import topics
 from shared.runtime import ServiceRuntime
 
 
-def register(runtime: ServiceRuntime) -> None:
+def register(
+    runtime: ServiceRuntime,
+    ctx: handlers.NotifierContext,
+    metrics: handlers.NotifierMetrics,
+) -> None:
     runtime.subscribe(
-        "notifier-episodes", make_episode_handler(runtime.registry), topics.EPISODES
+        "notifier-episodes",
+        partial(handlers.apply_episode_event, ctx=ctx, metrics=metrics),
+        topics.EPISODES,
     )

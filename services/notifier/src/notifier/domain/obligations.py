@@ -1,0 +1,133 @@
+"""Legal deadlines as pure rules: which obligations an episode event opens, when
+each step (alert, reminder, escalation, breach) is due, and whether a notification
+satisfies an obligation. No I/O, no clock: times are passed in."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.events import NotificationRecordedData
+from shared.policy import (
+    Chain,
+    ClockStart,
+    EpisodeFacts,
+    ObligationRule,
+    SatisfiedBy,
+    Trigger,
+)
+
+
+@dataclass(frozen=True)
+class ObligationDraft:
+    rule: ObligationRule
+    clock_start: datetime
+    due_at: datetime
+
+
+def obligations_to_open(
+    rules: list[ObligationRule],
+    trigger: Trigger,
+    facts: EpisodeFacts,
+    times: Mapping[ClockStart, datetime | None],
+) -> list[ObligationDraft]:
+    """The obligations ``trigger`` opens for an episode with these facts and times.
+
+    A rule whose clock has no time yet (``determined_missing_at`` not given) starts at
+    ``agency_learned_at``, the federal clock, so no duty is left without a deadline.
+    """
+    drafts = []
+    for rule in rules:
+        if rule.opens_on is not trigger:
+            continue
+        if rule.when is not None and not rule.when.holds(facts):
+            continue
+        start = times.get(rule.clock) or times.get(ClockStart.AGENCY_LEARNED_AT)
+        if start is None:
+            raise ValueError(f"rule {rule.id}: no time for clock {rule.clock}")
+        drafts.append(ObligationDraft(rule, start, start + rule.due))
+    return drafts
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    kind: str  # escalate | remind | breach
+    fire_at: datetime
+    level: int | None = None
+
+
+def initial_steps(
+    *,
+    opened_at: datetime,
+    due_at: datetime,
+    reminders: list[timedelta],
+    chain: Chain,
+) -> list[Step]:
+    """Every step an obligation schedules when it opens.
+
+    Level 0 is alerted at once, each next level when the one before has had its
+    timeout; reminders re-alert the level in charge; at the due time the breach alerts
+    the top of the chain (and repeats, scheduled as each fires). Steps after the due
+    time are left out: from then on the breach speaks.
+    """
+    steps = [Step("escalate:0", "escalate", opened_at, 0)]
+    start = opened_at
+    for level, previous in enumerate(chain.levels[:-1], start=1):
+        assert previous.timeout is not None  # validated by the policy loader
+        start += previous.timeout
+        if start < due_at:
+            steps.append(Step(f"escalate:{level}", "escalate", start, level))
+    for index, after in enumerate(reminders):
+        at = opened_at + after
+        if opened_at < at < due_at:
+            steps.append(Step(f"remind:{index}", "remind", at))
+    steps.append(Step("breach:0", "breach", due_at))
+    return steps
+
+
+def level_at(chain: Chain, opened_at: datetime, at: datetime) -> int:
+    """The level in charge at a moment (the last one whose turn has come)."""
+    level, start = 0, opened_at
+    for index, current in enumerate(chain.levels[:-1]):
+        assert current.timeout is not None
+        start += current.timeout
+        if at >= start:
+            level = index + 1
+    return level
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    satisfied: bool
+    waiting_reason: str | None = None
+
+
+def check_notification(
+    satisfied_by: SatisfiedBy,
+    notification: NotificationRecordedData,
+    *,
+    not_before: datetime | None,
+) -> Satisfaction | None:
+    """What a notification does to an obligation: nothing (None), satisfies it, or
+    counts but leaves it open with a reason (e.g. a missing reference number)."""
+    if notification.recipient is not satisfied_by.recipient:
+        return None
+    if (
+        satisfied_by.methods is not None
+        and notification.method not in satisfied_by.methods
+    ):
+        return None
+    if not_before is not None and notification.notified_at < not_before:
+        return None
+    if satisfied_by.requires_reference and not notification.reference_number:
+        return Satisfaction(
+            False,
+            f"a notice to {notification.recipient} was recorded without the reference "
+            "number this jurisdiction requires; record it again with reference_number",
+        )
+    return Satisfaction(True)
+
+
+def initials(first_name: str, last_name: str) -> str:
+    """What alerts name the child by: never the full name."""
+    return f"{first_name.strip()[:1].upper()}.{last_name.strip()[:1].upper()}."

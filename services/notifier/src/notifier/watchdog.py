@@ -1,0 +1,125 @@
+"""The watchdog: proves the timers are alive before a deadline depends on them.
+
+Every open obligation must have its next step scheduled (at least the breach, which
+repeats until satisfied) and no step may be overdue by more than the margin. Each
+round sets gauges for both, and when all is well calls the heartbeat URL: a monitor
+that stops hearing it knows the notifier is stuck (a dead man's switch), as on-call
+tools' own auditors do.
+"""
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+from prometheus_client import CollectorRegistry, Gauge
+
+from shared.clock import Clock
+
+logger = logging.getLogger(__name__)
+
+
+class Watchdog:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        clock: Clock,
+        registry: CollectorRegistry,
+        interval: timedelta,
+        margin: timedelta,
+        heartbeat_url: str | None,
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._interval = interval.total_seconds()
+        self._margin = margin
+        self._heartbeat_url = heartbeat_url
+        self._task: asyncio.Task[None] | None = None
+        self.unscheduled = Gauge(
+            "mfc_watchdog_unscheduled_obligations",
+            "Open obligations with no step scheduled",
+            registry=registry,
+        )
+        self.stuck = Gauge(
+            "mfc_watchdog_stuck_steps",
+            "Steps of open obligations overdue by more than the margin",
+            registry=registry,
+        )
+        self.healthy = Gauge(
+            "mfc_watchdog_healthy",
+            "1 when the last round found nothing wrong",
+            registry=registry,
+        )
+        self.open_obligations = Gauge(
+            "mfc_open_obligations",
+            "Open obligations",
+            ["kind", "jurisdiction", "breached"],
+            registry=registry,
+        )
+
+    async def check(self) -> dict[str, Any]:
+        now = self._clock.now()
+        async with self._pool.acquire() as conn:
+            unscheduled = await conn.fetchval(
+                """
+                SELECT count(*) FROM obligations o
+                WHERE o.status = 'open' AND NOT EXISTS (
+                    SELECT 1 FROM timers t WHERE t.subject_id = o.id AND t.fired_at IS NULL)
+                """
+            )
+            stuck = await conn.fetchval(
+                """
+                SELECT count(*) FROM timers t JOIN obligations o ON o.id = t.subject_id
+                WHERE o.status = 'open' AND t.fired_at IS NULL AND t.fire_at < $1
+                """,
+                now - self._margin,
+            )
+            counts = await conn.fetch(
+                "SELECT kind, jurisdiction, breached_at IS NOT NULL AS breached, count(*) AS n "
+                "FROM obligations WHERE status = 'open' GROUP BY 1, 2, 3"
+            )
+        self.unscheduled.set(unscheduled)
+        self.stuck.set(stuck)
+        self.open_obligations.clear()
+        for row in counts:
+            self.open_obligations.labels(
+                row["kind"], row["jurisdiction"], str(row["breached"]).lower()
+            ).set(row["n"])
+        healthy = unscheduled == 0 and stuck == 0
+        self.healthy.set(1 if healthy else 0)
+        if not healthy:
+            logger.error(
+                "watchdog: %d unscheduled obligation(s), %d stuck step(s)",
+                unscheduled,
+                stuck,
+            )
+        elif self._heartbeat_url:
+            try:
+                async with httpx.AsyncClient(timeout=5) as client:
+                    await client.get(self._heartbeat_url)
+            except httpx.HTTPError as exc:
+                logger.warning("heartbeat call failed: %s", exc)
+        return {"healthy": healthy, "unscheduled": unscheduled, "stuck": stuck}
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="watchdog")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.check()
+            except Exception:
+                logger.exception("watchdog round failed")
+                self.healthy.set(0)
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,332 @@
+"""Alert delivery, shared by the notifier and followup services.
+
+Deliveries are rows (``deliveries``, migrations in ``shared.delivery_migrations``)
+written in the transaction that decided the alert. A worker claims due rows with
+``FOR UPDATE SKIP LOCKED`` (so replicas never send one row twice), sends them, logs
+every attempt, retries failures with exponential backoff, and after the last attempt
+marks the row failed and calls ``on_failed`` (which emits ``mfc.alert.failed``).
+
+Channels: a webhook (JSON POST with ``X-MFC-Signature: sha256=<HMAC-SHA256 of the
+body>`` and ``X-MFC-Delivery`` as the receiver's idempotency key) and email over SMTP.
+A crash between a send and its commit resends it: receivers dedupe on
+``X-MFC-Delivery`` / the Message-ID.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import smtplib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any, Protocol
+from uuid import UUID
+
+import asyncpg
+import httpx
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from shared.clock import Clock
+from shared.db import Conn
+
+logger = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "mfc_deliveries"
+
+
+class Channel(Protocol):
+    name: str
+
+    async def send(
+        self, *, delivery_id: str, address: str, payload: dict[str, Any]
+    ) -> None:
+        """Deliver or raise; the message says why it failed."""
+        ...
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The ``X-MFC-Signature`` header value for a webhook body."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookChannel:
+    name = "webhook"
+
+    def __init__(self, secret: str, *, timeout: float = 5.0) -> None:
+        self._secret = secret
+        self._timeout = timeout
+
+    async def send(
+        self, *, delivery_id: str, address: str, payload: dict[str, Any]
+    ) -> None:
+        body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-MFC-Signature": sign(body, self._secret),
+            "X-MFC-Delivery": delivery_id,
+        }
+        async with httpx.AsyncClient(timeout=self._timeout) as client:
+            answer = await client.post(address, content=body, headers=headers)
+        if answer.status_code >= 300:
+            raise RuntimeError(f"webhook answered {answer.status_code}")
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(
+        self, *, host: str, port: int, sender: str, timeout: float = 10.0
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._sender = sender
+        self._timeout = timeout
+
+    async def send(
+        self, *, delivery_id: str, address: str, payload: dict[str, Any]
+    ) -> None:
+        message = EmailMessage()
+        message["From"] = self._sender
+        message["To"] = address
+        message["Subject"] = payload["subject"]
+        message["Message-ID"] = make_msgid(idstring=delivery_id.replace(":", "."))
+        message["X-MFC-Delivery"] = delivery_id
+        message.set_content(payload["text"])
+        await asyncio.to_thread(self._send_sync, message)
+
+    def _send_sync(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self._host, self._port, timeout=self._timeout) as smtp:
+            smtp.send_message(message)
+
+
+async def enqueue_delivery(
+    conn: Conn,
+    *,
+    alert_id: UUID,
+    episode_id: UUID | None,
+    channel: str,
+    address: str,
+    payload: dict[str, Any],
+    scheduled_at: datetime,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO deliveries (alert_id, episode_id, channel, address, payload, "
+        "next_attempt_at, scheduled_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+        "ON CONFLICT (alert_id, channel, address) DO NOTHING",
+        alert_id,
+        episode_id,
+        channel,
+        address,
+        payload,
+        now,
+        scheduled_at,
+    )
+    await conn.execute("SELECT pg_notify($1, current_schema())", NOTIFY_CHANNEL)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    alert_id: UUID
+    episode_id: UUID | None
+    channel: str
+    address: str
+    payload: dict[str, Any]
+    attempts: int
+    scheduled_at: datetime
+    last_error: str | None = None
+
+
+DeliveryCallback = Callable[[Conn, Delivery, datetime], Awaitable[None]]
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        channels: Mapping[str, Channel],
+        *,
+        clock: Clock,
+        registry: CollectorRegistry,
+        on_sent: DeliveryCallback,
+        on_failed: DeliveryCallback,
+        max_attempts: int = 6,
+        initial_backoff: timedelta = timedelta(seconds=1),
+        max_backoff: timedelta = timedelta(minutes=5),
+        poll_interval: timedelta = timedelta(milliseconds=500),
+        batch_size: int = 50,
+    ) -> None:
+        self._pool = pool
+        self._channels = dict(channels)
+        self._clock = clock
+        self._on_sent = on_sent
+        self._on_failed = on_failed
+        self._max_attempts = max_attempts
+        self._initial_backoff = initial_backoff
+        self._max_backoff = max_backoff
+        self._poll = poll_interval.total_seconds()
+        self._batch_size = batch_size
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._listener: Any = None
+        self._sent = Counter(
+            "mfc_deliveries_sent_total",
+            "Alert deliveries sent",
+            ["channel"],
+            registry=registry,
+        )
+        self._failures = Counter(
+            "mfc_delivery_failures_total",
+            "Failed delivery attempts (final=true: given up)",
+            ["channel", "final"],
+            registry=registry,
+        )
+        self._lateness = Histogram(
+            "mfc_alert_lateness_seconds",
+            "Delivery time minus the time the alert was scheduled for",
+            ["channel"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600),
+            registry=registry,
+        )
+
+    def backoff(self, attempts: int) -> timedelta:
+        delay: timedelta = self._initial_backoff * 2 ** (attempts - 1)
+        return min(delay, self._max_backoff)
+
+    async def deliver_due(self) -> int:
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                "SELECT id, alert_id, episode_id, channel, address, payload, attempts, "
+                "scheduled_at FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1 "
+                "ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                now,
+                self._batch_size,
+            )
+            deliveries = [
+                Delivery(
+                    r["id"],
+                    r["alert_id"],
+                    r["episode_id"],
+                    r["channel"],
+                    r["address"],
+                    r["payload"],
+                    r["attempts"],
+                    r["scheduled_at"],
+                )
+                for r in rows
+            ]
+            outcomes = await asyncio.gather(
+                *(self._attempt(d) for d in deliveries), return_exceptions=False
+            )
+            for delivery, error in zip(deliveries, outcomes, strict=True):
+                await self._record(conn, delivery, error, self._clock.now())
+        return len(deliveries)
+
+    async def _attempt(self, delivery: Delivery) -> str | None:
+        channel = self._channels.get(delivery.channel)
+        if channel is None:
+            return f"no {delivery.channel} channel configured"
+        try:
+            await channel.send(
+                delivery_id=f"{delivery.alert_id}:{delivery.channel}:{delivery.address}",
+                address=delivery.address,
+                payload=delivery.payload,
+            )
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"[:500]
+        return None
+
+    async def _record(
+        self, conn: Conn, delivery: Delivery, error: str | None, now: datetime
+    ) -> None:
+        attempts = delivery.attempts + 1
+        await conn.execute(
+            "INSERT INTO delivery_attempts (delivery_id, attempted_at, ok, detail) "
+            "VALUES ($1, $2, $3, $4)",
+            delivery.id,
+            now,
+            error is None,
+            error,
+        )
+        if error is None:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'sent', attempts = $2, sent_at = $3 WHERE id = $1",
+                delivery.id,
+                attempts,
+                now,
+            )
+            self._sent.labels(delivery.channel).inc()
+            self._lateness.labels(delivery.channel).observe(
+                max((now - delivery.scheduled_at).total_seconds(), 0.0)
+            )
+            await self._on_sent(conn, delivery, now)
+            return
+        final = attempts >= self._max_attempts
+        self._failures.labels(delivery.channel, str(final).lower()).inc()
+        logger.warning(
+            "delivery %s over %s failed (attempt %d): %s",
+            delivery.id,
+            delivery.channel,
+            attempts,
+            error,
+        )
+        if final:
+            await conn.execute(
+                "UPDATE deliveries SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1",
+                delivery.id,
+                attempts,
+                error,
+            )
+            failed = Delivery(
+                **{**delivery.__dict__, "attempts": attempts, "last_error": error}
+            )
+            await self._on_failed(conn, failed, now)
+        else:
+            await conn.execute(
+                "UPDATE deliveries SET attempts = $2, last_error = $3, next_attempt_at = $4 "
+                "WHERE id = $1",
+                delivery.id,
+                attempts,
+                error,
+                now + self.backoff(attempts),
+            )
+
+    async def start(self) -> None:
+        self._listener = await self._pool.acquire()
+        await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+            await self._pool.release(self._listener)
+            self._listener = None
+
+    def _on_notify(self, *_: object) -> None:
+        self._wakeup.set()
+
+    async def _run(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                handled = await self.deliver_due()
+            except Exception:
+                logger.exception("delivery round failed")
+                handled = 0
+            if handled == self._batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), self._poll)

@@ -1,0 +1,142 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.policy import (
+    PolicyError,
+    Trigger,
+    default_policy_path,
+    load_policy,
+    parse_policy,
+)
+
+MINIMAL = b"""
+version = "t"
+[chains.default]
+levels = [{ name = "caseworker", notify = ["caseworker"] }]
+[jurisdictions.federal]
+[[jurisdictions.federal.obligations]]
+id = "law_enforcement_report"
+title = "LE"
+opens_on = "reported"
+clock = "agency_learned_at"
+due = "24h"
+satisfied_by = { recipient = "law_enforcement" }
+source = "42 U.S.C. 671(a)(35)(B)"
+"""
+
+
+def test_the_shipped_policy_is_valid_and_cites_a_source_for_every_rule():
+    policy = load_policy(default_policy_path())
+    for county in (
+        "NC-063",
+        "CA-037",
+        "TX-201",
+        "MO-510",
+        "FL-086",
+        "KY-111",
+        "WA-033",
+    ):
+        rules = policy.obligations_for(county)
+        assert {"law_enforcement_report", "ncmec_report"} <= {r.id for r in rules}
+        assert all(len(r.source) > 10 for r in rules)
+
+
+def test_overlays_merge_by_id_state_then_county():
+    policy = parse_policy(
+        MINIMAL
+        + b"""
+[jurisdictions.MO]
+[[jurisdictions.MO.obligations]]
+id = "law_enforcement_report"
+due = "2h"
+source = "RSMo 210.795"
+[jurisdictions."MO-510"]
+[[jurisdictions."MO-510".obligations]]
+id = "law_enforcement_report"
+due = "1h"
+source = "a county rule"
+[[jurisdictions."MO-510".obligations]]
+id = "county_extra"
+disabled = true
+title = "x"
+opens_on = "reported"
+clock = "agency_learned_at"
+due = "1h"
+satisfied_by = { recipient = "court" }
+source = "disabled county rule"
+"""
+    )
+    assert [(r.id, r.due) for r in policy.obligations_for("WA-033")] == [
+        ("law_enforcement_report", timedelta(hours=24))
+    ]
+    assert policy.obligations_for("MO-001")[0].due == timedelta(hours=2)
+    assert policy.obligations_for("MO-510")[0].due == timedelta(hours=1)
+    assert [r.id for r in policy.obligations_for("MO-510")] == [
+        "law_enforcement_report"
+    ]
+    assert policy.jurisdiction_of("MO-510") == "MO-510"
+    assert policy.jurisdiction_of("MO-001") == "MO"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            (b'due = "24h"', b'due = "soon"'),
+            r"jurisdictions\.federal, rule law_enforcement_report: due: .*invalid duration",
+        ),
+        (
+            (b'recipient = "law_enforcement"', b'recipient = "police"'),
+            r"satisfied_by.recipient",
+        ),
+        (
+            (b'opens_on = "reported"', b'opens_on = "reported"\nopens_at = "x"'),
+            r"opens_at: Extra inputs",
+        ),
+        (
+            (b'notify = ["caseworker"]', b'notify = ["schedule:nobody"]'),
+            r"unknown schedule 'nobody'",
+        ),
+        ((b'version = "t"', b'version = "t"\n[[['), r"not valid TOML"),
+    ],
+)
+def test_errors_name_the_file_the_rule_and_the_field(change, message):
+    broken = MINIMAL.replace(*change)
+    with pytest.raises(PolicyError, match=message) as caught:
+        parse_policy(broken, origin="policy.toml")
+    assert str(caught.value).startswith("policy.toml: ")
+
+
+def test_the_policy_digest_changes_with_the_file():
+    assert (
+        parse_policy(MINIMAL).digest != parse_policy(MINIMAL + b"\n# edited\n").digest
+    )
+
+
+def test_on_call_rotates_weekly_and_overrides_win():
+    policy = parse_policy(
+        MINIMAL
+        + b"""
+[contacts.a]
+name = "A"
+[contacts.b]
+name = "B"
+[contacts.c]
+name = "C"
+[schedules.managers]
+members = ["a", "b"]
+start = "2026-01-05T14:00:00Z"
+overrides = [{ start = "2026-01-14T00:00:00Z", end = "2026-01-15T00:00:00Z", contact = "c" }]
+"""
+    )
+    schedule = policy.document.schedules["managers"]
+    start = datetime(2026, 1, 5, 14, tzinfo=UTC)
+    assert schedule.on_call(start) == "a"
+    assert schedule.on_call(start + timedelta(days=7)) == "b"
+    assert schedule.on_call(start + timedelta(days=14)) == "a"
+    assert schedule.on_call(datetime(2026, 1, 14, 12, tzinfo=UTC)) == "c"
+
+
+def test_triggers_are_the_three_episode_moments():
+    assert {t.value for t in Trigger} == {"reported", "located", "screening"}
