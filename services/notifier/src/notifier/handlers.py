@@ -588,6 +588,7 @@ async def _raise_alert(
             "waiting_reason": obligation["waiting_reason"],
         },
         "reason": reason,
+        "step": timer.step_key,
         "level": level,
         "level_name": chain.levels[level].name,
         "recipients": [{"id": r["id"], "name": r["name"]} for r in recipients],

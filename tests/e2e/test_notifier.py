@@ -1,0 +1,337 @@
+"""The notifier end to end with a policy in seconds: alerts, reminders, escalation
+and breach reach a real HTTP receiver and a real SMTP server; recording the notice
+stops them; acks snooze; a SIGKILL with timers pending and two replicas each deliver
+every alert once."""
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from shared.devstack import ServiceProcess, free_port, service_environment
+from tests.conftest import make_report
+from tests.e2e.test_walking_skeleton import audit_entries, eventually
+from tests.receivers import (
+    SmtpReceiver,
+    WebhookReceiver,
+    smtp_receiver,
+    webhook_receiver,
+)
+
+FAST_POLICY = Path(__file__).parents[1] / "fixtures" / "fast_policy.toml"
+SECRET = "test-webhook-secret"
+
+
+class FastNotifier:
+    def __init__(
+        self, stack, webhook: WebhookReceiver, smtp: SmtpReceiver, tmp: Path
+    ) -> None:
+        self.stack = stack
+        self.webhook = webhook
+        self.smtp = smtp
+        schema = f"notifier_fast_{uuid4().hex[:8]}"
+        self.overrides = {
+            "NOTIFIER_DB_SCHEMA": schema,
+            "NOTIFIER_CONSUMER_GROUP": schema,
+            "NOTIFIER_POLICY_PATH": str(FAST_POLICY),
+            "NOTIFIER_WEBHOOK_URL": webhook.url,
+            "NOTIFIER_WEBHOOK_SECRET": SECRET,
+            "NOTIFIER_SMTP_HOST": "127.0.0.1",
+            "NOTIFIER_SMTP_PORT": str(smtp.port),
+            "NOTIFIER_TIMER_POLL_INTERVAL": "100ms",
+            "NOTIFIER_DELIVERY_INITIAL_BACKOFF": "200ms",
+            "NOTIFIER_SHUTDOWN_GRACE": "1s",
+        }
+        self.tmp = tmp
+        self.replicas: list[ServiceProcess] = []
+
+    def add_replica(self) -> ServiceProcess:
+        port = free_port()
+        env = service_environment(
+            "notifier",
+            port,
+            self.stack.infra,
+            base=dict(os.environ),
+            overrides=self.overrides,
+        )
+        replica = ServiceProcess(
+            "notifier", port, env, self.tmp / f"notifier-{len(self.replicas)}.log"
+        )
+        replica.start()
+        deadline = time.monotonic() + 60
+        while not replica.ready():
+            assert replica.alive(), replica.log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "fast notifier not ready"
+            time.sleep(0.2)
+        self.replicas.append(replica)
+        return replica
+
+    @property
+    def url(self) -> str:
+        return self.replicas[0].url
+
+    def stop(self) -> None:
+        for replica in self.replicas:
+            replica.stop()
+
+
+@pytest.fixture
+def fast(stack, tmp_path) -> Iterator[FastNotifier]:
+    with webhook_receiver() as webhook, smtp_receiver() as smtp:
+        notifier = FastNotifier(stack, webhook, smtp, tmp_path)
+        notifier.add_replica()
+        try:
+            yield notifier
+        finally:
+            notifier.stop()
+
+
+def report_now(stack) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    report = make_report(
+        county_code="KY-111",
+        last_seen_at=(now - timedelta(minutes=2)).isoformat(),
+        discovered_at=(now - timedelta(minutes=1)).isoformat(),
+        agency_learned_at=now.isoformat(),
+    )
+    answer = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
+    assert answer.status_code == 201, answer.text
+    return answer.json()
+
+
+def alerts_for(
+    fast: FastNotifier, episode_id: str, kind: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in fast.webhook.payloads()
+        if p["episode_id"] == episode_id
+        and (kind is None or p["obligation"]["kind"] == kind)
+    ]
+
+
+def record_notice(stack, episode_id: str, recipient: str, **extra: Any) -> None:
+    body = {
+        "recipient": recipient,
+        "method": "phone",
+        "notified_at": datetime.now(UTC).isoformat(),
+        "notified_by": "cw-1",
+        **extra,
+    }
+    answer = httpx.post(
+        f"{stack.url('intake')}/v1/episodes/{episode_id}/notifications",
+        json=body,
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def test_alerts_remind_escalate_and_breach_until_the_notice_is_recorded(stack, fast):
+    episode = report_now(stack)
+    episode_id = episode["id"]
+    for attempt in eventually(30):
+        with attempt:
+            reasons = [
+                p["reason"]
+                for p in alerts_for(fast, episode_id, "law_enforcement_report")
+            ]
+            assert {"opened", "reminded", "escalated", "breached"} <= set(reasons)
+            assert reasons.count("breached") >= 2  # the breach repeats
+    le_alerts = alerts_for(fast, episode_id, "law_enforcement_report")
+    by_step = {p["step"]: p for p in le_alerts}
+    assert by_step["escalate:0"]["level_name"] == "caseworker"
+    assert by_step["escalate:1"]["level_name"] == "supervisor"
+    assert by_step["breach:0"]["level_name"] == "on-call manager"
+    assert by_step["breach:0"]["recipients"] == [
+        {"id": "oncall-a", "name": "On-call A"}
+    ]
+
+    # Signed, and naming the child by initials only.
+    for request in fast.webhook.requests:
+        expected = (
+            "sha256="
+            + hmac.new(SECRET.encode(), request["body"], hashlib.sha256).hexdigest()
+        )
+        assert request["headers"]["X-MFC-Signature"] == expected
+        assert b"Jordan" not in request["body"]
+        assert b"Testchild" not in request["body"]
+    assert by_step["escalate:0"]["child"] == "J.T."
+    for attempt in eventually(15):
+        with attempt:
+            emails = [m for m in fast.smtp.messages if episode_id in m.get_payload()]
+            recipients = {m["To"] for m in emails}
+            assert {
+                "cw@example.org",
+                "sv@example.org",
+                "oncall-a@agency.example",
+            } <= recipients
+    assert all(
+        "Jordan" not in m.get_payload() and "Testchild" not in m.get_payload()
+        for m in emails
+    )
+
+    # NCMEC without the reference number this rule requires: still open, says why.
+    record_notice(stack, episode_id, "ncmec")
+    record_notice(stack, episode_id, "law_enforcement", reference_number="DPD-1")
+    for attempt in eventually(15):
+        with attempt:
+            obligations = {
+                o["kind"]: o
+                for o in httpx.get(
+                    f"{fast.url}/v1/obligations",
+                    params={"episode_id": episode_id},
+                    timeout=5,
+                ).json()
+            }
+            assert obligations["law_enforcement_report"]["status"] == "satisfied"
+            assert obligations["ncmec_report"]["status"] == "open"
+            assert "reference number" in obligations["ncmec_report"]["waiting_reason"]
+    assert obligations["law_enforcement_report"]["breached"] is True
+    assert (
+        obligations["law_enforcement_report"]["policy_digest"]
+        == hashlib.sha256(FAST_POLICY.read_bytes()).hexdigest()
+    )
+    settled = len(alerts_for(fast, episode_id, "law_enforcement_report"))
+    time.sleep(4)  # two breach-repeat periods: a live obligation would alert again
+    assert len(alerts_for(fast, episode_id, "law_enforcement_report")) == settled
+    assert len(alerts_for(fast, episode_id, "ncmec_report")) > 0
+
+    for attempt in eventually(30):
+        with attempt:
+            types = Counter(
+                e["type"]
+                for e in audit_entries(fast.stack, episode_id=episode_id, limit=1000)
+            )
+            assert types["mfc.obligation.opened"] >= 2
+            assert types["mfc.obligation.breached"] >= 2
+            assert types["mfc.obligation.satisfied"] >= 1
+            assert types["mfc.obligation.waiting"] >= 1
+            assert types["mfc.alert.sent"] >= 1
+
+
+def test_an_ack_snoozes_its_obligation_then_alerting_resumes(stack, fast):
+    episode_id = report_now(stack)["id"]
+    for attempt in eventually(20):
+        with attempt:
+            breaches = [
+                p
+                for p in alerts_for(fast, episode_id, "law_enforcement_report")
+                if p["reason"] == "breached"
+            ]
+            assert breaches
+    acked = httpx.post(
+        f"{fast.url}/v1/alerts/{breaches[0]['alert_id']}/ack",
+        json={"acked_by": "oncall-a"},
+        timeout=5,
+    )
+    assert acked.status_code == 200
+    acked_at = time.monotonic()
+    second = httpx.post(
+        f"{fast.url}/v1/alerts/{breaches[0]['alert_id']}/ack",
+        json={"acked_by": "sv-1", "note": "on it"},
+        timeout=5,
+    )
+    assert [a["acked_by"] for a in second.json()["acks"]] == ["oncall-a", "sv-1"]
+    count_at_ack = len(alerts_for(fast, episode_id, "law_enforcement_report"))
+    time.sleep(2.5)  # inside the 3 s snooze: silence
+    assert (
+        len(alerts_for(fast, episode_id, "law_enforcement_report")) <= count_at_ack + 1
+    )  # one may be in flight
+    quiet = len(alerts_for(fast, episode_id, "law_enforcement_report"))
+    for attempt in eventually(15):
+        with attempt:
+            assert len(alerts_for(fast, episode_id, "law_enforcement_report")) > quiet
+    assert time.monotonic() - acked_at >= 2.5
+    obligation = httpx.get(
+        f"{fast.url}/v1/obligations",
+        params={"episode_id": episode_id, "status": "breached"},
+        timeout=5,
+    ).json()
+    assert {o["kind"] for o in obligation} == {
+        "law_enforcement_report",
+        "ncmec_report",
+    }  # an ack never satisfies
+    assert (
+        httpx.post(
+            f"{fast.url}/v1/alerts/{uuid4()}/ack", json={"acked_by": "x"}, timeout=5
+        ).status_code
+        == 404
+    )
+
+
+def _steps_once(fast: FastNotifier, episode_id: str) -> Counter:
+    return Counter(
+        (p["obligation"]["id"], p["step"]) for p in alerts_for(fast, episode_id)
+    )
+
+
+def test_a_notifier_killed_with_timers_pending_fires_each_overdue_step_once(
+    stack, fast
+):
+    episode_id = report_now(stack)["id"]
+    for attempt in eventually(15):
+        with attempt:
+            assert alerts_for(fast, episode_id)  # the obligations are open and alerting
+    fast.replicas[0].kill()
+    time.sleep(7)  # reminders, escalations and the breach all come due while it is down
+    fast.replicas[0].start()
+    for attempt in eventually(30):
+        with attempt:
+            steps = _steps_once(fast, episode_id)
+            assert {step for (_, step) in steps} >= {
+                "escalate:0",
+                "escalate:1",
+                "remind:0",
+                "breach:0",
+            }
+    assert max(_steps_once(fast, episode_id).values()) == 1
+
+
+def test_two_replicas_deliver_each_alert_once(stack, fast):
+    fast.add_replica()
+    episodes = [report_now(stack)["id"] for _ in range(4)]
+    for attempt in eventually(30):
+        with attempt:
+            for episode_id in episodes:
+                steps = {step for (_, step) in _steps_once(fast, episode_id)}
+                assert {"escalate:0", "escalate:1", "breach:0", "breach:1"} <= steps
+    for episode_id in episodes:
+        assert max(_steps_once(fast, episode_id).values()) == 1
+    ids = [p["alert_id"] for p in fast.webhook.payloads()]
+    assert len(ids) == len(set(ids))
+    assert json.dumps(fast.webhook.payloads()).count("Testchild") == 0
+
+
+def test_failing_webhook_deliveries_are_retried_then_reported_failed(stack, fast):
+    fast.webhook.fail_next = 2
+    episode_id = report_now(stack)["id"]
+    for attempt in eventually(20):
+        with attempt:
+            assert any(
+                p["step"] == "escalate:0" for p in alerts_for(fast, episode_id)
+            )  # after 2 failures
+    fast.webhook.fail_next = 10**6  # from now on the receiver is down
+    for attempt in eventually(60):
+        with attempt:
+            failed = [
+                e["event"]["data"]
+                for e in audit_entries(stack, episode_id=episode_id, limit=1000)
+                if e["type"] == "mfc.alert.failed"
+            ]
+            assert failed
+    assert failed[0]["channel"] == "webhook"
+    assert failed[0]["attempts"] == 6
+    assert "500" in failed[0]["error"]
+    assert any(
+        episode_id in m.get_payload() for m in fast.smtp.messages
+    )  # email still works

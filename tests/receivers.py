@@ -1,0 +1,91 @@
+"""Real local receivers for alert deliveries: an HTTP server for webhooks and an
+SMTP server (aiosmtpd), both on 127.0.0.1."""
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from shared.devstack import free_port
+
+
+@dataclass
+class WebhookReceiver:
+    url: str
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    fail_next: int = 0
+    """Answer 500 to this many requests first (to test retries)."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def payloads(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [r["json"] for r in self.requests if r["status"] == 200]
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    port = free_port()
+    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/alerts")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            with receiver.lock:
+                status = 500 if receiver.fail_next > 0 else 200
+                receiver.fail_next = max(receiver.fail_next - 1, 0)
+                receiver.requests.append(
+                    {
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "json": json.loads(body),
+                        "status": status,
+                    }
+                )
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class SmtpReceiver:
+    port: int
+    messages: list[Any] = field(default_factory=list)
+
+
+class _Collect:
+    def __init__(self, sink: SmtpReceiver) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:  # noqa: N802
+        self.sink.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@contextmanager
+def smtp_receiver() -> Iterator[SmtpReceiver]:
+    receiver = SmtpReceiver(port=free_port())
+    controller = Controller(
+        _Collect(receiver), hostname="127.0.0.1", port=receiver.port
+    )
+    controller.start()
+    try:
+        yield receiver
+    finally:
+        controller.stop()
