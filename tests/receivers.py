@@ -19,6 +19,7 @@ from shared.devstack import free_port
 class WebhookReceiver:
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
+    heartbeats: int = 0
     fail_next: int = 0
     """Answer 500 to this many requests first (to test retries)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -48,6 +49,12 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
                     }
                 )
             self.send_response(status)
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            with receiver.lock:
+                receiver.heartbeats += 1
+            self.send_response(200)
             self.end_headers()
 
         def log_message(self, *_: Any) -> None:

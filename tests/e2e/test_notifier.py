@@ -6,89 +6,28 @@ every alert once."""
 import hashlib
 import hmac
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
 
-from shared.devstack import ServiceProcess, free_port, service_environment
-from tests.conftest import make_report
+from tests.e2e.fast import FAST_POLICY, SECRET, FastService, report_now
 from tests.e2e.test_walking_skeleton import audit_entries, eventually
 from tests.receivers import (
-    SmtpReceiver,
-    WebhookReceiver,
     smtp_receiver,
     webhook_receiver,
 )
 
-FAST_POLICY = Path(__file__).parents[1] / "fixtures" / "fast_policy.toml"
-SECRET = "test-webhook-secret"
-
-
-class FastNotifier:
-    def __init__(
-        self, stack, webhook: WebhookReceiver, smtp: SmtpReceiver, tmp: Path
-    ) -> None:
-        self.stack = stack
-        self.webhook = webhook
-        self.smtp = smtp
-        schema = f"notifier_fast_{uuid4().hex[:8]}"
-        self.overrides = {
-            "NOTIFIER_DB_SCHEMA": schema,
-            "NOTIFIER_CONSUMER_GROUP": schema,
-            "NOTIFIER_POLICY_PATH": str(FAST_POLICY),
-            "NOTIFIER_WEBHOOK_URL": webhook.url,
-            "NOTIFIER_WEBHOOK_SECRET": SECRET,
-            "NOTIFIER_SMTP_HOST": "127.0.0.1",
-            "NOTIFIER_SMTP_PORT": str(smtp.port),
-            "NOTIFIER_TIMER_POLL_INTERVAL": "100ms",
-            "NOTIFIER_DELIVERY_INITIAL_BACKOFF": "200ms",
-            "NOTIFIER_SHUTDOWN_GRACE": "1s",
-        }
-        self.tmp = tmp
-        self.replicas: list[ServiceProcess] = []
-
-    def add_replica(self) -> ServiceProcess:
-        port = free_port()
-        env = service_environment(
-            "notifier",
-            port,
-            self.stack.infra,
-            base=dict(os.environ),
-            overrides=self.overrides,
-        )
-        replica = ServiceProcess(
-            "notifier", port, env, self.tmp / f"notifier-{len(self.replicas)}.log"
-        )
-        replica.start()
-        deadline = time.monotonic() + 60
-        while not replica.ready():
-            assert replica.alive(), replica.log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "fast notifier not ready"
-            time.sleep(0.2)
-        self.replicas.append(replica)
-        return replica
-
-    @property
-    def url(self) -> str:
-        return self.replicas[0].url
-
-    def stop(self) -> None:
-        for replica in self.replicas:
-            replica.stop()
-
 
 @pytest.fixture
-def fast(stack, tmp_path) -> Iterator[FastNotifier]:
+def fast(stack, tmp_path) -> Iterator[FastService]:
     with webhook_receiver() as webhook, smtp_receiver() as smtp:
-        notifier = FastNotifier(stack, webhook, smtp, tmp_path)
+        notifier = FastService("notifier", stack, webhook, smtp, tmp_path)
         notifier.add_replica()
         try:
             yield notifier
@@ -96,21 +35,8 @@ def fast(stack, tmp_path) -> Iterator[FastNotifier]:
             notifier.stop()
 
 
-def report_now(stack) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    report = make_report(
-        county_code="KY-111",
-        last_seen_at=(now - timedelta(minutes=2)).isoformat(),
-        discovered_at=(now - timedelta(minutes=1)).isoformat(),
-        agency_learned_at=now.isoformat(),
-    )
-    answer = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
-    assert answer.status_code == 201, answer.text
-    return answer.json()
-
-
 def alerts_for(
-    fast: FastNotifier, episode_id: str, kind: str | None = None
+    fast: FastService, episode_id: str, kind: str | None = None
 ) -> list[dict[str, Any]]:
     return [
         p
@@ -269,7 +195,7 @@ def test_an_ack_snoozes_its_obligation_then_alerting_resumes(stack, fast):
     )
 
 
-def _steps_once(fast: FastNotifier, episode_id: str) -> Counter:
+def _steps_once(fast: FastService, episode_id: str) -> Counter:
     return Counter(
         (p["obligation"]["id"], p["step"]) for p in alerts_for(fast, episode_id)
     )
@@ -284,7 +210,7 @@ def test_a_notifier_killed_with_timers_pending_fires_each_overdue_step_once(
             assert alerts_for(fast, episode_id)  # the obligations are open and alerting
     fast.replicas[0].kill()
     time.sleep(7)  # reminders, escalations and the breach all come due while it is down
-    fast.replicas[0].start()
+    fast.restart_after_kill()
     for attempt in eventually(30):
         with attempt:
             steps = _steps_once(fast, episode_id)
@@ -335,3 +261,23 @@ def test_failing_webhook_deliveries_are_retried_then_reported_failed(stack, fast
     assert any(
         episode_id in m.get_payload() for m in fast.smtp.messages
     )  # email still works
+
+
+def test_the_watchdog_calls_the_heartbeat_and_exports_its_view(stack, fast):
+    report_now(stack)
+    for attempt in eventually(15):
+        with attempt:
+            assert fast.webhook.heartbeats >= 2
+            metrics = httpx.get(f"{fast.url}/metrics", timeout=5).text
+            assert "mfc_watchdog_healthy 1.0" in metrics
+            assert (
+                'mfc_open_obligations{breached="false",jurisdiction="KY-111",kind="law_enforcement_report"}'
+                in metrics
+                or (
+                    'mfc_open_obligations{breached="true",jurisdiction="KY-111",kind="law_enforcement_report"}'
+                    in metrics
+                )
+            )
+    assert "mfc_watchdog_stuck_steps 0.0" in metrics
+    assert "mfc_timer_lateness_seconds_count" in metrics
+    assert "mfc_alert_lateness_seconds_count" in metrics

@@ -6,8 +6,9 @@ Infrastructure addresses use the unprefixed names ``KAFKA_BOOTSTRAP_SERVERS`` an
 """
 
 from datetime import timedelta
+from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.durations import Duration
@@ -59,3 +60,40 @@ class ServiceSettings(BaseSettings):
     """Fewest open database connections."""
     db_pool_max_size: int = 10
     """Most open database connections."""
+
+
+class AlertingSettings(ServiceSettings):
+    """Settings of the services that alert people (notifier, followup)."""
+
+    policy_path: Path = Field(default_factory=lambda: _default_policy())
+    """The jurisdiction policy file (TOML); the shipped one by default."""
+    episode_url_template: str = "http://127.0.0.1:8001/v1/episodes/{episode_id}"
+    """The link every alert carries."""
+    webhook_url: str | None = None
+    """Where alerts are POSTed as signed JSON; none: no webhook delivery."""
+    webhook_secret: SecretStr | None = None
+    """HMAC-SHA256 key for the X-MFC-Signature header (required with webhook_url)."""
+    smtp_host: str | None = None
+    """SMTP server for alert emails; none: no email delivery."""
+    smtp_port: int = 25
+    """SMTP port."""
+    smtp_sender: str = "missing-from-care@localhost"
+    """From address of alert emails."""
+    delivery_max_attempts: int = Field(default=6, ge=1, le=50)
+    """Attempts per delivery before it is failed and mfc.alert.failed is sent."""
+    delivery_initial_backoff: Duration = timedelta(seconds=1)
+    """Wait after the first failed delivery attempt (doubling)."""
+    timer_poll_interval: Duration = timedelta(milliseconds=500)
+    """How often due steps are looked for; bounds alert lateness."""
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> "AlertingSettings":
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError("webhook_secret is required with webhook_url")
+        return self
+
+
+def _default_policy() -> Path:
+    from shared.policy import default_policy_path
+
+    return default_policy_path()

@@ -32,6 +32,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shared.clock import Clock
+from shared.config import AlertingSettings
 from shared.db import Conn
 
 logger = logging.getLogger(__name__)
@@ -330,3 +331,108 @@ class DeliveryWorker:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self._poll)
+
+
+def alert_event_callbacks(source: str) -> tuple[DeliveryCallback, DeliveryCallback]:
+    """``on_sent`` / ``on_failed`` that publish ``mfc.alert.sent`` / ``mfc.alert.failed``
+    through the outbox, in the transaction that records the delivery."""
+    from shared import topics
+    from shared.events import CloudEvent
+    from shared.outbox import enqueue
+
+    async def publish(
+        conn: Conn, type_: str, delivery: Delivery, data: dict[str, Any], now: datetime
+    ) -> None:
+        subject = str(delivery.episode_id or delivery.alert_id)
+        event = CloudEvent.new(
+            type=type_,
+            source=source,
+            subject=subject,
+            time=now,
+            data={
+                "alert_id": str(delivery.alert_id),
+                "episode_id": str(delivery.episode_id) if delivery.episode_id else None,
+                "channel": delivery.channel,
+                **data,
+            },
+        )
+        await enqueue(conn, topic=topics.ALERTS, event=event)
+
+    async def on_sent(conn: Conn, delivery: Delivery, now: datetime) -> None:
+        await publish(
+            conn,
+            "mfc.alert.sent",
+            delivery,
+            {
+                "attempts": delivery.attempts + 1,
+                "scheduled_at": delivery.scheduled_at.isoformat(),
+                "sent_at": now.isoformat(),
+            },
+            now,
+        )
+
+    async def on_failed(conn: Conn, delivery: Delivery, now: datetime) -> None:
+        await publish(
+            conn,
+            "mfc.alert.failed",
+            delivery,
+            {"attempts": delivery.attempts, "error": delivery.last_error},
+            now,
+        )
+
+    return on_sent, on_failed
+
+
+def channels_from(settings: "AlertingSettings") -> dict[str, Channel]:
+    """The channels the settings configure: webhook and/or email."""
+    channels: dict[str, Channel] = {}
+    if settings.webhook_url and settings.webhook_secret is not None:
+        channels["webhook"] = WebhookChannel(settings.webhook_secret.get_secret_value())
+    if settings.smtp_host:
+        channels["email"] = EmailChannel(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_sender,
+        )
+    return channels
+
+
+async def enqueue_alert(
+    conn: Conn,
+    *,
+    alert_id: UUID,
+    episode_id: UUID,
+    recipients: list[dict[str, Any]],
+    webhook_url: str | None,
+    email_enabled: bool,
+    payload: dict[str, Any],
+    scheduled_at: datetime,
+    now: datetime,
+) -> None:
+    """Fan one alert out: a webhook POST (if configured) and an email to each
+    recipient with an address (if SMTP is configured). ``payload`` carries
+    ``subject`` and ``text`` for the email."""
+    if webhook_url:
+        await enqueue_delivery(
+            conn,
+            alert_id=alert_id,
+            episode_id=episode_id,
+            channel="webhook",
+            address=webhook_url,
+            payload=payload,
+            scheduled_at=scheduled_at,
+            now=now,
+        )
+    if email_enabled:
+        for person in recipients:
+            if person.get("email"):
+                await enqueue_delivery(
+                    conn,
+                    alert_id=alert_id,
+                    episode_id=episode_id,
+                    channel="email",
+                    address=person["email"],
+                    payload={"subject": payload["subject"], "text": payload["text"]},
+                    scheduled_at=scheduled_at,
+                    now=now,
+                )

@@ -17,7 +17,7 @@ import tomllib
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -196,6 +196,39 @@ class ObligationRule(_Strict):
     disabled: bool = False
 
 
+class PromptStart(StrEnum):
+    """What starts a prompt series."""
+
+    REPORTED = "reported"
+    """While missing: from the report until the child is located."""
+    LOCATED = "located"
+    """After return: from located until the episode closes."""
+    NEW_INFORMATION = "new_information"
+    """Each ``updated`` event: a one-off to pass the information on."""
+    INCOMPLETE = "incomplete"
+    """While the report still misses items (photo, description, endangerments)."""
+
+
+class PromptRule(_Strict):
+    id: RuleId
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    starts_on: PromptStart
+    every: Duration | None = None
+    """Recurring: a new occurrence this often; one-off when absent."""
+    first_after: Duration = timedelta()
+    """Delay of the first occurrence after the start."""
+    stop_after: Duration | None = None
+    """Recurring: no new occurrence this long after the start (FL: 30 days)."""
+    due: Duration
+    """Time to complete an occurrence before it is overdue and escalates."""
+    assignee: Literal["caseworker", "supervisor"] = "caseworker"
+    escalate_to: Target = "supervisor"
+    completed_by_event: Literal["mfc.screening.completed"] | None = None
+    """An episode event that completes the open occurrence by itself."""
+    source: Annotated[str, StringConstraints(min_length=5)]
+    disabled: bool = False
+
+
 class Defaults(_Strict):
     reminders: list[Duration] = Field(default_factory=list)
     snooze: Duration = timedelta(hours=1)
@@ -206,6 +239,8 @@ class Jurisdiction(_Strict):
     name: str | None = None
     obligations: list[dict[str, Any]] = Field(default_factory=list)
     """Rules or partial overrides (merged by ``id`` over the parent's)."""
+    prompts: list[dict[str, Any]] = Field(default_factory=list)
+    """Prompt rules or partial overrides (merged by ``id`` over the parent's)."""
 
 
 class PolicyDocument(_Strict):
@@ -261,6 +296,7 @@ class Policy:
         """sha256 of the file's bytes: the version recorded on everything it opens."""
         self.origin = origin
         self._resolved: dict[str, list[ObligationRule]] = {}
+        self._prompts: dict[str, list[PromptRule]] = {}
 
     def chain(self, name: str) -> Chain:
         return self.document.chains[name]
@@ -269,9 +305,52 @@ class Policy:
         """The rules in force for a county: federal, then state, then county."""
         if county_code not in self._resolved:
             self._resolved[county_code] = _resolve(
-                self.document, county_code, self.origin
+                self.document,
+                county_code,
+                self.origin,
+                section="obligations",
+                model=ObligationRule,
             )
         return self._resolved[county_code]
+
+    def resolve(
+        self, targets: list[str], staff: dict[str, dict[str, Any]], at: datetime
+    ) -> list[dict[str, Any]]:
+        """The people ``targets`` name at a moment: ``caseworker`` and ``supervisor``
+        from the episode's ``staff``, contacts by id, whoever a schedule has on call."""
+        people = []
+        for target in targets:
+            kind, _, ref = target.partition(":")
+            if kind in ("caseworker", "supervisor"):
+                person = staff[kind]
+                people.append(
+                    {
+                        "id": person["id"],
+                        "name": person["name"],
+                        "email": person.get("email"),
+                    }
+                )
+                continue
+            contact_id = (
+                self.document.schedules[ref].on_call(at) if kind == "schedule" else ref
+            )
+            contact = self.document.contacts[contact_id]
+            people.append(
+                {"id": contact_id, "name": contact.name, "email": contact.email}
+            )
+        return people
+
+    def prompts_for(self, county_code: str) -> list[PromptRule]:
+        """The prompt rules in force for a county: federal, then state, then county."""
+        if county_code not in self._prompts:
+            self._prompts[county_code] = _resolve(
+                self.document,
+                county_code,
+                self.origin,
+                section="prompts",
+                model=PromptRule,
+            )
+        return self._prompts[county_code]
 
     def jurisdiction_of(self, county_code: str) -> str:
         """The most specific jurisdiction with an overlay for this county."""
@@ -281,9 +360,17 @@ class Policy:
         return FEDERAL
 
 
+_Rule = TypeVar("_Rule", ObligationRule, PromptRule)
+
+
 def _resolve(
-    document: PolicyDocument, county_code: str, origin: str
-) -> list[ObligationRule]:
+    document: PolicyDocument,
+    county_code: str,
+    origin: str,
+    *,
+    section: Literal["obligations", "prompts"],
+    model: type[_Rule],
+) -> list[_Rule]:
     merged: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     last_touched: dict[str, str] = {}
@@ -291,7 +378,7 @@ def _resolve(
         jurisdiction = document.jurisdictions.get(key)
         if jurisdiction is None:
             continue
-        for raw in jurisdiction.obligations:
+        for raw in getattr(jurisdiction, section):
             rule_id = raw["id"]
             last_touched[rule_id] = key
             if rule_id in merged:
@@ -302,7 +389,7 @@ def _resolve(
     rules = []
     for rule_id in order:
         try:
-            rule = ObligationRule.model_validate(merged[rule_id])
+            rule = model.model_validate(merged[rule_id])
         except ValidationError as exc:
             raise PolicyError(
                 _describe(
@@ -358,13 +445,17 @@ def _check_references(document: PolicyDocument, origin: str) -> None:
     if FEDERAL not in document.jurisdictions:
         raise PolicyError(f"{origin}: jurisdictions: the federal baseline is missing")
     for key, jurisdiction in document.jurisdictions.items():
-        for index, raw in enumerate(jurisdiction.obligations):
-            if not isinstance(raw.get("id"), str):
-                raise PolicyError(
-                    f"{origin}: jurisdictions.{key}.obligations[{index}]: id: Field required"
-                )
+        for section in ("obligations", "prompts"):
+            for index, raw in enumerate(getattr(jurisdiction, section)):
+                if not isinstance(raw.get("id"), str):
+                    raise PolicyError(
+                        f"{origin}: jurisdictions.{key}.{section}[{index}]: id: Field required"
+                    )
         sample = key if len(key) == 6 else f"{key}-000" if key != FEDERAL else "US-000"
-        for rule in _resolve(document, sample, origin):
+        _resolve(document, sample, origin, section="prompts", model=PromptRule)
+        for rule in _resolve(
+            document, sample, origin, section="obligations", model=ObligationRule
+        ):
             if rule.chain not in document.chains:
                 raise PolicyError(
                     f"{origin}: jurisdictions.{key}, rule {rule.id}: chain: "

@@ -2,12 +2,16 @@
 
 from pydantic_settings import SettingsConfigDict
 
-from shared.config import ServiceSettings
+from shared.config import AlertingSettings
 
 
-class FollowupSettings(ServiceSettings):
+class FollowupSettings(AlertingSettings):
     model_config = SettingsConfigDict(
-        env_prefix="FOLLOWUP_", extra="ignore", frozen=True
+        env_prefix="FOLLOWUP_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
     )
 
     http_port: int = 8003

@@ -23,10 +23,10 @@ from notifier.domain.obligations import (
     obligations_to_open,
 )
 from shared import timers, topics
-from shared.clock import Clock
+from shared.alerting import AlertingContext
 from shared.consumer import RawMessage
 from shared.db import Conn
-from shared.delivery import Delivery, enqueue_delivery
+from shared.delivery import enqueue_alert
 from shared.events import (
     CloudEvent,
     EpisodeClosed,
@@ -37,7 +37,7 @@ from shared.events import (
     ScreeningCompleted,
 )
 from shared.outbox import enqueue
-from shared.policy import Chain, ClockStart, EpisodeFacts, Policy, SatisfiedBy, Trigger
+from shared.policy import Chain, ClockStart, EpisodeFacts, SatisfiedBy, Trigger
 
 logger = logging.getLogger(__name__)
 
@@ -56,16 +56,6 @@ class AlertEvent:
     SENT = "mfc.alert.sent"
     ACKNOWLEDGED = "mfc.alert.acknowledged"
     FAILED = "mfc.alert.failed"
-
-
-@dataclass(frozen=True)
-class NotifierContext:
-    policy: Policy
-    clock: Clock
-    source: str
-    episode_url_template: str
-    webhook_url: str | None
-    email_enabled: bool
 
 
 class NotifierMetrics:
@@ -95,7 +85,7 @@ class NotifierMetrics:
 
 async def emit(
     conn: Conn,
-    ctx: NotifierContext,
+    ctx: AlertingContext,
     *,
     topic: str,
     type_: str,
@@ -122,7 +112,7 @@ async def apply_episode_event(
     event: CloudEvent,
     _message: RawMessage,
     *,
-    ctx: NotifierContext,
+    ctx: AlertingContext,
     metrics: NotifierMetrics,
 ) -> None:
     now = ctx.clock.now()
@@ -166,7 +156,7 @@ async def apply_episode_event(
 async def _on_reported(
     conn: Conn,
     report: EpisodeReported,
-    ctx: NotifierContext,
+    ctx: AlertingContext,
     metrics: NotifierMetrics,
     now: datetime,
 ) -> None:
@@ -207,7 +197,7 @@ async def _on_later(
     new_times: dict[ClockStart, datetime],
     trafficking_indicated: bool | None,
     status: str | None,
-    ctx: NotifierContext,
+    ctx: AlertingContext,
     metrics: NotifierMetrics,
     now: datetime,
 ) -> None:
@@ -252,7 +242,7 @@ async def _open(
     trigger: Trigger,
     facts: EpisodeFacts,
     times: dict[ClockStart, datetime | None],
-    ctx: NotifierContext,
+    ctx: AlertingContext,
     metrics: NotifierMetrics,
     now: datetime,
 ) -> None:
@@ -326,7 +316,7 @@ async def _on_notification(
     conn: Conn,
     event: CloudEvent,
     notification: NotificationRecorded,
-    ctx: NotifierContext,
+    ctx: AlertingContext,
     metrics: NotifierMetrics,
     now: datetime,
 ) -> None:
@@ -394,7 +384,7 @@ async def _on_notification(
 
 
 async def _on_closed(
-    conn: Conn, closed: EpisodeClosed, ctx: NotifierContext, now: datetime
+    conn: Conn, closed: EpisodeClosed, ctx: AlertingContext, now: datetime
 ) -> None:
     episode = await postgres.lock_episode(conn, closed.episode_id)
     if episode is None:
@@ -441,7 +431,7 @@ async def fire_step(
     timer: timers.Timer,
     now: datetime,
     *,
-    ctx: NotifierContext,
+    ctx: AlertingContext,
     metrics: NotifierMetrics,
 ) -> None:
     obligation = await postgres.lock_obligation(conn, timer.subject_id)
@@ -507,26 +497,6 @@ async def fire_step(
         )
 
 
-def _recipients(
-    targets: list[str], obligation: asyncpg.Record, policy: Policy, now: datetime
-) -> list[dict[str, Any]]:
-    people = []
-    for target in targets:
-        kind, _, ref = target.partition(":")
-        if kind in ("caseworker", "supervisor"):
-            staff = obligation[kind]
-            people.append(
-                {"id": staff["id"], "name": staff["name"], "email": staff.get("email")}
-            )
-            continue
-        contact_id = (
-            policy.document.schedules[ref].on_call(now) if kind == "schedule" else ref
-        )
-        contact = policy.document.contacts[contact_id]
-        people.append({"id": contact_id, "name": contact.name, "email": contact.email})
-    return people
-
-
 async def _raise_alert(
     conn: Conn,
     obligation: asyncpg.Record,
@@ -535,10 +505,14 @@ async def _raise_alert(
     reason: str,
     timer: timers.Timer,
     now: datetime,
-    ctx: NotifierContext,
+    ctx: AlertingContext,
     metrics: NotifierMetrics,
 ) -> UUID | None:
-    recipients = _recipients(chain.levels[level].notify, obligation, ctx.policy, now)
+    staff = {
+        "caseworker": obligation["caseworker"],
+        "supervisor": obligation["supervisor"],
+    }
+    recipients = ctx.policy.resolve(chain.levels[level].notify, staff, now)
     alert_id = uuid4()
     inserted = await postgres.insert_alert(
         conn,
@@ -596,77 +570,23 @@ async def _raise_alert(
         "subject": subject,
         "text": text,
     }
-    if ctx.webhook_url:
-        await enqueue_delivery(
-            conn,
-            alert_id=alert_id,
-            episode_id=obligation["episode_id"],
-            channel="webhook",
-            address=ctx.webhook_url,
-            payload=webhook_payload,
-            scheduled_at=timer.fire_at,
-            now=now,
-        )
-    if ctx.email_enabled:
-        for person in recipients:
-            if person.get("email"):
-                await enqueue_delivery(
-                    conn,
-                    alert_id=alert_id,
-                    episode_id=obligation["episode_id"],
-                    channel="email",
-                    address=person["email"],
-                    payload={"subject": subject, "text": text},
-                    scheduled_at=timer.fire_at,
-                    now=now,
-                )
+    await enqueue_alert(
+        conn,
+        alert_id=alert_id,
+        episode_id=obligation["episode_id"],
+        recipients=recipients,
+        webhook_url=ctx.webhook_url,
+        email_enabled=ctx.email_enabled,
+        payload=webhook_payload,
+        scheduled_at=timer.fire_at,
+        now=now,
+    )
     return alert_id
 
 
 # --------------------------------------------------------------------------- #
 # Deliveries and acknowledgements
 # --------------------------------------------------------------------------- #
-
-
-async def delivery_sent(
-    conn: Conn, delivery: Delivery, now: datetime, *, ctx: NotifierContext
-) -> None:
-    await emit(
-        conn,
-        ctx,
-        topic=topics.ALERTS,
-        type_=AlertEvent.SENT,
-        episode_id=delivery.episode_id or delivery.alert_id,
-        now=now,
-        data={
-            "alert_id": str(delivery.alert_id),
-            "episode_id": str(delivery.episode_id),
-            "channel": delivery.channel,
-            "attempts": delivery.attempts + 1,
-            "scheduled_at": delivery.scheduled_at.isoformat(),
-            "sent_at": now.isoformat(),
-        },
-    )
-
-
-async def delivery_failed(
-    conn: Conn, delivery: Delivery, now: datetime, *, ctx: NotifierContext
-) -> None:
-    await emit(
-        conn,
-        ctx,
-        topic=topics.ALERTS,
-        type_=AlertEvent.FAILED,
-        episode_id=delivery.episode_id or delivery.alert_id,
-        now=now,
-        data={
-            "alert_id": str(delivery.alert_id),
-            "episode_id": str(delivery.episode_id),
-            "channel": delivery.channel,
-            "attempts": delivery.attempts,
-            "error": delivery.last_error,
-        },
-    )
 
 
 class AlertNotFoundError(Exception):
@@ -683,7 +603,7 @@ class AckOutcome:
 
 
 async def acknowledge(
-    conn: Conn, alert_id: UUID, *, acked_by: str, note: str | None, ctx: NotifierContext
+    conn: Conn, alert_id: UUID, *, acked_by: str, note: str | None, ctx: AlertingContext
 ) -> AckOutcome:
     """Record an ack (every responder's is kept) and quiet the obligation's alerts for
     the snooze period. An ack never satisfies the obligation."""

@@ -1,11 +1,20 @@
-"""Followup's Kafka side: canonical episode events."""
+"""Followup's Kafka side: canonical episode events start and end prompt series."""
 
-from followup.handlers import make_episode_handler
+from functools import partial
+
+from followup import handlers
 from shared import topics
+from shared.alerting import AlertingContext
 from shared.runtime import ServiceRuntime
 
 
-def register(runtime: ServiceRuntime) -> None:
+def register(
+    runtime: ServiceRuntime,
+    ctx: AlertingContext,
+    metrics: handlers.FollowupMetrics,
+) -> None:
     runtime.subscribe(
-        "followup-episodes", make_episode_handler(runtime.registry), topics.EPISODES
+        "followup-episodes",
+        partial(handlers.apply_episode_event, ctx=ctx, metrics=metrics),
+        topics.EPISODES,
     )

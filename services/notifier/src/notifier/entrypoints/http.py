@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, StringConstraints
 
 from notifier import handlers
 from notifier.adapters import postgres
+from shared.alerting import AlertingContext
 from shared.runtime import ServiceRuntime
 
 
@@ -49,7 +50,7 @@ class ObligationView(BaseModel):
     closed_reason: str | None
 
 
-def create_router(runtime: ServiceRuntime, ctx: handlers.NotifierContext) -> APIRouter:
+def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["notifier"])
 
     @router.post("/alerts/{alert_id}/ack", response_model=AckView)

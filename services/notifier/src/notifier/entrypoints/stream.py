@@ -5,12 +5,13 @@ from functools import partial
 
 from notifier import handlers
 from shared import topics
+from shared.alerting import AlertingContext
 from shared.runtime import ServiceRuntime
 
 
 def register(
     runtime: ServiceRuntime,
-    ctx: handlers.NotifierContext,
+    ctx: AlertingContext,
     metrics: handlers.NotifierMetrics,
 ) -> None:
     runtime.subscribe(

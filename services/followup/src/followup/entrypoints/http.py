@@ -1,0 +1,93 @@
+"""Followup's HTTP API: list prompts, complete one."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, StringConstraints
+
+from followup import handlers
+from shared.alerting import AlertingContext
+from shared.runtime import ServiceRuntime
+
+
+class CompleteRequest(BaseModel):
+    completed_by: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    note: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+
+class PromptView(BaseModel):
+    id: UUID
+    episode_id: UUID
+    rule_id: str
+    title: str
+    assignee: str
+    occurrence: int
+    issued_at: datetime
+    due_at: datetime
+    status: str
+    overdue: bool
+    completed_at: datetime | None
+    completed_by: str | None
+    note: str | None
+    ended_reason: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "PromptView":
+        return cls(
+            **{k: row[k] for k in cls.model_fields if k != "overdue"},
+            overdue=row["overdue_at"] is not None,
+        )
+
+
+def create_router(
+    runtime: ServiceRuntime,
+    ctx: AlertingContext,
+    metrics: handlers.FollowupMetrics,
+) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["prompts"])
+
+    @router.post("/prompts/{prompt_id}/complete", response_model=PromptView)
+    async def complete(prompt_id: UUID, body: CompleteRequest) -> PromptView:
+        """Complete this occurrence; a recurring prompt's next one comes on schedule."""
+        try:
+            async with runtime.pool.acquire() as conn, conn.transaction():
+                row = await handlers.complete_prompt(
+                    conn,
+                    prompt_id,
+                    completed_by=body.completed_by,
+                    note=body.note,
+                    ctx=ctx,
+                    metrics=metrics,
+                )
+        except handlers.PromptNotFoundError:
+            raise HTTPException(status_code=404, detail="no such prompt") from None
+        except handlers.PromptNotOpenError as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
+        return PromptView.of(row)
+
+    @router.get("/prompts", response_model=list[PromptView])
+    async def list_prompts(
+        episode_id: UUID | None = None,
+        status: Literal["open", "completed", "ended", "overdue"] | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[PromptView]:
+        """Prompts by episode and status (``overdue``: open and past due)."""
+        async with runtime.pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT * FROM prompts
+                WHERE ($1::uuid IS NULL OR episode_id = $1)
+                  AND ($2::text IS NULL OR status = $2)
+                  AND (NOT $3::boolean OR overdue_at IS NOT NULL)
+                ORDER BY issued_at, rule_id LIMIT $4
+                """,
+                episode_id,
+                "open" if status == "overdue" else status,
+                status == "overdue",
+                limit,
+            )
+        return [PromptView.of(dict(r)) for r in rows]
+
+    return router

@@ -1,0 +1,72 @@
+"""Wiring shared by the services that alert people (notifier, followup): the durable
+timer scheduler and the delivery worker, run while the service runs."""
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from shared.clock import Clock
+from shared.config import AlertingSettings
+from shared.delivery import DeliveryWorker, alert_event_callbacks, channels_from
+from shared.policy import Policy, load_policy
+from shared.runtime import ServiceRuntime
+from shared.timers import Fire, TimerScheduler
+
+
+@dataclass(frozen=True)
+class AlertingContext:
+    """What the alerting services' handlers need besides the connection."""
+
+    policy: Policy
+    clock: Clock
+    source: str
+    episode_url_template: str
+    webhook_url: str | None
+    email_enabled: bool
+
+    @classmethod
+    def of(
+        cls, runtime: ServiceRuntime, settings: AlertingSettings
+    ) -> "AlertingContext":
+        return cls(
+            policy=load_policy(
+                settings.policy_path
+            ),  # invalid policy: fail at start-up
+            clock=runtime.clock,
+            source=runtime.source,
+            episode_url_template=settings.episode_url_template,
+            webhook_url=settings.webhook_url,
+            email_enabled=settings.smtp_host is not None,
+        )
+
+
+def add_alerting_workers(
+    runtime: ServiceRuntime, settings: AlertingSettings, fire: Fire
+) -> None:
+    channels = channels_from(settings)
+    on_sent, on_failed = alert_event_callbacks(runtime.source)
+
+    def scheduler(pool: asyncpg.Pool) -> TimerScheduler:
+        return TimerScheduler(
+            pool,
+            fire,
+            clock=runtime.clock,
+            registry=runtime.registry,
+            poll_interval=settings.timer_poll_interval,
+        )
+
+    def delivery(pool: asyncpg.Pool) -> DeliveryWorker:
+        return DeliveryWorker(
+            pool,
+            channels,
+            clock=runtime.clock,
+            registry=runtime.registry,
+            on_sent=on_sent,
+            on_failed=on_failed,
+            max_attempts=settings.delivery_max_attempts,
+            initial_backoff=settings.delivery_initial_backoff,
+            poll_interval=settings.timer_poll_interval,
+        )
+
+    runtime.add_worker(scheduler)
+    runtime.add_worker(delivery)

@@ -1,0 +1,104 @@
+"""A notifier or followup process with the policy in seconds, delivering to real
+local receivers, on the session's infrastructure (its own schema and group)."""
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import httpx
+
+from shared.devstack import ServiceProcess, free_port, service_environment
+from tests.conftest import make_report
+from tests.receivers import SmtpReceiver, WebhookReceiver
+
+FAST_POLICY = Path(__file__).parents[1] / "fixtures" / "fast_policy.toml"
+SECRET = "test-webhook-secret"
+
+
+class FastService:
+    def __init__(
+        self,
+        name: str,
+        stack: Any,
+        webhook: WebhookReceiver,
+        smtp: SmtpReceiver,
+        tmp: Path,
+    ) -> None:
+        self.name = name
+        self.stack = stack
+        self.webhook = webhook
+        self.smtp = smtp
+        prefix = name.upper()
+        schema = f"{name}_fast_{uuid4().hex[:8]}"
+        self.overrides = {
+            f"{prefix}_DB_SCHEMA": schema,
+            f"{prefix}_CONSUMER_GROUP": schema,
+            f"{prefix}_POLICY_PATH": str(FAST_POLICY),
+            f"{prefix}_WEBHOOK_URL": webhook.url,
+            f"{prefix}_WEBHOOK_SECRET": SECRET,
+            f"{prefix}_SMTP_HOST": "127.0.0.1",
+            f"{prefix}_SMTP_PORT": str(smtp.port),
+            f"{prefix}_TIMER_POLL_INTERVAL": "100ms",
+            f"{prefix}_DELIVERY_INITIAL_BACKOFF": "200ms",
+            f"{prefix}_SHUTDOWN_GRACE": "1s",
+            f"{prefix}_WATCHDOG_INTERVAL": "500ms",
+            f"{prefix}_WATCHDOG_MARGIN": "5s",
+            f"{prefix}_HEARTBEAT_URL": webhook.url.replace("/alerts", "/heartbeat"),
+        }
+        self.tmp = tmp
+        self.replicas: list[ServiceProcess] = []
+
+    def add_replica(self) -> ServiceProcess:
+        port = free_port()
+        env = service_environment(
+            self.name,
+            port,
+            self.stack.infra,
+            base=dict(os.environ),
+            overrides=self.overrides,
+        )
+        replica = ServiceProcess(
+            self.name, port, env, self.tmp / f"{self.name}-{len(self.replicas)}.log"
+        )
+        replica.start()
+        self.wait_ready(replica)
+        self.replicas.append(replica)
+        return replica
+
+    def wait_ready(self, replica: ServiceProcess) -> None:
+        deadline = time.monotonic() + 60
+        while not replica.ready():
+            assert replica.alive(), replica.log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"fast {self.name} not ready"
+            time.sleep(0.2)
+
+    def restart_after_kill(self, index: int = 0) -> None:
+        self.replicas[index].start()
+        self.wait_ready(self.replicas[index])
+
+    @property
+    def url(self) -> str:
+        return self.replicas[0].url
+
+    def stop(self) -> None:
+        for replica in self.replicas:
+            replica.stop()
+
+
+def report_now(stack: Any, **child: Any) -> dict[str, Any]:
+    """Report a KY-111 child (the county the fast policy has rules for), clock now."""
+    now = datetime.now(UTC)
+    report = make_report(
+        county_code="KY-111",
+        last_seen_at=(now - timedelta(minutes=2)).isoformat(),
+        discovered_at=(now - timedelta(minutes=1)).isoformat(),
+        agency_learned_at=now.isoformat(),
+    )
+    report["child"].update(child)
+    answer = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
+    assert answer.status_code == 201, answer.text
+    result: dict[str, Any] = answer.json()
+    return result

@@ -1,0 +1,196 @@
+"""Followup end to end with a policy in seconds: the cadence of recurring prompts,
+completion, overdue escalation, located and closed ending series, one-offs on new
+information and on return, and a SIGKILL that loses and duplicates nothing."""
+
+import itertools
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.fast import FastService, report_now
+from tests.e2e.test_walking_skeleton import audit_entries, eventually
+from tests.receivers import smtp_receiver, webhook_receiver
+
+
+@pytest.fixture
+def fast(stack, tmp_path) -> Iterator[FastService]:
+    with webhook_receiver() as webhook, smtp_receiver() as smtp:
+        service = FastService("followup", stack, webhook, smtp, tmp_path)
+        service.add_replica()
+        try:
+            yield service
+        finally:
+            service.stop()
+
+
+def prompts(
+    fast: FastService, episode_id: str, kind: str | None = None, **params: str
+) -> list[dict[str, Any]]:
+    answer = httpx.get(
+        f"{fast.url}/v1/prompts", params={"episode_id": episode_id, **params}, timeout=5
+    )
+    assert answer.status_code == 200
+    return [p for p in answer.json() if kind is None or p["rule_id"] == kind]
+
+
+def post_event(stack, episode_id: str, path: str, body: dict[str, Any]) -> None:
+    answer = httpx.post(
+        f"{stack.url('intake')}/v1/episodes/{episode_id}/{path}", json=body, timeout=10
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def test_recurring_prompts_keep_their_cadence_complete_and_escalate(stack, fast):
+    episode_id = report_now(stack)["id"]
+    for attempt in eventually(20):
+        with attempt:
+            search = prompts(fast, episode_id, "document_search_efforts")
+            assert len(search) >= 3
+    issued = [datetime.fromisoformat(p["issued_at"]) for p in search]
+    assert [p["occurrence"] for p in search] == list(range(len(search)))
+    assert {b - a for a, b in itertools.pairwise(issued)} == {timedelta(seconds=2)}
+
+    # Completing one occurrence does not stop the series; the next comes on schedule.
+    latest = search[-1]
+    done = httpx.post(
+        f"{fast.url}/v1/prompts/{latest['id']}/complete",
+        json={"completed_by": "cw-1", "note": "called shelters"},
+        timeout=5,
+    )
+    assert done.status_code == 200
+    assert done.json()["status"] == "completed"
+    again = httpx.post(
+        f"{fast.url}/v1/prompts/{latest['id']}/complete",
+        json={"completed_by": "cw-1"},
+        timeout=5,
+    )
+    assert again.status_code == 409
+    for attempt in eventually(10):
+        with attempt:
+            assert len(prompts(fast, episode_id, "document_search_efforts")) > len(
+                search
+            )
+
+    # Occurrences nobody completed went overdue and escalated to the supervisor.
+    overdue = prompts(fast, episode_id, "document_search_efforts", status="overdue")
+    assert overdue
+    assert latest["id"] not in {p["id"] for p in overdue}
+    for attempt in eventually(10):
+        with attempt:
+            escalations = [
+                p
+                for p in fast.webhook.payloads()
+                if p["episode_id"] == episode_id and p["reason"] == "overdue"
+            ]
+            assert escalations
+            assert escalations[0]["recipients"] == [
+                {"id": "sv-1", "name": "Sam Supervisor"}
+            ]
+            assert any(m["To"] == "sv@example.org" for m in fast.smtp.messages)
+    assert all("Testchild" not in str(p) for p in fast.webhook.payloads())
+
+
+def test_updates_located_and_closed_start_and_end_series(stack, fast):
+    episode_id = report_now(stack)[
+        "id"
+    ]  # misses one item: sex-trafficking vulnerability
+    for attempt in eventually(15):
+        with attempt:
+            assert prompts(fast, episode_id, "provide_missing_report_items")
+    post_event(
+        stack,
+        episode_id,
+        "updates",
+        {"endangerments": {"sex_trafficking_vulnerability": False}},
+    )
+    for attempt in eventually(15):
+        with attempt:
+            assert prompts(fast, episode_id, "share_new_information")
+            missing = prompts(fast, episode_id, "provide_missing_report_items")
+            assert all(p["status"] == "ended" for p in missing)
+    settled = len(prompts(fast, episode_id, "provide_missing_report_items"))
+
+    post_event(
+        stack,
+        episode_id,
+        "located",
+        {"located_at": now(), "location_type": "friend's home"},
+    )
+    for attempt in eventually(15):
+        with attempt:
+            kinds = {p["rule_id"] for p in prompts(fast, episode_id, status="open")}
+            assert {"trafficking_screening", "return_debrief"} <= kinds
+            assert "document_search_efforts" not in kinds
+    search_count = len(prompts(fast, episode_id, "document_search_efforts"))
+    assert len(prompts(fast, episode_id, "provide_missing_report_items")) == settled
+
+    post_event(
+        stack,
+        episode_id,
+        "screening",
+        {"completed_at": now(), "trafficking_indicated": False, "screened_by": "cw-1"},
+    )
+    for attempt in eventually(15):
+        with attempt:
+            [screening] = prompts(fast, episode_id, "trafficking_screening")
+            assert screening["status"] == "completed"
+            assert screening["completed_by"].startswith("event:")
+
+    post_event(
+        stack,
+        episode_id,
+        "close",
+        {"closed_at": now(), "reason": "home, debriefed", "closed_by": "sv-1"},
+    )
+    for attempt in eventually(15):
+        with attempt:
+            [debrief] = prompts(fast, episode_id, "return_debrief")
+            assert debrief["status"] == "ended"
+            assert "episode closed" in debrief["ended_reason"]
+
+    time.sleep(3)  # longer than the search cadence: nothing new may appear
+    assert len(prompts(fast, episode_id, "document_search_efforts")) == search_count
+    for attempt in eventually(20):
+        with attempt:
+            types = {
+                e["type"]
+                for e in audit_entries(stack, episode_id=episode_id, limit=1000)
+            }
+            assert {
+                "mfc.prompt.issued",
+                "mfc.prompt.completed",
+                "mfc.prompt.ended",
+            } <= types
+
+
+def test_a_followup_killed_mid_cadence_loses_and_duplicates_no_occurrence(stack, fast):
+    episode_id = report_now(stack)["id"]
+    for attempt in eventually(15):
+        with attempt:
+            assert len(prompts(fast, episode_id, "document_search_efforts")) >= 1
+    fast.replicas[0].kill()
+
+    time.sleep(5)
+    fast.restart_after_kill()
+    for attempt in eventually(30):
+        with attempt:
+            search = prompts(fast, episode_id, "document_search_efforts")
+            assert len(search) >= 5
+    assert [p["occurrence"] for p in search] == list(range(len(search)))
+    issued = [datetime.fromisoformat(p["issued_at"]) for p in search]
+    assert {b - a for a, b in itertools.pairwise(issued)} == {timedelta(seconds=2)}
+    issued_events = [
+        e["event"]["data"]["prompt_id"]
+        for e in audit_entries(
+            stack, episode_id=episode_id, type="mfc.prompt.issued", limit=1000
+        )
+    ]
+    assert len(issued_events) == len(set(issued_events))
