@@ -49,18 +49,27 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
                     }
                 )
             self.send_response(status)
+            self.send_header("Content-Length", "0")
             self.end_headers()
 
         def do_GET(self) -> None:
             with receiver.lock:
                 receiver.heartbeats += 1
             self.send_response(200)
+            self.send_header("Content-Length", "0")
             self.end_headers()
 
         def log_message(self, *_: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    class Server(ThreadingHTTPServer):
+        # A delivery worker sends a batch of up to 50 at once; the default listen
+        # backlog of 5 overflows and the kernel resets connections, which a
+        # retry test would then see instead of the 500s the receiver chose.
+        request_queue_size = 256
+        daemon_threads = True
+
+    server = Server(("127.0.0.1", port), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
