@@ -19,6 +19,7 @@ def stack(
     services = ServiceSet(
         infra,
         log_dir=log_dir,
+        state_dir=log_dir,
         ports={
             name: free_port() for name in ("intake", "notifier", "followup", "audit")
         },

@@ -16,6 +16,12 @@ pytestmark = pytest.mark.skipif(
 )
 
 SERVICES = ("intake", "notifier", "followup", "audit")
+# The audit container makes its own key and keeps checkpoint copies in its /tmp.
+IMAGE_ENV = {
+    "AUDIT_SIGNING_KEY_FILE": "/tmp/audit/signing-key.pem",
+    "AUDIT_GENERATE_SIGNING_KEY": "true",
+    "AUDIT_CHECKPOINT_DIR": "/tmp/audit/checkpoints",
+}
 
 
 class ImageStack:
@@ -40,7 +46,9 @@ def image_stack(containers: Infrastructure) -> Iterator[tuple[ImageStack, dict]]
             image = f"local/mfc-{name}:latest"
             require_local_image(image)
             container = DockerContainer(image).with_kwargs(network_mode="host")
-            env = service_environment(name, ports[name], containers, base={})
+            env = service_environment(
+                name, ports[name], containers, base={}, overrides=IMAGE_ENV
+            )
             for key, value in env.items():
                 container = container.with_env(key, value)
             started[name] = container.start()

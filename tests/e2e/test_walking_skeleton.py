@@ -2,7 +2,6 @@
 and the audit trail that auditors query. Runs on both infrastructure backends."""
 
 import asyncio
-import base64
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -135,10 +134,12 @@ def test_a_report_published_on_the_inbound_topic_opens_an_episode(stack):
 def test_an_inbound_message_that_cannot_be_parsed_is_dead_lettered(stack):
     """Each consumer of the topic that cannot apply it says so: intake, and audit,
     which cannot append bytes that are not a CloudEvent. Both letters are then in
-    the audit trail, with the original bytes."""
+    the audit trail; their original bytes (which may hold a whole report) are
+    redacted in the auditors' view."""
     garbage = f'{{"broken": "{uuid4()}"'.encode()
+    key = f"county-{uuid4().hex[:8]}"
     asyncio.run(
-        produce(stack.infra.bootstrap_servers, topics.INBOUND, (b"county-x", garbage))
+        produce(stack.infra.bootstrap_servers, topics.INBOUND, (key.encode(), garbage))
     )
     for attempt in eventually():
         with attempt:
@@ -147,13 +148,13 @@ def test_an_inbound_message_that_cannot_be_parsed_is_dead_lettered(stack):
                 for e in audit_entries(
                     stack, type=EventType.DEADLETTER_RECORDED, limit=1000
                 )
-                if base64.b64decode(e["event"]["data"]["original_base64"]) == garbage
+                if e["event"]["data"]["original_key"] == key
             }
             assert set(letters) == {"intake-inbound", "audit-log"}
     for letter in letters.values():
         assert letter["original_topic"] == topics.INBOUND
-        assert letter["original_key"] == "county-x"
         assert "not a JSON document" in letter["reason"]
+        assert letter["original_base64"] == "[redacted]"
 
 
 def test_every_service_is_alive_ready_and_measured(stack):

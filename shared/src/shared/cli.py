@@ -1,6 +1,7 @@
 """``mfc``: the project's command line.
 
-``mfc dev`` runs the whole system on embedded infrastructure (or on the Kafka and
+``mfc audit keygen|verify`` makes the audit signing key and verifies an exported
+log offline. ``mfc dev`` runs the whole system on embedded infrastructure (or on the Kafka and
 PostgreSQL that ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` name) until Ctrl-C or
 SIGTERM, then stops everything in order.
 """
@@ -98,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     docs_parser.add_argument("--root", default=".", help="the repository root")
     docs_parser.set_defaults(func=docs)
+    # The audit service's own commands (keygen, offline verify); imported here
+    # so `mfc` stays the one command line.
+    from audit.cli import add_commands
+
+    add_commands(commands)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

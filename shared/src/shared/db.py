@@ -40,9 +40,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    dsn: str, *, schema: str, min_size: int = 1, max_size: int = 10
+    dsn: str,
+    *,
+    schema: str,
+    min_size: int = 1,
+    max_size: int = 10,
+    role: str | None = None,
 ) -> asyncpg.Pool:
-    """Open a pool whose connections use ``schema`` (created if missing)."""
+    """Open a pool whose connections use ``schema`` (created if missing), acting as
+    ``role`` when given (a role the login user is a member of, e.g. one with fewer
+    privileges)."""
     _check_schema(schema)
     conn = await asyncpg.connect(dsn)
     try:
@@ -51,11 +58,14 @@ async def create_pool(
         pass  # another replica created it at the same moment
     finally:
         await conn.close()
+    server_settings = {"search_path": schema, "application_name": f"mfc-{schema}"}
+    if role is not None:
+        server_settings["role"] = role
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        server_settings={"search_path": schema, "application_name": f"mfc-{schema}"},
+        server_settings=server_settings,
         init=_init_connection,
     )
     assert pool is not None

@@ -249,8 +249,15 @@ class ServiceSet:
         ports: Mapping[str, int] | None = None,
         env: Mapping[str, str] | None = None,
         echo: Callable[[str], None] | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         base = dict(os.environ if env is None else env)
+        # The audit signing key and the outside copies of its checkpoints: made on
+        # first start and kept with the data (a real deployment mounts both).
+        audit_dir = (state_dir or log_dir.parent) / "audit"
+        base.setdefault("AUDIT_SIGNING_KEY_FILE", str(audit_dir / "signing-key.pem"))
+        base.setdefault("AUDIT_GENERATE_SIGNING_KEY", "true")
+        base.setdefault("AUDIT_CHECKPOINT_DIR", str(audit_dir / "checkpoints"))
         chosen = {
             # Explicit ports win, then <SERVICE>_HTTP_PORT from the environment.
             name: (ports or {}).get(name)

@@ -30,7 +30,13 @@ from prometheus_client import (
 from shared import topics
 from shared.clock import Clock
 from shared.config import ServiceSettings
-from shared.consumer import Handler, RawMessage, ReliableConsumer, RetryPolicy
+from shared.consumer import (
+    BatchHandler,
+    Handler,
+    RawMessage,
+    ReliableConsumer,
+    RetryPolicy,
+)
 from shared.db import Migration, apply_migrations, create_pool, service_migrations
 from shared.kafka import KafkaPublisher, ensure_topics
 from shared.outbox import OutboxRelay
@@ -54,11 +60,17 @@ class ServiceRuntime:
         schema: str | None = None,
         migrations: list[Migration] | None = None,
         components: tuple[str, ...] = (),
+        session_role: str | None = None,
     ) -> None:
         self.service = service
         self.schema = schema or settings.db_schema or service
         self._migrations = migrations
         self._components = components
+        # Migrations run as the login user; the service then works as this role
+        # ({schema} is replaced), which its migrations created with fewer rights.
+        self._session_role = (
+            session_role.format(schema=self.schema) if session_role else None
+        )
         self._workers: list[Callable[[asyncpg.Pool], Worker]] = []
         self._running: list[Worker] = []
         self.settings = settings
@@ -113,6 +125,44 @@ class ServiceRuntime:
         offset is committed only after ``consume`` returned, i.e. after the handler's
         transaction committed or the message was dead-lettered.
         """
+        consumer = self._consumer(name)
+
+        async def on_message(message: KafkaMessage) -> None:
+            # A single (non-batch) subscriber always gets one ConsumerRecord.
+            record = cast("ConsumerRecord[bytes, bytes]", message.raw_message)
+            await consumer.consume(_raw(record), handler)
+
+        self.router.subscriber(*topic_names, **self._subscriber_options(name, pattern))(
+            on_message
+        )
+
+    def subscribe_batch(
+        self,
+        name: str,
+        handler: BatchHandler,
+        *topic_names: str,
+        pattern: str | None = None,
+        max_records: int = 500,
+    ) -> None:
+        """Like ``subscribe``, but up to ``max_records`` messages are handled in one
+        transaction (for append-heavy consumers such as the audit log)."""
+        consumer = self._consumer(name)
+
+        async def on_batch(message: KafkaMessage) -> None:
+            records = cast(
+                "tuple[ConsumerRecord[bytes, bytes], ...]", message.raw_message
+            )
+            await consumer.consume_batch([_raw(r) for r in records], handler)
+
+        self.router.subscriber(
+            *topic_names,
+            batch=True,
+            max_records=max_records,
+            batch_timeout_ms=50,
+            **self._subscriber_options(name, pattern),
+        )(on_batch)
+
+    def _consumer(self, name: str) -> ReliableConsumer:
         consumer = ReliableConsumer(
             name=name,
             source=self.source,
@@ -126,21 +176,9 @@ class ServiceRuntime:
             ),
         )
         self._consumers[name] = consumer
+        return consumer
 
-        async def on_message(message: KafkaMessage) -> None:
-            # A single (non-batch) subscriber always gets one ConsumerRecord.
-            record = cast("ConsumerRecord[bytes, bytes]", message.raw_message)
-            await consumer.consume(
-                RawMessage(
-                    topic=record.topic,
-                    partition=record.partition,
-                    offset=record.offset,
-                    key=record.key,
-                    value=message.body,
-                ),
-                handler,
-            )
-
+    def _subscriber_options(self, name: str, pattern: str | None) -> dict[str, Any]:
         subscriber_options: dict[str, Any] = {
             "group_id": self.settings.consumer_group,
             "ack_policy": AckPolicy.NACK_ON_ERROR,
@@ -151,7 +189,7 @@ class ServiceRuntime:
         }
         if pattern is not None:
             subscriber_options["pattern"] = pattern
-        self.router.subscriber(*topic_names, **subscriber_options)(on_message)
+        return subscriber_options
 
     @asynccontextmanager
     async def lifespan(self, _app: FastAPI | None = None) -> AsyncIterator[None]:
@@ -174,6 +212,15 @@ class ServiceRuntime:
             migrations = service_migrations(self.service, self._components)
         applied = await apply_migrations(self._pool, migrations)
         logger.info("database ready (%d migration(s) applied)", applied)
+        if self._session_role is not None:
+            await self._pool.close()
+            self._pool = await create_pool(
+                settings.database_url.get_secret_value(),
+                schema=self.schema,
+                min_size=settings.db_pool_min_size,
+                max_size=settings.db_pool_max_size,
+                role=self._session_role,
+            )
         if settings.create_topics:
             await ensure_topics(
                 settings.kafka_bootstrap_servers,
@@ -225,6 +272,16 @@ class ServiceRuntime:
         except Exception as exc:
             problems["broker"] = f"{type(exc).__name__}: {exc}"
         return problems
+
+
+def _raw(record: "ConsumerRecord[bytes, bytes]") -> RawMessage:
+    return RawMessage(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value or b"",
+    )
 
 
 def add_ops_routes(

@@ -1,8 +1,13 @@
 """Audit settings (environment prefix ``AUDIT_``)."""
 
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
+from shared.durations import Duration
 
 
 class AuditSettings(ServiceSettings):
@@ -18,3 +23,22 @@ class AuditSettings(ServiceSettings):
     """Port of the HTTP API."""
     consumer_group: str = "audit"
     """Kafka consumer group; replicas of one service share it."""
+    append_batch_size: int = Field(default=500, ge=1, le=10_000)
+    """Most events appended in one transaction."""
+    signing_key_file: Path = Path("audit-signing-key.pem")
+    """Ed25519 private key (PEM) that signs checkpoints; `mfc audit keygen` makes one."""
+    generate_signing_key: bool = False
+    """Create the signing key file if it is missing (development only)."""
+    trusted_public_keys: list[Path] = Field(default_factory=list)
+    """More public keys (PEM) whose checkpoints verify, e.g. the keys of before a
+    rotation; the signing key's own public key is always trusted."""
+    checkpoint_dir: Path = Path("audit-checkpoints")
+    """Append-only directory that receives a copy of every checkpoint, outside the
+    database (mount storage the database's operators cannot rewrite)."""
+    checkpoint_interval: Duration = timedelta(minutes=1)
+    """How often a checkpoint is signed when the log has grown."""
+    checkpoint_max_age: Duration = timedelta(hours=1)
+    """A checkpoint is signed at least this often, grown or not (freshness)."""
+    show_personal_fields: bool = False
+    """Show children's names, dates of birth, photos and endangerments in answers
+    (otherwise they are redacted)."""

@@ -1,26 +1,241 @@
-"""Audit's service layer: append each consumed event to the log."""
+"""Audit's service layer: append consumed events, sign checkpoints, verify the log,
+and derive the compliance report from the trail."""
 
-from prometheus_client import CollectorRegistry, Counter
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from audit.adapters import postgres
-from shared.consumer import Handler, RawMessage
+from audit.adapters.outside import CheckpointDirectory
+from audit.domain import checkpoint as signing
+from audit.domain import compliance
+from audit.domain.checkpoint import Checkpoint
+from audit.domain.verify import LogVerifier, VerifyReport, compare_copies
+from shared import topics
+from shared.clock import Clock
+from shared.consumer import BatchHandler, RawMessage
 from shared.db import Conn
 from shared.events import CloudEvent
+from shared.outbox import enqueue
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_SIGNED = "mfc.audit.checkpoint.signed"
+SOURCE = "service/audit"
 
 
 class AuditMetrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, clock: Clock) -> None:
+        self._clock = clock
+        self.last_checkpoint_at: datetime | None = None
         self.appended = Counter(
             "mfc_audit_entries_appended_total",
             "Entries appended to the log",
             ["topic"],
             registry=registry,
         )
+        self.append_seconds = Histogram(
+            "mfc_audit_append_seconds",
+            "Time to append one batch (one transaction)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry,
+        )
+        self.tree_size = Gauge(
+            "mfc_audit_tree_size",
+            "Entries in the log (Merkle tree size)",
+            registry=registry,
+        )
+        self.checkpoint_age = Gauge(
+            "mfc_audit_last_checkpoint_age_seconds",
+            "Seconds since the newest signed checkpoint (-1: none yet)",
+            registry=registry,
+        )
+        self.checkpoint_age.set_function(self._age)
+        self.checkpoints = Counter(
+            "mfc_audit_checkpoints_total", "Checkpoints signed", registry=registry
+        )
+        self.outside_failures = Counter(
+            "mfc_audit_checkpoint_copy_failures_total",
+            "Checkpoints that could not be copied outside the database",
+            registry=registry,
+        )
+        self.verify_failures = Counter(
+            "mfc_audit_verify_failures_total",
+            "Verifications of the log that found a problem",
+            registry=registry,
+        )
+
+    def _age(self) -> float:
+        if self.last_checkpoint_at is None:
+            return -1.0
+        return (self._clock.now() - self.last_checkpoint_at).total_seconds()
 
 
-def make_append_handler(metrics: AuditMetrics) -> Handler:
-    async def append_event(conn: Conn, event: CloudEvent, message: RawMessage) -> None:
-        if await postgres.append(conn, event, message):
-            metrics.appended.labels(message.topic).inc()
+def make_append_handler(metrics: AuditMetrics) -> BatchHandler:
+    async def append_events(
+        conn: Conn, items: list[tuple[CloudEvent, RawMessage]]
+    ) -> None:
+        started = time.perf_counter()
+        appended = await postgres.append_batch(conn, items)
+        metrics.append_seconds.observe(time.perf_counter() - started)
+        for topic in appended.topics:
+            metrics.appended.labels(topic).inc()
+        metrics.tree_size.set(appended.tree_size)
 
-    return append_event
+    return append_events
+
+
+@dataclass(frozen=True)
+class Keys:
+    signing: Ed25519PrivateKey
+    trusted: dict[str, Ed25519PublicKey]
+
+
+class Checkpointer:
+    """Signs the tree head at an interval (and on demand), stores it, publishes it
+    on ``mfc.audit.checkpoints.v1`` and copies it outside the database."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        keys: Keys,
+        directory: CheckpointDirectory,
+        clock: Clock,
+        metrics: AuditMetrics,
+        interval: float,
+        max_age: float,
+    ) -> None:
+        self._pool = pool
+        self._keys = keys
+        self._directory = directory
+        self._clock = clock
+        self._metrics = metrics
+        self._interval = interval
+        self._max_age = max_age
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        async with self._pool.acquire() as conn:
+            backfilled = 0
+            async with conn.transaction():
+                backfilled = await postgres.backfill_leaf_hashes(conn)
+            if backfilled:
+                logger.warning("gave %d earlier entries their leaf hashes", backfilled)
+            latest = await postgres.latest_checkpoint(conn)
+            self._metrics.tree_size.set(await postgres.tree_size(conn))
+        if latest is not None:
+            self._metrics.last_checkpoint_at = latest.issued_at
+        self._task = asyncio.create_task(self._run(), name="audit-checkpointer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.issue(force=False)
+            except Exception:
+                logger.exception("signing a checkpoint failed; retrying next interval")
+
+    async def issue(self, *, force: bool = True) -> Checkpoint | None:
+        """Sign the current tree head; without ``force`` only if the tree grew or
+        the newest checkpoint is older than the maximum age."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            # The append lock pins the tree size: the root is of exactly that tree.
+            await conn.execute(postgres.APPEND_LOCK)
+            size = await postgres.tree_size(conn)
+            latest = await postgres.latest_checkpoint(conn)
+            fresh = (
+                latest is not None
+                and latest.tree_size == size
+                and (now - latest.issued_at).total_seconds() < self._max_age
+            )
+            if fresh and not force:
+                return None
+            signed = signing.sign(
+                self._keys.signing,
+                tree_size=size,
+                root_hash=await postgres.root_hash(conn, size),
+                issued_at=now,
+            )
+            await postgres.insert_checkpoint(conn, signed)
+            await enqueue(
+                conn,
+                topic=topics.AUDIT_CHECKPOINTS,
+                event=CloudEvent.new(
+                    type=CHECKPOINT_SIGNED,
+                    source=SOURCE,
+                    subject=None,
+                    data=signed.to_json(),
+                    time=now,
+                ),
+            )
+        self._metrics.checkpoints.inc()
+        self._metrics.last_checkpoint_at = signed.issued_at
+        try:
+            await asyncio.to_thread(self._directory.write, signed)
+        except OSError:
+            # The checkpoint stands in the database and on the topic; the next one
+            # covers this tree too. Loud, because verify relies on outside copies.
+            self._metrics.outside_failures.inc()
+            logger.exception("could not copy checkpoint %d outside", signed.tree_size)
+        return signed
+
+
+async def verify_log(
+    pool: asyncpg.Pool, *, keys: Keys, directory: CheckpointDirectory
+) -> VerifyReport:
+    """Recompute every leaf and root and check every checkpoint, stored and outside."""
+    outside = await asyncio.to_thread(directory.read)
+    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+        stored = await postgres.checkpoints(conn)
+        verifier = LogVerifier(
+            checkpoints=[(c, "database") for c in stored]
+            + [(c, "outside copy") for c in outside],
+            public_keys=keys.trusted,
+        )
+        async for chunk in postgres.stored_entries(conn):
+            for entry in chunk:
+                verifier.add(entry)
+    report = verifier.finish()
+    for problem in compare_copies(stored, outside):
+        report.fail(problem)
+    return report
+
+
+async def compliance_report(
+    conn: Conn,
+    *,
+    now: datetime,
+    county: str | None,
+    clock_from: datetime | None,
+    clock_to: datetime | None,
+) -> dict[str, Any]:
+    events = await postgres.obligation_events(
+        conn, types=compliance.TYPES, county=county
+    )
+    return compliance.report(
+        compliance.obligations_from(events),
+        now=now,
+        county=county,
+        clock_from=clock_from,
+        clock_to=clock_to,
+    )

@@ -1,12 +1,20 @@
-"""The audit log on asyncpg."""
+"""The audit log, its Merkle tree and its checkpoints on asyncpg."""
 
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from audit.domain import merkle
+from audit.domain.checkpoint import Checkpoint
+from audit.domain.entries import entry_leaf_hash
+from audit.domain.verify import StoredEntry
 from shared.consumer import RawMessage
 from shared.db import Conn
 from shared.events import CloudEvent
+
+APPEND_LOCK = "SELECT pg_advisory_xact_lock(hashtext('mfc-audit-append'))"
 
 
 def _episode_id(subject: str | None) -> UUID | None:
@@ -16,70 +24,294 @@ def _episode_id(subject: str | None) -> UUID | None:
         return None
 
 
-async def append(conn: Conn, event: CloudEvent, message: RawMessage) -> bool:
-    """Append one event; False if its id is in the log already.
+@dataclass(frozen=True)
+class Appended:
+    seqs: list[int]
+    topics: list[str]
+    tree_size: int
+
+
+async def tree_size(conn: Conn) -> int:
+    size: int = await conn.fetchval("SELECT coalesce(max(seq), 0) FROM log_entries")
+    return size
+
+
+async def nodes(conn: Conn, wanted: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
+    """Stored subtree hashes: level 0 from the entries, the rest from merkle_nodes."""
+    wanted = set(wanted)
+    leaves = [idx + 1 for level, idx in wanted if level == 0]
+    inner = [(level, idx) for level, idx in wanted if level > 0]
+    found: dict[merkle.Node, bytes] = {}
+    if leaves:
+        for r in await conn.fetch(
+            "SELECT seq, leaf_hash FROM log_entries WHERE seq = ANY($1::bigint[])",
+            leaves,
+        ):
+            found[(0, r["seq"] - 1)] = r["leaf_hash"]
+    if inner:
+        for r in await conn.fetch(
+            "SELECT n.level, n.idx, n.hash FROM merkle_nodes n "
+            "JOIN unnest($1::smallint[], $2::bigint[]) AS w(level, idx) "
+            "ON n.level = w.level AND n.idx = w.idx",
+            [level for level, _ in inner],
+            [idx for _, idx in inner],
+        ):
+            found[(r["level"], r["idx"])] = r["hash"]
+    missing = wanted - found.keys()
+    if missing:
+        raise LookupError(f"tree nodes missing: {sorted(missing)[:5]}")
+    return found
+
+
+async def _compact_range(conn: Conn, size: int) -> merkle.CompactRange:
+    edge = merkle.CompactRange.edge_nodes(size)
+    found = await nodes(conn, edge)
+    return merkle.CompactRange(
+        size, {level: found[(level, idx)] for level, idx in edge}
+    )
+
+
+async def append_batch(
+    conn: Conn, items: list[tuple[CloudEvent, RawMessage]]
+) -> Appended:
+    """Append events not in the log yet, in order, with their leaf hashes and the
+    tree nodes they complete.
 
     Appends are serialised by a transaction-level lock, so sequence numbers are
     gapless and in commit order: a reader paging by ``seq`` never skips an entry
-    that commits later with a smaller number.
+    that commits later with a smaller number, and every tree size has one root.
     """
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('mfc-audit-append'))")
-    county = event.data.get("county_code")
-    inserted = await conn.fetchval(
-        """
-        INSERT INTO log_entries (seq, event_id, topic, kafka_partition, kafka_offset, type,
-                                 source, subject, episode_id, county_code, event_time, event)
-        SELECT coalesce(max(seq), 0) + 1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
-        FROM log_entries
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING seq
-        """,
-        event.id,
-        message.topic,
-        message.partition,
-        message.offset,
-        event.type,
-        event.source,
-        event.subject,
-        _episode_id(event.subject),
-        county if isinstance(county, str) else None,
-        event.time,
-        event.model_dump(mode="json", exclude_none=True),
+    await conn.execute(APPEND_LOCK)
+    present = {
+        r["event_id"]
+        for r in await conn.fetch(
+            "SELECT event_id FROM log_entries WHERE event_id = ANY($1::text[])",
+            [event.id for event, _ in items],
+        )
+    }
+    size = await tree_size(conn)
+    tree = await _compact_range(conn, size)
+    rows: list[tuple[Any, ...]] = []
+    new_nodes: list[tuple[int, int, bytes]] = []
+    for event, message in items:
+        if event.id in present:
+            continue
+        present.add(event.id)
+        seq = tree.size + 1
+        document = event.model_dump(mode="json", exclude_none=True)
+        leaf = entry_leaf_hash(seq=seq, topic=message.topic, event=document)
+        new_nodes += [(lvl, idx, h) for (lvl, idx), h in tree.append(leaf)]
+        county = event.data.get("county_code")
+        rows.append(
+            (
+                seq,
+                event.id,
+                message.topic,
+                message.partition,
+                message.offset,
+                event.type,
+                event.source,
+                event.subject,
+                _episode_id(event.subject),
+                county if isinstance(county, str) else None,
+                event.time,
+                document,
+                leaf,
+            )
+        )
+    if rows:
+        await conn.executemany(
+            """
+            INSERT INTO log_entries (seq, event_id, topic, kafka_partition, kafka_offset,
+                type, source, subject, episode_id, county_code, event_time, event, leaf_hash)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            """,
+            rows,
+        )
+    if new_nodes:
+        await conn.executemany(
+            "INSERT INTO merkle_nodes (level, idx, hash) VALUES ($1, $2, $3)", new_nodes
+        )
+    return Appended([r[0] for r in rows], [r[2] for r in rows], tree.size)
+
+
+async def backfill_leaf_hashes(conn: Conn) -> int:
+    """Give entries appended before the tree existed their leaf hashes and nodes.
+
+    Such entries are a prefix of the log (every later append hashes its own)."""
+    await conn.execute(APPEND_LOCK)
+    rows = await conn.fetch(
+        "SELECT seq, topic, event FROM log_entries WHERE leaf_hash IS NULL ORDER BY seq"
     )
-    return inserted is not None
+    if not rows:
+        return 0
+    if rows[0]["seq"] != 1 or rows[-1]["seq"] != len(rows):
+        raise RuntimeError("entries without a leaf hash are not a prefix of the log")
+    tree = merkle.CompactRange()
+    for r in rows:
+        leaf = entry_leaf_hash(seq=r["seq"], topic=r["topic"], event=r["event"])
+        completed = tree.append(leaf)
+        await conn.execute(
+            "UPDATE log_entries SET leaf_hash = $2 WHERE seq = $1", r["seq"], leaf
+        )
+        if completed:
+            await conn.executemany(
+                "INSERT INTO merkle_nodes (level, idx, hash) VALUES ($1, $2, $3)",
+                [(level, idx, h) for (level, idx), h in completed],
+            )
+    return len(rows)
+
+
+async def root_hash(conn: Conn, size: int) -> bytes:
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    return merkle.range_hash(0, size, await nodes(conn, merkle.pieces(0, size)))
+
+
+async def proof_hashes(conn: Conn, ranges: list[merkle.Range]) -> list[bytes]:
+    found = await nodes(conn, merkle.nodes_for(ranges))
+    return [merkle.range_hash(lo, hi, found) for lo, hi in ranges]
+
+
+async def leaf_at(conn: Conn, seq: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT seq, topic, leaf_hash, event FROM log_entries WHERE seq = $1", seq
+    )
+    return dict(row) if row else None
+
+
+# --------------------------------------------------------------------------- #
+# Checkpoints
+# --------------------------------------------------------------------------- #
+
+
+def _checkpoint(r: Any) -> Checkpoint:
+    return Checkpoint(
+        tree_size=r["tree_size"],
+        root_hash=r["root_hash"],
+        issued_at=r["issued_at"],
+        key_id=r["key_id"],
+        signature=r["signature"],
+    )
+
+
+async def insert_checkpoint(conn: Conn, checkpoint: Checkpoint) -> None:
+    await conn.execute(
+        "INSERT INTO checkpoints (tree_size, root_hash, issued_at, key_id, signature) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        checkpoint.tree_size,
+        checkpoint.root_hash,
+        checkpoint.issued_at,
+        checkpoint.key_id,
+        checkpoint.signature,
+    )
+
+
+async def latest_checkpoint(conn: Conn) -> Checkpoint | None:
+    row = await conn.fetchrow("SELECT * FROM checkpoints ORDER BY id DESC LIMIT 1")
+    return _checkpoint(row) if row else None
+
+
+async def checkpoints(conn: Conn, *, limit: int | None = None) -> list[Checkpoint]:
+    rows = await conn.fetch(
+        "SELECT * FROM checkpoints ORDER BY tree_size, id LIMIT $1", limit
+    )
+    return [_checkpoint(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- #
+# Queries
+# --------------------------------------------------------------------------- #
+
+ENTRY_COLUMNS = (
+    "seq, event_id, topic, type, source, subject, episode_id, county_code, "
+    "event_time, appended_at, leaf_hash, event"
+)
+
+_FILTERS = """
+    WHERE seq > $1
+      AND ($3::uuid IS NULL OR episode_id = $3)
+      AND ($4::text IS NULL OR county_code = $4)
+      AND ($5::text IS NULL OR type = $5)
+      AND ($6::timestamptz IS NULL OR event_time >= $6)
+      AND ($7::timestamptz IS NULL OR event_time < $7)
+"""
+
+
+@dataclass(frozen=True)
+class EntryFilter:
+    episode_id: UUID | None = None
+    county: str | None = None
+    type_: str | None = None
+    time_from: datetime | None = None
+    time_to: datetime | None = None
 
 
 async def entries(
-    conn: Conn,
-    *,
-    after_seq: int,
-    limit: int,
-    episode_id: UUID | None = None,
-    county: str | None = None,
-    type_: str | None = None,
-    time_from: datetime | None = None,
-    time_to: datetime | None = None,
+    conn: Conn, *, after_seq: int, limit: int, where: EntryFilter = EntryFilter()
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
-        """
-        SELECT seq, event_id, topic, type, source, subject, episode_id, county_code,
-               event_time, appended_at, event
-        FROM log_entries
-        WHERE seq > $1
-          AND ($3::uuid IS NULL OR episode_id = $3)
-          AND ($4::text IS NULL OR county_code = $4)
-          AND ($5::text IS NULL OR type = $5)
-          AND ($6::timestamptz IS NULL OR event_time >= $6)
-          AND ($7::timestamptz IS NULL OR event_time < $7)
-        ORDER BY seq
-        LIMIT $2
-        """,
+        f"SELECT {ENTRY_COLUMNS} FROM log_entries {_FILTERS} ORDER BY seq LIMIT $2",
         after_seq,
         limit,
-        episode_id,
-        county,
-        type_,
-        time_from,
-        time_to,
+        where.episode_id,
+        where.county,
+        where.type_,
+        where.time_from,
+        where.time_to,
     )
     return [dict(r) for r in rows]
+
+
+async def stream_entries(
+    conn: Conn,
+    *,
+    where: EntryFilter = EntryFilter(),
+    up_to: int | None = None,
+    chunk: int = 2000,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every matching entry in seq order, a chunk at a time (keyset pages, so any
+    size streams in bounded memory and concurrent appends cannot shift pages)."""
+    after = 0
+    while True:
+        rows = await entries(conn, after_seq=after, limit=chunk, where=where)
+        if up_to is not None:
+            rows = [r for r in rows if r["seq"] <= up_to]
+        if not rows:
+            return
+        yield rows
+        after = rows[-1]["seq"]
+        if len(rows) < chunk:
+            return
+
+
+async def stored_entries(
+    conn: Conn, *, chunk: int = 5000
+) -> AsyncIterator[list[StoredEntry]]:
+    after = 0
+    while True:
+        rows = await conn.fetch(
+            "SELECT seq, topic, leaf_hash, event FROM log_entries "
+            "WHERE seq > $1 ORDER BY seq LIMIT $2",
+            after,
+            chunk,
+        )
+        if not rows:
+            return
+        yield [
+            StoredEntry(r["seq"], r["topic"], bytes(r["leaf_hash"] or b""), r["event"])
+            for r in rows
+        ]
+        after = rows[-1]["seq"]
+
+
+async def obligation_events(
+    conn: Conn, *, types: tuple[str, ...], county: str | None
+) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT event FROM log_entries WHERE type = ANY($1::text[]) "
+        "AND ($2::text IS NULL OR county_code = $2) ORDER BY seq",
+        list(types),
+        county,
+    )
+    return [r["event"] for r in rows]

@@ -1,13 +1,34 @@
-"""The auditor API."""
+"""The auditor API: entries and trails (JSON pages, or JSON lines / CSV streams of any
+size), inclusion and consistency proofs, checkpoints, verification, compliance."""
 
+import base64
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel
 
 from audit.adapters import postgres
+from audit.adapters.outside import CheckpointDirectory
+from audit.adapters.postgres import EntryFilter
+from audit.domain import compliance, merkle
+from audit.domain.checkpoint import public_pem
+from audit.domain.entries import contains_personal_fields, redact
+from audit.handlers import Checkpointer, Keys, compliance_report, verify_log
 from shared.runtime import ServiceRuntime
+
+
+class Format(StrEnum):
+    JSON = "json"
+    JSONL = "jsonl"
+    CSV = "csv"
 
 
 class EntryPage(BaseModel):
@@ -16,8 +37,89 @@ class EntryPage(BaseModel):
     """Pass as ``cursor`` for the next page; stable while new entries are appended."""
 
 
-def create_router(runtime: ServiceRuntime) -> APIRouter:
+ENTRY_CSV_COLUMNS = (
+    "seq",
+    "event_id",
+    "topic",
+    "type",
+    "source",
+    "subject",
+    "episode_id",
+    "county_code",
+    "event_time",
+    "appended_at",
+    "leaf_hash",
+    "redacted",
+    "event",
+)
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def _invalid(field: str, message: str) -> HTTPException:
+    return HTTPException(
+        status_code=422,
+        detail=[{"loc": ["query", field], "msg": message, "type": "value_error"}],
+    )
+
+
+def present(row: dict[str, Any], *, show_personal: bool) -> dict[str, Any]:
+    """An entry as answered: personal fields redacted unless allowed."""
+    event = row["event"]
+    redacted = not show_personal and contains_personal_fields(event)
+    return {
+        "seq": row["seq"],
+        "event_id": row["event_id"],
+        "topic": row["topic"],
+        "type": row["type"],
+        "source": row["source"],
+        "subject": row["subject"],
+        "episode_id": str(row["episode_id"]) if row["episode_id"] else None,
+        "county_code": row["county_code"],
+        "event_time": row["event_time"].isoformat(),
+        "appended_at": row["appended_at"].isoformat(),
+        "leaf_hash": _b64(row["leaf_hash"]) if row["leaf_hash"] else None,
+        "redacted": redacted,
+        "event": redact(event) if redacted else event,
+    }
+
+
+def _csv_line(values: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(values)
+    return buffer.getvalue()
+
+
+def create_router(
+    runtime: ServiceRuntime,
+    *,
+    keys: Callable[[], Keys],
+    directory: CheckpointDirectory,
+    checkpointer: Callable[[], Checkpointer],
+    show_personal: bool,
+) -> APIRouter:
     router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+    def stream(where: EntryFilter, after: int, fmt: Format) -> StreamingResponse:
+        async def lines() -> AsyncIterator[str]:
+            if fmt is Format.CSV:
+                yield _csv_line(list(ENTRY_CSV_COLUMNS))
+            async with runtime.pool.acquire() as conn:
+                async for chunk in postgres.stream_entries(conn, where=where):
+                    for row in chunk:
+                        if row["seq"] <= after:
+                            continue
+                        entry = present(row, show_personal=show_personal)
+                        if fmt is Format.CSV:
+                            entry["event"] = json.dumps(entry["event"], sort_keys=True)
+                            yield _csv_line([entry[c] for c in ENTRY_CSV_COLUMNS])
+                        else:
+                            yield json.dumps(entry, sort_keys=True) + "\n"
+
+        media = "text/csv" if fmt is Format.CSV else "application/x-ndjson"
+        return StreamingResponse(lines(), media_type=media)
 
     @router.get("/entries", response_model=EntryPage)
     async def list_entries(
@@ -28,33 +130,167 @@ def create_router(runtime: ServiceRuntime) -> APIRouter:
         to: AwareDatetime | None = None,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    ) -> EntryPage:
+        format: Format = Format.JSON,
+    ) -> Any:
+        """Entries in log order. ``format=jsonl`` or ``csv`` streams every match
+        (from ``cursor`` on) instead of one page."""
         after = 0
         if cursor is not None:
             if not cursor.isdigit():
-                raise HTTPException(
-                    status_code=422,
-                    detail=[
-                        {
-                            "loc": ["query", "cursor"],
-                            "msg": "invalid cursor",
-                            "type": "value_error",
-                        }
-                    ],
-                )
+                raise _invalid("cursor", "invalid cursor")
             after = int(cursor)
+        where = EntryFilter(
+            episode_id=episode_id,
+            county=county.upper() if county else None,
+            type_=type,
+            time_from=from_,
+            time_to=to,
+        )
+        if format is not Format.JSON:
+            return stream(where, after, format)
         async with runtime.pool.acquire() as conn:
             rows = await postgres.entries(
-                conn,
-                after_seq=after,
-                limit=limit,
-                episode_id=episode_id,
-                county=county.upper() if county else None,
-                type_=type,
-                time_from=from_,
-                time_to=to,
+                conn, after_seq=after, limit=limit, where=where
             )
         next_cursor = str(rows[-1]["seq"]) if len(rows) == limit else None
-        return EntryPage(entries=rows, next_cursor=next_cursor)
+        return EntryPage(
+            entries=[present(r, show_personal=show_personal) for r in rows],
+            next_cursor=next_cursor,
+        )
+
+    @router.get("/episodes/{episode_id}/trail")
+    async def episode_trail(episode_id: UUID, format: Format = Format.JSON) -> Any:
+        """Every entry of one episode, in log order."""
+        where = EntryFilter(episode_id=episode_id)
+        if format is not Format.JSON:
+            return stream(where, 0, format)
+        async with runtime.pool.acquire() as conn:
+            rows = [
+                present(row, show_personal=show_personal)
+                async for chunk in postgres.stream_entries(conn, where=where)
+                for row in chunk
+            ]
+        if not rows:
+            raise HTTPException(404, f"no entries for episode {episode_id}")
+        return {"episode_id": str(episode_id), "entries": rows}
+
+    async def _size_or_latest(tree_size: int | None) -> tuple[int, int]:
+        async with runtime.pool.acquire() as conn:
+            current = await postgres.tree_size(conn)
+            if tree_size is None:
+                latest = await postgres.latest_checkpoint(conn)
+                tree_size = latest.tree_size if latest else current
+        if tree_size > current:
+            raise _invalid("tree_size", f"the log has {current} entries")
+        return tree_size, current
+
+    @router.get("/proof/{seq}")
+    async def inclusion_proof(
+        seq: int, tree_size: Annotated[int | None, Query(ge=1)] = None
+    ) -> dict[str, Any]:
+        """RFC 6962 audit path of entry ``seq`` in the tree of ``tree_size`` entries
+        (by default the newest checkpoint's)."""
+        size, _ = await _size_or_latest(tree_size)
+        if not 1 <= seq <= size:
+            raise HTTPException(404, f"entry {seq} is not in a tree of size {size}")
+        async with runtime.pool.acquire() as conn:
+            entry = await postgres.leaf_at(conn, seq)
+            assert entry is not None
+            path = await postgres.proof_hashes(
+                conn, merkle.inclusion_ranges(seq - 1, size)
+            )
+            root = await postgres.root_hash(conn, size)
+        return {
+            "seq": seq,
+            "leaf_index": seq - 1,
+            "tree_size": size,
+            "leaf_hash": _b64(entry["leaf_hash"]),
+            "audit_path": [_b64(h) for h in path],
+            "root_hash": _b64(root),
+        }
+
+    @router.get("/consistency")
+    async def consistency_proof(
+        from_: Annotated[int, Query(alias="from", ge=1)],
+        to: Annotated[int, Query(ge=1)],
+    ) -> dict[str, Any]:
+        """RFC 6962 proof that the tree of ``to`` entries extends that of ``from``."""
+        if from_ > to:
+            raise _invalid("from", "must not be greater than to")
+        await _size_or_latest(to)
+        async with runtime.pool.acquire() as conn:
+            proof = await postgres.proof_hashes(
+                conn, merkle.consistency_ranges(from_, to)
+            )
+            first = await postgres.root_hash(conn, from_)
+            second = await postgres.root_hash(conn, to)
+        return {
+            "from": from_,
+            "to": to,
+            "from_root": _b64(first),
+            "to_root": _b64(second),
+            "proof": [_b64(h) for h in proof],
+        }
+
+    @router.get("/checkpoints")
+    async def list_checkpoints(
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> dict[str, Any]:
+        """Signed checkpoints, newest first."""
+        async with runtime.pool.acquire() as conn:
+            rows = await postgres.checkpoints(conn)
+        return {"checkpoints": [c.to_json() for c in reversed(rows)][:limit]}
+
+    @router.post("/checkpoints", status_code=201)
+    async def sign_checkpoint() -> dict[str, Any]:
+        """Sign the current tree head now."""
+        signed = await checkpointer().issue(force=True)
+        assert signed is not None
+        return signed.to_json()
+
+    @router.get("/public-key")
+    async def public_key() -> Response:
+        """The PEM public key that checkpoints are signed with."""
+        return Response(
+            public_pem(keys().signing.public_key()), media_type="application/x-pem-file"
+        )
+
+    @router.get("/verify")
+    async def verify() -> dict[str, Any]:
+        """Recompute every leaf and root; check every checkpoint, in the database and
+        outside it. ``ok`` is false and the first failing entry and checkpoint are
+        named when anything does not match."""
+        report = await verify_log(runtime.pool, keys=keys(), directory=directory)
+        return report.to_json()
+
+    @router.get("/compliance")
+    async def compliance_answer(
+        county: str | None = None,
+        from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+        to: AwareDatetime | None = None,
+        format: Format = Format.JSON,
+    ) -> Any:
+        """Per episode and in total: time from each clock start to the notice, met /
+        late / missing, and the on-time share per obligation type and county, all
+        derived from the trail's obligation events. Filters select by clock start."""
+        now: datetime = runtime.clock.now()
+        async with runtime.pool.acquire() as conn:
+            result = await compliance_report(
+                conn,
+                now=now,
+                county=county.upper() if county else None,
+                clock_from=from_,
+                clock_to=to,
+            )
+        if format is Format.JSON:
+            return result
+        rows = [o for e in result["episodes"] for o in e["obligations"]]
+        if format is Format.JSONL:
+            body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+            return Response(body, media_type="application/x-ndjson")
+        text = _csv_line(list(compliance.CSV_COLUMNS)) + "".join(
+            _csv_line([r[c] for c in compliance.CSV_COLUMNS]) for r in rows
+        )
+        return Response(text, media_type="text/csv")
 
     return router

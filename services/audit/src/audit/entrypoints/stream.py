@@ -1,11 +1,17 @@
-"""Audit's Kafka side: every ``mfc.*`` topic, by pattern, so new topics need no code."""
+"""Audit's Kafka side: every ``mfc.*`` topic, by pattern, so new topics need no code.
+Events arrive in batches and are appended one transaction per batch."""
 
 from audit.handlers import AuditMetrics, make_append_handler
 from shared import topics
 from shared.runtime import ServiceRuntime
 
 
-def register(runtime: ServiceRuntime, metrics: AuditMetrics) -> None:
-    runtime.subscribe(
-        "audit-log", make_append_handler(metrics), pattern=topics.AUDITED_PATTERN
+def register(
+    runtime: ServiceRuntime, metrics: AuditMetrics, *, batch_size: int
+) -> None:
+    runtime.subscribe_batch(
+        "audit-log",
+        make_append_handler(metrics),
+        pattern=topics.AUDITED_PATTERN,
+        max_records=batch_size,
     )

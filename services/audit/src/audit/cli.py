@@ -1,0 +1,115 @@
+"""``mfc audit``: make a signing key, and verify an exported log offline.
+
+``mfc audit verify`` needs no database and no service: an export (the JSON lines of
+``GET /v1/audit/entries?format=jsonl``), the checkpoint copies kept outside the
+database (a directory, or a JSON lines file of ``GET /v1/audit/checkpoints``), and
+the public key(s). It exits 0 when everything verifies and 1 naming the first entry
+and checkpoint that fail.
+"""
+
+import argparse
+import base64
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from audit.adapters.outside import CheckpointDirectory
+from audit.domain.checkpoint import Checkpoint, load_public_keys
+from audit.domain.verify import LogVerifier, StoredEntry, VerifyReport
+
+
+def read_export(path: Path) -> Iterator[StoredEntry]:
+    """Entries of a JSON lines export; redacted entries can only be checked by hash."""
+    with path.open() as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                yield StoredEntry(
+                    seq=int(entry["seq"]),
+                    topic=str(entry["topic"]),
+                    leaf_hash=base64.b64decode(entry["leaf_hash"]),
+                    event=None if entry.get("redacted") else entry["event"],
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(
+                    f"{path}:{number}: not an export entry ({exc!r})"
+                ) from exc
+
+
+def read_checkpoints(path: Path) -> list[Checkpoint]:
+    if path.is_dir():
+        return CheckpointDirectory(path).read()
+    document = json.loads(path.read_text())
+    items = document["checkpoints"] if isinstance(document, dict) else document
+    return [Checkpoint.from_json(item) for item in items]
+
+
+def verify_export(
+    *, entries: Path, checkpoints: Path, public_keys: list[Path]
+) -> VerifyReport:
+    verifier = LogVerifier(
+        checkpoints=[(c, str(checkpoints)) for c in read_checkpoints(checkpoints)],
+        public_keys=load_public_keys(public_keys),
+    )
+    for entry in read_export(entries):
+        verifier.add(entry)
+    return verifier.finish()
+
+
+def _verify(args: argparse.Namespace) -> int:
+    try:
+        report = verify_export(
+            entries=Path(args.entries),
+            checkpoints=Path(args.checkpoints),
+            public_keys=[Path(p) for p in args.public_key],
+        )
+    except (OSError, ValueError) as exc:
+        print(f"mfc audit verify: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(json.dumps(report.to_json(), indent=2))  # noqa: T201
+    if report.contents_checked < report.tree_size:
+        print(  # noqa: T201
+            f"note: {report.tree_size - report.contents_checked} redacted entries "
+            "were checked by their leaf hash only",
+            file=sys.stderr,
+        )
+    return 0 if report.ok else 1
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from audit.bootstrap import write_key_pair
+
+    path = Path(args.path)
+    if path.exists():
+        print(f"mfc audit keygen: {path} exists; not overwriting", file=sys.stderr)  # noqa: T201
+        return 1
+    public = write_key_pair(path)
+    print(f"wrote {path} (private, mode 0600) and {public} (public)")  # noqa: T201
+    return 0
+
+
+def add_commands(
+    commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
+) -> None:
+    audit = commands.add_parser("audit", help="audit log keys and offline verification")
+    sub = audit.add_subparsers(dest="audit_command", required=True)
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key pair for checkpoints")
+    keygen.add_argument("path", help="private key file to write (PATH.pub: public)")
+    keygen.set_defaults(func=_keygen)
+    verify = sub.add_parser("verify", help="verify an exported log, offline")
+    verify.add_argument("--entries", required=True, help="JSON lines export")
+    verify.add_argument(
+        "--checkpoints",
+        required=True,
+        help="the outside checkpoint directory, or a JSON file of checkpoints",
+    )
+    verify.add_argument(
+        "--public-key",
+        action="append",
+        required=True,
+        help="PEM public key; repeat for keys of before a rotation",
+    )
+    verify.set_defaults(func=_verify)

@@ -1,0 +1,154 @@
+"""Verify a whole log: recompute every leaf from its content, rebuild the tree, and
+check every checkpoint (signature, and root at its size) from the database and from
+the copies kept outside it. Pure: the caller streams entries in and gets a report
+naming the first entry and the first checkpoint that fail.
+
+Why outside copies matter: a database superuser can disable the triggers and rewrite
+rows *and* their stored hashes consistently; the only evidence left is a signed root
+that was written somewhere the database cannot reach.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from audit.domain.checkpoint import Checkpoint, signature_valid
+from audit.domain.entries import entry_leaf_hash
+from audit.domain.merkle import CompactRange
+
+MAX_PROBLEMS = 100
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    seq: int
+    topic: str
+    leaf_hash: bytes
+    """The hash stored with the entry."""
+    event: dict[str, Any] | None
+    """The full event, or None where it was redacted (only the hash can be checked)."""
+
+
+@dataclass
+class VerifyReport:
+    ok: bool = True
+    tree_size: int = 0
+    contents_checked: int = 0
+    """Entries whose content was rehashed (not redacted)."""
+    checkpoints_checked: int = 0
+    root_hash: str | None = None
+    first_bad_entry: int | None = None
+    first_bad_checkpoint: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def fail(self, problem: str) -> None:
+        self.ok = False
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash,
+            "contents_checked": self.contents_checked,
+            "checkpoints_checked": self.checkpoints_checked,
+            "first_bad_entry": self.first_bad_entry,
+            "first_bad_checkpoint": self.first_bad_checkpoint,
+            "problems": self.problems,
+        }
+
+
+def _describe(checkpoint: Checkpoint, origin: str) -> dict[str, Any]:
+    return {**checkpoint.to_json(), "origin": origin}
+
+
+class LogVerifier:
+    """Feed entries in ``seq`` order with ``add``; call ``finish`` once."""
+
+    def __init__(
+        self,
+        *,
+        checkpoints: Iterable[tuple[Checkpoint, str]],
+        public_keys: dict[str, Ed25519PublicKey],
+    ) -> None:
+        self.report = VerifyReport()
+        self._tree = CompactRange()
+        self._at_size: dict[int, list[tuple[Checkpoint, str]]] = defaultdict(list)
+        for checkpoint, origin in checkpoints:
+            self.report.checkpoints_checked += 1
+            if not signature_valid(checkpoint, public_keys):
+                self._bad_checkpoint(
+                    checkpoint, origin, "signature does not verify with a trusted key"
+                )
+            self._at_size[checkpoint.tree_size].append((checkpoint, origin))
+        self._check_roots_at(0)
+
+    def _bad_checkpoint(self, checkpoint: Checkpoint, origin: str, why: str) -> None:
+        if self.report.first_bad_checkpoint is None or (
+            checkpoint.tree_size < self.report.first_bad_checkpoint["tree_size"]
+        ):
+            self.report.first_bad_checkpoint = _describe(checkpoint, origin)
+        self.report.fail(
+            f"checkpoint of tree size {checkpoint.tree_size} ({origin}, issued "
+            f"{checkpoint.issued_at.isoformat()}): {why}"
+        )
+
+    def _bad_entry(self, seq: int, why: str) -> None:
+        if self.report.first_bad_entry is None:
+            self.report.first_bad_entry = seq
+        self.report.fail(f"entry {seq}: {why}")
+
+    def _check_roots_at(self, size: int) -> None:
+        if size not in self._at_size:
+            return
+        root = self._tree.root()
+        for checkpoint, origin in self._at_size.pop(size):
+            if checkpoint.root_hash != root:
+                self._bad_checkpoint(
+                    checkpoint, origin, "root hash differs from the recomputed tree"
+                )
+
+    def add(self, entry: StoredEntry) -> None:
+        expected = self._tree.size + 1
+        if entry.seq != expected:
+            self._bad_entry(expected, f"missing (the next entry has seq {entry.seq})")
+        leaf = entry.leaf_hash
+        if entry.event is not None:
+            self.report.contents_checked += 1
+            leaf = entry_leaf_hash(seq=entry.seq, topic=entry.topic, event=entry.event)
+            if leaf != entry.leaf_hash:
+                self._bad_entry(entry.seq, "content does not match its leaf hash")
+        # The recomputed hash goes into the tree, so a content change that was
+        # covered up by rewriting the stored hash still breaks the signed roots.
+        self._tree.append(leaf)
+        self._check_roots_at(self._tree.size)
+
+    def finish(self) -> VerifyReport:
+        self.report.tree_size = self._tree.size
+        self.report.root_hash = self._tree.root().hex()
+        for size in sorted(self._at_size):
+            for checkpoint, origin in self._at_size[size]:
+                self._bad_checkpoint(
+                    checkpoint,
+                    origin,
+                    f"signed for {size} entries but the log has only {self._tree.size}",
+                )
+        self._at_size.clear()
+        return self.report
+
+
+def compare_copies(
+    stored: Iterable[Checkpoint], outside: Iterable[Checkpoint]
+) -> list[str]:
+    """Checkpoints written outside the database that the database lacks."""
+    known = {(c.tree_size, c.root_hash, c.signature) for c in stored}
+    return [
+        f"checkpoint of tree size {c.tree_size} issued {c.issued_at.isoformat()} is "
+        "outside the database but not in it"
+        for c in outside
+        if (c.tree_size, c.root_hash, c.signature) not in known
+    ]

@@ -1,0 +1,116 @@
+"""Checkpoint signatures and whole-log verification: each kind of tampering is
+caught and named at the first entry and checkpoint it touches."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from audit.domain import checkpoint as signing
+from audit.domain.entries import entry_leaf_hash
+from audit.domain.merkle import root_of
+from audit.domain.verify import LogVerifier, StoredEntry, compare_copies
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+KEY = signing.generate_key()
+TRUSTED = {signing.key_id(KEY.public_key()): KEY.public_key()}
+
+
+def make_log(size: int) -> list[StoredEntry]:
+    entries = []
+    for seq in range(1, size + 1):
+        event = {"id": f"e{seq}", "type": "mfc.test", "data": {"n": seq, "x": 1.5}}
+        leaf = entry_leaf_hash(seq=seq, topic="mfc.test.v1", event=event)
+        entries.append(StoredEntry(seq, "mfc.test.v1", leaf, event))
+    return entries
+
+
+def checkpoint_at(entries: list[StoredEntry], size: int, key=KEY) -> signing.Checkpoint:
+    root = root_of(e.leaf_hash for e in entries[:size])
+    return signing.sign(
+        key, tree_size=size, root_hash=root, issued_at=T0 + timedelta(minutes=size)
+    )
+
+
+def verify(entries, checkpoints):
+    verifier = LogVerifier(
+        checkpoints=[(c, "test") for c in checkpoints], public_keys=TRUSTED
+    )
+    for entry in entries:
+        verifier.add(entry)
+    return verifier.finish()
+
+
+def test_an_untouched_log_verifies():
+    log = make_log(20)
+    report = verify(log, [checkpoint_at(log, 5), checkpoint_at(log, 20)])
+    assert report.ok, report.problems
+    assert (report.tree_size, report.contents_checked) == (20, 20)
+    assert report.checkpoints_checked == 2
+
+
+def test_a_checkpoint_survives_its_json_round_trip():
+    signed = checkpoint_at(make_log(3), 3)
+    again = signing.Checkpoint.from_json(signed.to_json())
+    assert again == signed
+    assert signing.signature_valid(again, TRUSTED)
+
+
+def test_edited_content_is_named_at_exactly_that_entry():
+    log = make_log(20)
+    checkpoints = [checkpoint_at(log, 10), checkpoint_at(log, 20)]
+    event = {**log[6].event, "data": {"n": 999}}
+    log[6] = replace(log[6], event=event)
+    report = verify(log, checkpoints)
+    assert not report.ok
+    assert report.first_bad_entry == 7
+    assert report.first_bad_checkpoint["tree_size"] == 10
+
+
+def test_content_rewritten_with_its_hash_is_caught_by_the_signed_root():
+    log = make_log(20)
+    checkpoints = [
+        checkpoint_at(log, 4),
+        checkpoint_at(log, 12),
+        checkpoint_at(log, 20),
+    ]
+    event = {**log[8].event, "data": {"n": 0}}
+    log[8] = replace(
+        log[8],
+        event=event,
+        leaf_hash=entry_leaf_hash(seq=9, topic="mfc.test.v1", event=event),
+    )
+    report = verify(log, checkpoints)
+    assert not report.ok
+    assert report.first_bad_entry is None  # the row itself is consistent
+    assert report.first_bad_checkpoint["tree_size"] == 12  # the first root after it
+
+
+def test_removed_entries_are_caught():
+    log = make_log(10)
+    checkpoints = [checkpoint_at(log, 10)]
+    report = verify(log[:3] + log[4:8], checkpoints)
+    assert report.first_bad_entry == 4
+    truncated = verify(log[:8], checkpoints)
+    assert not truncated.ok
+    assert "only 8" in " ".join(truncated.problems)
+
+
+def test_a_checkpoint_signed_by_an_unknown_key_fails():
+    log = make_log(5)
+    report = verify(log, [checkpoint_at(log, 5, key=signing.generate_key())])
+    assert not report.ok
+    assert "signature" in report.problems[0]
+
+
+def test_a_forged_signature_fails():
+    log = make_log(5)
+    signed = checkpoint_at(log, 5)
+    forged = replace(signed, root_hash=bytes(32))
+    assert not signing.signature_valid(forged, TRUSTED)
+
+
+def test_copies_missing_from_the_database_are_reported():
+    log = make_log(6)
+    kept, lost = checkpoint_at(log, 3), checkpoint_at(log, 6)
+    assert compare_copies([kept], [kept]) == []
+    [problem] = compare_copies([kept], [kept, lost])
+    assert "tree size 6" in problem
