@@ -46,14 +46,16 @@ def create_app(settings: AuditSettings, *, clock: Clock | None = None) -> FastAP
         session_role="{schema}_appender",
     )
     metrics = AuditMetrics(runtime.registry, clock)
-    keys = load_keys(settings)
     directory = CheckpointDirectory(settings.checkpoint_dir)
     workers: dict[str, Checkpointer] = {}
+    loaded: dict[str, Keys] = {}
 
     def make_checkpointer(pool: asyncpg.Pool) -> Checkpointer:
+        # Keys are read at start-up, not when the app is built (docs, tests).
+        loaded["keys"] = load_keys(settings)
         workers["checkpointer"] = Checkpointer(
             pool,
-            keys=keys,
+            keys=loaded["keys"],
             directory=directory,
             clock=clock,
             metrics=metrics,
@@ -70,9 +72,10 @@ def create_app(settings: AuditSettings, *, clock: Clock | None = None) -> FastAP
     app.include_router(
         http.create_router(
             runtime,
-            keys=lambda: keys,
+            keys=lambda: loaded["keys"],
             directory=directory,
             checkpointer=lambda: workers["checkpointer"],
+            metrics=metrics,
             show_personal=settings.show_personal_fields,
         )
     )

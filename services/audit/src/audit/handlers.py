@@ -201,7 +201,11 @@ class Checkpointer:
 
 
 async def verify_log(
-    pool: asyncpg.Pool, *, keys: Keys, directory: CheckpointDirectory
+    pool: asyncpg.Pool,
+    *,
+    keys: Keys,
+    directory: CheckpointDirectory,
+    metrics: AuditMetrics,
 ) -> VerifyReport:
     """Recompute every leaf and root and check every checkpoint, stored and outside."""
     outside = await asyncio.to_thread(directory.read)
@@ -218,6 +222,9 @@ async def verify_log(
     report = verifier.finish()
     for problem in compare_copies(stored, outside):
         report.fail(problem)
+    if not report.ok:
+        metrics.verify_failures.inc()
+        logger.error("audit log verification failed: %s", report.problems[:3])
     return report
 
 

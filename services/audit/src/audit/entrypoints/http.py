@@ -21,7 +21,13 @@ from audit.adapters.postgres import EntryFilter
 from audit.domain import compliance, merkle
 from audit.domain.checkpoint import public_pem
 from audit.domain.entries import contains_personal_fields, redact
-from audit.handlers import Checkpointer, Keys, compliance_report, verify_log
+from audit.handlers import (
+    AuditMetrics,
+    Checkpointer,
+    Keys,
+    compliance_report,
+    verify_log,
+)
 from shared.runtime import ServiceRuntime
 
 
@@ -98,6 +104,7 @@ def create_router(
     keys: Callable[[], Keys],
     directory: CheckpointDirectory,
     checkpointer: Callable[[], Checkpointer],
+    metrics: AuditMetrics,
     show_personal: bool,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -260,7 +267,9 @@ def create_router(
         """Recompute every leaf and root; check every checkpoint, in the database and
         outside it. ``ok`` is false and the first failing entry and checkpoint are
         named when anything does not match."""
-        report = await verify_log(runtime.pool, keys=keys(), directory=directory)
+        report = await verify_log(
+            runtime.pool, keys=keys(), directory=directory, metrics=metrics
+        )
         return report.to_json()
 
     @router.get("/compliance")

@@ -27,10 +27,12 @@ CREATE INDEX checkpoints_by_size ON checkpoints (tree_size, id);
 CREATE OR REPLACE FUNCTION refuse_log_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- The one change ever allowed: giving a pre-0002 entry its leaf hash, once.
-    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'log_entries'
-       AND OLD.leaf_hash IS NULL AND NEW.leaf_hash IS NOT NULL
-       AND (to_jsonb(NEW) - 'leaf_hash') = (to_jsonb(OLD) - 'leaf_hash') THEN
-        RETURN NEW;
+    -- (Nested: OLD.leaf_hash exists only on log_entries.)
+    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'log_entries' THEN
+        IF OLD.leaf_hash IS NULL AND NEW.leaf_hash IS NOT NULL
+           AND (to_jsonb(NEW) - 'leaf_hash') = (to_jsonb(OLD) - 'leaf_hash') THEN
+            RETURN NEW;
+        END IF;
     END IF;
     RAISE EXCEPTION 'the audit log is append-only: % on % refused', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege';
