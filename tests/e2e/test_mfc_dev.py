@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 
@@ -93,3 +94,36 @@ def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
     finally:
         stop(process)
     assert process.returncode == 0
+
+
+def test_mfc_dev_uses_the_infrastructure_the_environment_names(infra, tmp_path):
+    """With KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL set, nothing is embedded: the
+    services run on that broker and database (own schemas and groups here, so they
+    stay out of the session stack's way)."""
+    suffix = uuid4().hex[:8]
+    ports = {name: free_port() for name in SERVICES}
+    env = dict(os.environ)
+    env.update({f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()})
+    env.update({f"{n.upper()}_DB_SCHEMA": f"{n}_dev_{suffix}" for n in SERVICES})
+    env.update({f"{n.upper()}_CONSUMER_GROUP": f"{n}-dev-{suffix}" for n in SERVICES})
+    env["KAFKA_BOOTSTRAP_SERVERS"] = infra.bootstrap_servers
+    env["DATABASE_URL"] = infra.database_url
+    intake = f"http://127.0.0.1:{ports['intake']}"
+
+    process, lines = start(tmp_path / "data", env)
+    try:
+        assert f"kafka     {infra.bootstrap_servers}" in "".join(lines)
+        created = httpx.post(f"{intake}/v1/episodes", json=make_report(), timeout=10)
+        assert created.status_code == 201
+        for attempt in eventually():
+            with attempt:
+                entries = httpx.get(
+                    f"http://127.0.0.1:{ports['audit']}/v1/audit/entries",
+                    params={"episode_id": created.json()["id"]},
+                    timeout=10,
+                ).json()["entries"]
+                assert "mfc.episode.reported" in [e["type"] for e in entries]
+    finally:
+        rest = stop(process)
+    assert process.returncode == 0, rest
+    assert not (tmp_path / "data" / "postgres").exists()  # nothing embedded
