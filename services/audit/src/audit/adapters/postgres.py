@@ -267,16 +267,14 @@ async def stream_entries(
     conn: Conn,
     *,
     where: EntryFilter = EntryFilter(),
-    up_to: int | None = None,
+    after: int = 0,
     chunk: int = 2000,
 ) -> AsyncIterator[list[dict[str, Any]]]:
-    """Every matching entry in seq order, a chunk at a time (keyset pages, so any
-    size streams in bounded memory and concurrent appends cannot shift pages)."""
-    after = 0
+    """Every matching entry after ``seq`` ``after`` in order, a chunk at a time
+    (keyset pages: any size streams in bounded memory, and concurrent appends
+    cannot shift pages)."""
     while True:
         rows = await entries(conn, after_seq=after, limit=chunk, where=where)
-        if up_to is not None:
-            rows = [r for r in rows if r["seq"] <= up_to]
         if not rows:
             return
         yield rows

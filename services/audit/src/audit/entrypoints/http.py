@@ -114,10 +114,10 @@ def create_router(
             if fmt is Format.CSV:
                 yield _csv_line(list(ENTRY_CSV_COLUMNS))
             async with runtime.pool.acquire() as conn:
-                async for chunk in postgres.stream_entries(conn, where=where):
+                async for chunk in postgres.stream_entries(
+                    conn, where=where, after=after
+                ):
                     for row in chunk:
-                        if row["seq"] <= after:
-                            continue
                         entry = present(row, show_personal=show_personal)
                         if fmt is Format.CSV:
                             entry["event"] = json.dumps(entry["event"], sort_keys=True)
