@@ -28,6 +28,20 @@ class WebhookReceiver:
         with self.lock:
             return [r["json"] for r in self.requests if r["status"] == 200]
 
+    def delivered(self) -> list[dict[str, Any]]:
+        """Payloads as a receiver that honours the ``X-MFC-Delivery`` idempotency
+        key sees them: a resend of one delivery counts once."""
+        seen: set[str] = set()
+        unique = []
+        with self.lock:
+            for r in self.requests:
+                key = r["headers"].get("X-MFC-Delivery")
+                assert key, "every webhook delivery carries X-MFC-Delivery"
+                if r["status"] == 200 and key not in seen:
+                    seen.add(key)
+                    unique.append(r["json"])
+        return unique
+
 
 @contextmanager
 def webhook_receiver() -> Iterator[WebhookReceiver]:
