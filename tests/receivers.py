@@ -3,6 +3,7 @@ SMTP server (aiosmtpd), both on 127.0.0.1."""
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
                         "body": body,
                         "json": json.loads(body),
                         "status": status,
+                        "received_at": time.monotonic(),
                     }
                 )
             self.send_response(status)

@@ -194,3 +194,95 @@ def test_a_followup_killed_mid_cadence_loses_and_duplicates_no_occurrence(stack,
         )
     ]
     assert len(issued_events) == len(set(issued_events))
+
+
+def test_missing_items_are_named_repeated_until_given_and_prompted_again(stack, fast):
+    episode_id = report_now(stack)["id"]  # sex-trafficking vulnerability unknown
+    item = "endangerments.sex_trafficking_vulnerability"
+    for attempt in eventually(15):
+        with attempt:
+            missing = prompts(fast, episode_id, "provide_missing_report_items")
+            assert len(missing) >= 2  # repeated while the item is missing
+    assert all(p["missing_items"] == [item] for p in missing)
+    for attempt in eventually(10):
+        with attempt:
+            texts = [
+                p["text"]
+                for p in fast.webhook.payloads()
+                if p["episode_id"] == episode_id
+                and p["prompt"]["kind"] == "provide_missing_report_items"
+            ]
+            assert any(f"Still missing: {item}" in t for t in texts)
+
+    post_event(
+        stack, episode_id, "updates", {"endangerments": {item.split(".")[1]: True}}
+    )
+    for attempt in eventually(15):
+        with attempt:
+            given = prompts(fast, episode_id, "provide_missing_report_items")
+            assert all(p["status"] == "ended" for p in given)
+    time.sleep(3)  # longer than the cadence: no new occurrence while nothing is missing
+    assert len(prompts(fast, episode_id, "provide_missing_report_items")) == len(given)
+
+    # The item is unknown again: the prompts start again.
+    post_event(
+        stack, episode_id, "updates", {"endangerments": {item.split(".")[1]: "unknown"}}
+    )
+    for attempt in eventually(15):
+        with attempt:
+            again = prompts(
+                fast, episode_id, "provide_missing_report_items", status="open"
+            )
+            assert again
+            assert again[0]["missing_items"] == [item]
+
+
+def test_prompts_arrive_at_their_cadence_and_are_measured(stack, fast):
+    episode_id = report_now(stack)["id"]
+    for attempt in eventually(15):
+        with attempt:
+            assert prompts(fast, episode_id, "document_search_efforts")
+
+    def arrivals() -> list[float]:
+        with fast.webhook.lock:
+            return [
+                r["received_at"]
+                for r in fast.webhook.requests
+                if r["json"].get("episode_id") == episode_id
+                and r["json"].get("reason") == "prompt"
+                and r["json"]["prompt"]["kind"] == "document_search_efforts"
+            ]
+
+    # Count real arrivals over a real window: every 2 s makes 4 in 8 s (one may
+    # straddle either edge).
+    start = time.monotonic()
+    time.sleep(8)
+    end = time.monotonic()
+    in_window = [t for t in arrivals() if start <= t < end]
+    assert 3 <= len(in_window) <= 5, in_window
+
+    for attempt in eventually(15):
+        with attempt:
+            metrics = httpx.get(f"{fast.url}/metrics", timeout=5).text
+            open_now = _gauge(metrics, "mfc_prompts_open", "document_search_efforts")
+            overdue_now = _gauge(
+                metrics, "mfc_prompts_overdue_open", "document_search_efforts"
+            )
+            assert open_now >= 2
+            assert overdue_now >= 1  # nobody completes them: they go overdue
+            assert 'mfc_prompts_issued_total{kind="document_search_efforts"}' in metrics
+    for attempt in eventually(20):
+        with attempt:
+            overdue_events = audit_entries(
+                stack, episode_id=episode_id, type="mfc.prompt.overdue", limit=1000
+            )
+            assert overdue_events
+    assert overdue_events[0]["event"]["data"]["escalated_to"] == "supervisor"
+
+
+def _gauge(metrics: str, name: str, kind: str) -> float:
+    prefix = f'{name}{{kind="{kind}"}} '
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix) :])
+    return 0.0

@@ -1,8 +1,11 @@
 """Followup settings (environment prefix ``FOLLOWUP_``)."""
 
+from datetime import timedelta
+
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import AlertingSettings
+from shared.durations import Duration
 
 
 class FollowupSettings(AlertingSettings):
@@ -18,3 +21,5 @@ class FollowupSettings(AlertingSettings):
     """Port of the HTTP API."""
     consumer_group: str = "followup"
     """Kafka consumer group; replicas of one service share it."""
+    watchdog_interval: Duration = timedelta(seconds=15)
+    """How often the gauges of open and overdue prompts are refreshed."""

@@ -77,7 +77,7 @@ async def _emit(
 
 
 def _prompt_data(prompt: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
-    return {
+    data = {
         "prompt_id": str(prompt["id"]),
         "episode_id": str(prompt["episode_id"]),
         "kind": prompt["rule_id"],
@@ -87,6 +87,9 @@ def _prompt_data(prompt: asyncpg.Record | dict[str, Any]) -> dict[str, Any]:
         "issued_at": prompt["issued_at"].isoformat(),
         "due_at": prompt["due_at"].isoformat(),
     }
+    if prompt.get("missing_items") is not None:
+        data["missing_items"] = prompt["missing_items"]
+    return data
 
 
 # --------------------------------------------------------------------------- #
@@ -157,6 +160,23 @@ async def apply_episode_event(
                 "the report items were provided",
                 ctx,
                 now,
+            )
+        elif episode["status"] == "missing" and not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM series WHERE episode_id = $1 "
+            "AND starts_on = $2 AND status = 'active')",
+            episode_id,
+            PromptStart.INCOMPLETE.value,
+        ):
+            # An item is missing again (e.g. a photo withdrawn): prompt anew,
+            # keyed by this update so the ended series does not block it.
+            await _start(
+                conn,
+                episode_id,
+                PromptStart.INCOMPLETE,
+                event.id,
+                ctx,
+                now,
+                trigger_unique=True,
             )
         if episode["status"] == "missing":
             await _start(
@@ -326,8 +346,8 @@ async def _issue(
     metrics: FollowupMetrics,
 ) -> None:
     series = await conn.fetchrow(
-        "SELECT s.*, e.child_initials, e.caseworker, e.supervisor FROM series s "
-        "JOIN episodes e USING (episode_id) WHERE s.id = $1 FOR UPDATE OF s",
+        "SELECT s.*, e.child_initials, e.caseworker, e.supervisor, e.completeness "
+        "FROM series s JOIN episodes e USING (episode_id) WHERE s.id = $1 FOR UPDATE OF s",
         timer.subject_id,
     )
     if series is None or series["status"] != "active":
@@ -345,10 +365,24 @@ async def _issue(
         "issued_at": timer.fire_at,
         "due_at": timer.fire_at + rule.due,
     }
+    # A prompt to provide missing report items names them, as they stand now.
+    if series["starts_on"] == PromptStart.INCOMPLETE.value:
+        prompt["missing_items"] = list(series["completeness"])
     inserted = await conn.fetchval(
-        "INSERT INTO prompts (id, series_id, episode_id, rule_id, title, assignee, occurrence, issued_at, due_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING RETURNING true",
-        *prompt.values(),
+        "INSERT INTO prompts (id, series_id, episode_id, rule_id, title, assignee, "
+        "occurrence, issued_at, due_at, missing_items) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        "ON CONFLICT DO NOTHING RETURNING true",
+        prompt["id"],
+        prompt["series_id"],
+        prompt["episode_id"],
+        prompt["rule_id"],
+        prompt["title"],
+        prompt["assignee"],
+        prompt["occurrence"],
+        prompt["issued_at"],
+        prompt["due_at"],
+        prompt.get("missing_items"),
     )
     if not inserted:
         return
@@ -424,9 +458,11 @@ async def _notify(
     alert_id = uuid4()
     url = ctx.episode_url_template.format(episode_id=prompt["episode_id"])
     subject = f"[{reason.upper()}] {prompt['title']}: child {episode['child_initials']}, due {prompt['due_at']:%Y-%m-%d %H:%M} UTC"
+    missing = prompt.get("missing_items")
     text = (
         f"{prompt['title']}\nChild: {episode['child_initials']}  Episode: {prompt['episode_id']}\n"
-        f"Due {prompt['due_at']:%Y-%m-%d %H:%M} UTC\nEpisode: {url}\n"
+        + (f"Still missing: {', '.join(missing)}\n" if missing else "")
+        + f"Due {prompt['due_at']:%Y-%m-%d %H:%M} UTC\nEpisode: {url}\n"
         f"Complete: POST /v1/prompts/{prompt['id']}/complete\n"
     )
     payload = {
@@ -439,6 +475,7 @@ async def _notify(
             "title": prompt["title"],
             "occurrence": prompt["occurrence"],
             "due_at": prompt["due_at"].isoformat(),
+            "missing_items": missing,
         },
         "reason": reason,
         "recipients": [{"id": p["id"], "name": p["name"]} for p in people],

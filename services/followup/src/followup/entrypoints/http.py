@@ -32,6 +32,8 @@ class PromptView(BaseModel):
     completed_by: str | None
     note: str | None
     ended_reason: str | None
+    missing_items: list[str] | None = None
+    """For a prompt to provide report items: those missing when it was issued."""
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> "PromptView":
