@@ -2,7 +2,6 @@
 and derive the compliance report from the trail."""
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from shared.consumer import BatchHandler, RawMessage
 from shared.db import Conn
 from shared.events import CloudEvent
 from shared.outbox import enqueue
+from shared.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -122,9 +122,13 @@ class Checkpointer:
         self._directory = directory
         self._clock = clock
         self._metrics = metrics
-        self._interval = interval
         self._max_age = max_age
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "audit-checkpointer",
+            lambda: self.issue(force=False),
+            interval=interval,
+            wait_first=True,
+        )
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:
@@ -137,22 +141,10 @@ class Checkpointer:
             self._metrics.tree_size.set(await postgres.tree_size(conn))
         if latest is not None:
             self._metrics.last_checkpoint_at = latest.issued_at
-        self._task = asyncio.create_task(self._run(), name="audit-checkpointer")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                await self.issue(force=False)
-            except Exception:
-                logger.exception("signing a checkpoint failed; retrying next interval")
+        await self._periodic.stop()
 
     async def issue(self, *, force: bool = True) -> Checkpoint | None:
         """Sign the current tree head; without ``force`` only if the tree grew or

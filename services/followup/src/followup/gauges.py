@@ -1,15 +1,12 @@
 """Gauges of the prompts open now, refreshed from the database at an interval, so
 every replica reports the same numbers (counters only see what one replica did)."""
 
-import asyncio
-import contextlib
-import logging
 from datetime import timedelta
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Gauge
 
-logger = logging.getLogger(__name__)
+from shared.periodic import Periodic
 
 
 class PromptGauges:
@@ -17,8 +14,9 @@ class PromptGauges:
         self, pool: asyncpg.Pool, *, registry: CollectorRegistry, interval: timedelta
     ) -> None:
         self._pool = pool
-        self._interval = interval.total_seconds()
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "prompt-gauges", self.refresh, interval=interval.total_seconds()
+        )
         self.open = Gauge(
             "mfc_prompts_open",
             "Prompts issued and not yet completed or ended",
@@ -46,19 +44,7 @@ class PromptGauges:
             self.overdue.labels(r["rule_id"]).set(r["overdue"])
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="prompt-gauges")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except Exception:
-                logger.exception("refreshing the prompt gauges failed")
-            await asyncio.sleep(self._interval)
+        await self._periodic.stop()

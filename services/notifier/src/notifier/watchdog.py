@@ -7,8 +7,6 @@ that stops hearing it knows the notifier is stuck (a dead man's switch), as on-c
 tools' own auditors do.
 """
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -18,6 +16,7 @@ import httpx
 from prometheus_client import CollectorRegistry, Gauge
 
 from shared.clock import Clock
+from shared.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +34,14 @@ class Watchdog:
     ) -> None:
         self._pool = pool
         self._clock = clock
-        self._interval = interval.total_seconds()
         self._margin = margin
         self._heartbeat_url = heartbeat_url
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(
+            "watchdog",
+            self.check,
+            interval=interval.total_seconds(),
+            on_error=lambda: self.healthy.set(0),
+        )
         self.unscheduled = Gauge(
             "mfc_watchdog_unscheduled_obligations",
             "Open obligations with no step scheduled",
@@ -106,20 +109,7 @@ class Watchdog:
         return {"healthy": healthy, "unscheduled": unscheduled, "stuck": stuck}
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="watchdog")
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.check()
-            except Exception:
-                logger.exception("watchdog round failed")
-                self.healthy.set(0)
-            await asyncio.sleep(self._interval)
+        await self._periodic.stop()
