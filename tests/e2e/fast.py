@@ -9,7 +9,9 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
+from shared import topics
 from shared.devstack import ServiceProcess, free_port, service_environment
 from tests.conftest import make_report
 from tests.receivers import SmtpReceiver, WebhookReceiver
@@ -45,6 +47,7 @@ class FastService:
             f"{prefix}_DELIVERY_INITIAL_BACKOFF": "200ms",
             f"{prefix}_SHUTDOWN_GRACE": "1s",
             f"{prefix}_WATCHDOG_INTERVAL": "500ms",
+            f"{prefix}_CONSUMER_LAG_INTERVAL": "300ms",
             f"{prefix}_WATCHDOG_MARGIN": "5s",
             f"{prefix}_HEARTBEAT_URL": webhook.url.replace("/alerts", "/heartbeat"),
         }
@@ -66,6 +69,7 @@ class FastService:
         replica.start()
         self.wait_ready(replica)
         self.replicas.append(replica)
+        self.wait_caught_up()
         return replica
 
     def wait_ready(self, replica: ServiceProcess) -> None:
@@ -73,6 +77,22 @@ class FastService:
         while not replica.ready():
             assert replica.alive(), replica.log_path.read_text()[-3000:]
             assert time.monotonic() < deadline, f"fast {self.name} not ready"
+            time.sleep(0.2)
+
+    def wait_caught_up(self, topic: str = topics.EPISODES) -> None:
+        """Until the replicas hold every partition of ``topic`` and have committed
+        all of it. A new group starts at the topic's beginning, so a fresh service
+        first replays the episodes of every earlier test; an episode reported before
+        that would open its obligations late and skip the early steps."""
+        partitions = topics.DEFAULT_PARTITIONS
+        deadline = time.monotonic() + 120
+        while True:
+            lags = [lag_samples(replica.url).get(topic) for replica in self.replicas]
+            known = [lag for lag in lags if lag is not None]
+            held = sum(held for held, _ in known)
+            if held == partitions and all(behind == 0 for _, behind in known):
+                return
+            assert time.monotonic() < deadline, f"{self.name} lags on {topic}: {lags}"
             time.sleep(0.2)
 
     def restart_after_kill(self, index: int = 0) -> None:
@@ -86,6 +106,20 @@ class FastService:
     def stop(self) -> None:
         for replica in self.replicas:
             replica.stop()
+
+
+def lag_samples(url: str) -> dict[str, tuple[int, int]]:
+    """Per topic: (partitions this replica holds, records it is behind by)."""
+    text = httpx.get(f"{url}/metrics", timeout=5).text
+    found: dict[str, tuple[int, int]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "mfc_consumer_lag":
+            continue
+        for sample in family.samples:
+            topic = sample.labels["topic"]
+            held, behind = found.get(topic, (0, 0))
+            found[topic] = (held + 1, behind + int(sample.value))
+    return found
 
 
 def report_now(stack: Any, **child: Any) -> dict[str, Any]:

@@ -53,6 +53,9 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval: Duration = timedelta(seconds=1)
     """Safety-net poll of the outbox; NOTIFY wakes the relay sooner."""
 
+    consumer_lag_interval: Duration = timedelta(seconds=5)
+    """How often ``mfc_consumer_lag`` is measured (a broker round trip each)."""
+
     shutdown_grace: Duration = timedelta(seconds=10)
     """How long a stopping service lets in-flight messages finish."""
 

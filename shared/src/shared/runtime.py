@@ -39,6 +39,7 @@ from shared.consumer import (
 )
 from shared.db import Migration, apply_migrations, create_pool, service_migrations
 from shared.kafka import KafkaPublisher, ensure_topics
+from shared.lag import ConsumerLag
 from shared.outbox import OutboxRelay
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,16 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
         self._consumers: dict[str, ReliableConsumer] = {}
+        self.lag = ConsumerLag(
+            self._kafka_consumers,
+            self.registry,
+            interval=settings.consumer_lag_interval.total_seconds(),
+        )
+
+    def _kafka_consumers(self) -> list[Any]:
+        subscribers = self.broker.subscribers
+        found = [getattr(s, "consumer", None) for s in subscribers]
+        return [c for c in found if c is not None]
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -242,10 +253,12 @@ class ServiceRuntime:
             self._running.append(worker)
         self.broker.include_router(self.router)
         await self.broker.start()
+        await self.lag.start()
         logger.info("%s started", self.service)
 
     async def stop(self) -> None:
         # Reverse order: stop taking messages, then drain what is being published.
+        await self.lag.stop()
         await self.broker.stop()
         for worker in reversed(self._running):
             await worker.stop()
