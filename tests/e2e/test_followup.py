@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.fast import FastService, report_now
 from tests.e2e.test_walking_skeleton import audit_entries, eventually
@@ -286,3 +287,49 @@ def _gauge(metrics: str, name: str, kind: str) -> float:
         if line.startswith(prefix):
             return float(line[len(prefix) :])
     return 0.0
+
+
+def test_two_replicas_issue_and_escalate_each_occurrence_once(stack, fast):
+    fast.add_replica()
+    episodes = [report_now(stack)["id"] for _ in range(4)]
+    for attempt in eventually(40):
+        with attempt:
+            for episode_id in episodes:
+                search = prompts(fast, episode_id, "document_search_efforts")
+                assert len(search) >= 4
+                overdue = [
+                    p
+                    for p in fast.webhook.delivered()
+                    if p["episode_id"] == episode_id and p["reason"] == "overdue"
+                ]
+                assert len(overdue) >= 2
+    for episode_id in episodes:
+        search = prompts(fast, episode_id, "document_search_efforts")
+        assert [p["occurrence"] for p in search] == list(range(len(search)))
+        issued = [datetime.fromisoformat(p["issued_at"]) for p in search]
+        assert {b - a for a, b in itertools.pairwise(issued)} == {timedelta(seconds=2)}
+        escalated = [
+            p["prompt"]["id"]
+            for p in fast.webhook.delivered()
+            if p["episode_id"] == episode_id and p["reason"] == "overdue"
+        ]
+        assert len(escalated) == len(set(escalated)), escalated
+    for episode_id in episodes:
+        issued_events = [
+            e["event"]["data"]["prompt_id"]
+            for e in audit_entries(
+                stack, episode_id=episode_id, type="mfc.prompt.issued", limit=1000
+            )
+        ]
+        assert len(issued_events) == len(set(issued_events))
+    # Both replicas fired timers (the work was shared, not left to one).
+    for replica in fast.replicas:
+        metrics = httpx.get(f"{replica.url}/metrics", timeout=5).text
+        fired = [
+            sample.value
+            for family in text_string_to_metric_families(metrics)
+            if family.name == "mfc_timers_fired"
+            for sample in family.samples
+            if sample.name == "mfc_timers_fired_total"
+        ]
+        assert sum(fired) > 0, replica.url
