@@ -9,13 +9,15 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import make_report
 from tests.e2e.fast import FAST_POLICY, SECRET, FastService, report_now
 from tests.e2e.test_walking_skeleton import audit_entries, eventually
 from tests.receivers import (
@@ -295,3 +297,81 @@ def test_the_watchdog_calls_the_heartbeat_and_exports_its_view(stack, fast):
     assert "mfc_watchdog_stuck_steps 0.0" in metrics
     assert "mfc_timer_lateness_seconds_count" in metrics
     assert "mfc_alert_lateness_seconds_count" in metrics
+
+
+def test_an_endangerment_learned_later_opens_floridas_immediate_report(stack):
+    """Florida asks for an immediate report for an endangered child; when the
+    endangerment comes in an update, the rule applies from then on, with its clock
+    starting when the agency learned it (the stack's notifier, the shipped policy)."""
+    report = make_report(county_code="FL-086", child={"date_of_birth": "2010-03-01"})
+    answer = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
+    assert answer.status_code == 201, answer.text
+    episode_id = answer.json()["id"]
+
+    def kinds() -> dict[str, dict[str, Any]]:
+        listed = httpx.get(
+            f"{stack.url('notifier')}/v1/obligations",
+            params={"episode_id": episode_id},
+            timeout=5,
+        ).json()
+        return {o["kind"]: o for o in listed}
+
+    for attempt in eventually(30):
+        with attempt:
+            assert "law_enforcement_report" in kinds()
+    assert "law_enforcement_report_immediate" not in kinds()
+
+    before = datetime.now(UTC)
+    post_update(stack, episode_id, {"suicidal_tendencies": True})
+    for attempt in eventually(30):
+        with attempt:
+            immediate = kinds()["law_enforcement_report_immediate"]
+    clock_start = datetime.fromisoformat(immediate["clock_start"])
+    assert clock_start >= before - timedelta(seconds=5)  # not the report's clock
+    assert datetime.fromisoformat(immediate["due_at"]) - clock_start == timedelta(
+        hours=1
+    )
+    for attempt in eventually(30):
+        with attempt:
+            opened = {
+                e["event"]["data"]["kind"]: e["event"]["data"]
+                for e in audit_entries(
+                    stack, episode_id=episode_id, type="mfc.obligation.opened"
+                )
+            }
+            assert opened["law_enforcement_report_immediate"]["opened_by"] == "update"
+    assert opened["law_enforcement_report"]["opened_by"] == "reported"
+    # Another update does not open it twice.
+    handled = messages_handled(stack.url("notifier"))
+    post_update(stack, episode_id, {"pregnant": True})
+    for attempt in eventually(30):
+        with attempt:
+            assert messages_handled(stack.url("notifier")) > handled
+    opened = [
+        e["event"]["data"]["kind"]
+        for e in audit_entries(
+            stack, episode_id=episode_id, type="mfc.obligation.opened", limit=100
+        )
+    ]
+    assert opened.count("law_enforcement_report_immediate") == 1
+
+
+def post_update(stack, episode_id: str, endangerments: dict[str, Any]) -> None:
+    answer = httpx.post(
+        f"{stack.url('intake')}/v1/episodes/{episode_id}/updates",
+        json={"endangerments": endangerments, "updated_by": "cw-1"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def messages_handled(url: str) -> float:
+    metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(metrics)
+        if family.name == "mfc_messages"
+        for sample in family.samples
+        if sample.name == "mfc_messages_total"
+        and sample.labels["outcome"] == "processed"
+    )

@@ -33,6 +33,8 @@ from pydantic import (
 from shared.durations import Duration
 from shared.events import (
     Circumstance,
+    Endangerments,
+    EndangermentsUpdate,
     EpisodeReportedData,
     NotificationMethod,
     Recipient,
@@ -279,12 +281,35 @@ def _age(born: date, on: date) -> int:
 
 
 def _endangered(report: EpisodeReportedData) -> bool:
-    e = report.endangerments
-    flags = (e.pregnant, e.suicidal_tendencies, e.sex_trafficking_vulnerability)
-    lists = (e.prescription_medications, e.other_health_or_risk_factors)
-    return any(flag is True for flag in flags) or any(
-        isinstance(items, list) and len(items) > 0 for items in lists
-    )
+    return is_endangered(endangerment_flags(report.endangerments))
+
+
+EndangermentFlags = dict[str, bool | None]
+"""Per endangerment: present (True), absent (False) or unknown (None); no details."""
+
+
+def endangerment_flags(
+    endangerments: Endangerments | EndangermentsUpdate,
+) -> EndangermentFlags:
+    """Which endangerments are present, absent or unknown; an update gives only the
+    ones it sets. A list counts as present when it names anything."""
+    flags: EndangermentFlags = {}
+    for name in Endangerments.model_fields:
+        value = getattr(endangerments, name)
+        if value is None:  # not part of this update
+            continue
+        if value == "unknown":
+            flags[name] = None
+        elif isinstance(value, list):
+            flags[name] = len(value) > 0
+        else:
+            flags[name] = bool(value)
+    return flags
+
+
+def is_endangered(flags: EndangermentFlags) -> bool:
+    """Any endangerment answered ``true``, or a non-empty list of them."""
+    return any(flag is True for flag in flags.values())
 
 
 class Policy:

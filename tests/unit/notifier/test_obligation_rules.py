@@ -11,13 +11,19 @@ from notifier.domain.obligations import (
     level_at,
     obligations_to_open,
 )
-from shared.events import EpisodeReportedData, NotificationRecordedData
+from shared.events import (
+    EndangermentsUpdate,
+    EpisodeReportedData,
+    NotificationRecordedData,
+)
 from shared.policy import (
     ClockStart,
     EpisodeFacts,
     SatisfiedBy,
     Trigger,
     default_policy_path,
+    endangerment_flags,
+    is_endangered,
     load_policy,
 )
 from tests.conftest import make_report
@@ -229,3 +235,38 @@ def test_a_required_reference_number_keeps_the_obligation_open_with_a_reason():
 
 def test_alerts_name_the_child_by_initials_only():
     assert initials("jordan", "Testchild") == "J.T."
+
+
+def test_a_rule_that_applies_only_after_an_update_starts_its_clock_then():
+    learned_later = LEARNED + timedelta(hours=5)
+    drafts = obligations_to_open(
+        POLICY.obligations_for("FL-086"),
+        Trigger.REPORTED,
+        facts(endangered=True),
+        TIMES,
+        learned_at=learned_later,
+    )
+    by_id = {d.rule.id: d for d in drafts}
+    immediate = by_id["law_enforcement_report_immediate"]
+    assert immediate.clock_start == learned_later
+    assert immediate.due_at == learned_later + H
+
+
+def test_endangerment_flags_keep_presence_not_details():
+    report = EpisodeReportedData.model_validate(make_report())
+    assert endangerment_flags(report.endangerments) == {
+        "pregnant": False,
+        "prescription_medications": False,
+        "suicidal_tendencies": False,
+        "sex_trafficking_vulnerability": None,
+        "other_health_or_risk_factors": False,
+    }
+    update = EndangermentsUpdate(prescription_medications=["insulin"], pregnant=None)
+    assert endangerment_flags(update) == {"prescription_medications": True}
+    assert is_endangered(
+        {
+            **endangerment_flags(report.endangerments),
+            **{"prescription_medications": True},
+        }
+    )
+    assert not is_endangered(endangerment_flags(report.endangerments))

@@ -32,12 +32,21 @@ from shared.events import (
     EpisodeClosed,
     EpisodeLocated,
     EpisodeReported,
+    EpisodeUpdated,
     EventType,
     NotificationRecorded,
     ScreeningCompleted,
 )
 from shared.outbox import enqueue
-from shared.policy import Chain, ClockStart, EpisodeFacts, SatisfiedBy, Trigger
+from shared.policy import (
+    Chain,
+    ClockStart,
+    EpisodeFacts,
+    SatisfiedBy,
+    Trigger,
+    endangerment_flags,
+    is_endangered,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -148,9 +157,12 @@ async def apply_episode_event(
         await _on_notification(
             conn, event, event.data_as(NotificationRecorded), ctx, metrics, now
         )
+    elif event.type == EventType.EPISODE_UPDATED:
+        await _on_updated(
+            conn, event.data_as(EpisodeUpdated), event.time or now, ctx, metrics, now
+        )
     elif event.type == EventType.EPISODE_CLOSED:
         await _on_closed(conn, event.data_as(EpisodeClosed), ctx, now)
-    # mfc.episode.updated changes no deadline.
 
 
 async def _on_reported(
@@ -174,7 +186,10 @@ async def _on_reported(
         child_initials=initials(report.child.first_name, report.child.last_name),
         caseworker=report.caseworker.model_dump(mode="json"),
         supervisor=report.supervisor.model_dump(mode="json"),
-        facts=facts.model_dump(mode="json"),
+        facts={
+            **facts.model_dump(mode="json"),
+            "endangerment_flags": endangerment_flags(report.endangerments),
+        },
         times={k.value: v.isoformat() if v else None for k, v in times.items()},
     )
     await _open(
@@ -187,6 +202,59 @@ async def _on_reported(
         ctx,
         metrics,
         now,
+    )
+
+
+async def _on_updated(
+    conn: Conn,
+    update: EpisodeUpdated,
+    learned_at: datetime,
+    ctx: AlertingContext,
+    metrics: NotifierMetrics,
+    now: datetime,
+) -> None:
+    """New facts may make more rules apply (Florida: an endangerment found later asks
+    for an immediate report); their clocks start when the agency learned them."""
+    if update.endangerments is None:
+        return
+    episode = await postgres.lock_episode(conn, update.episode_id)
+    if episode is None:
+        logger.warning("an update for an episode the notifier never saw reported")
+        return
+    facts_data = dict(episode["facts"])
+    flags = {
+        **facts_data.get("endangerment_flags", {}),
+        **endangerment_flags(update.endangerments),
+    }
+    facts_data["endangerment_flags"] = flags
+    # Rows from before flags were kept: an endangerment once known stays known.
+    facts_data["endangered"] = is_endangered(flags) or (
+        "endangerment_flags" not in episode["facts"] and facts_data["endangered"]
+    )
+    await postgres.update_episode(
+        conn,
+        update.episode_id,
+        times=episode["times"],
+        facts=facts_data,
+        status=episode["status"],
+    )
+    if episode["status"] != "missing":
+        return  # reporting duties for a child who is back are not opened
+    times = {
+        ClockStart(k): datetime.fromisoformat(v) if v else None
+        for k, v in episode["times"].items()
+    }
+    await _open(
+        conn,
+        update.episode_id,
+        episode["county_code"],
+        Trigger.REPORTED,
+        EpisodeFacts.model_validate(facts_data),
+        times,
+        ctx,
+        metrics,
+        now,
+        learned_at=learned_at,
     )
 
 
@@ -245,11 +313,19 @@ async def _open(
     ctx: AlertingContext,
     metrics: NotifierMetrics,
     now: datetime,
+    *,
+    learned_at: datetime | None = None,
 ) -> None:
+    """Open what the rules ask for; a rule already opened for the episode is not
+    opened twice (one obligation per episode and kind)."""
     policy = ctx.policy
     jurisdiction = policy.jurisdiction_of(county_code)
     for draft in obligations_to_open(
-        policy.obligations_for(county_code), trigger, facts, times
+        policy.obligations_for(county_code),
+        trigger,
+        facts,
+        times,
+        learned_at=learned_at,
     ):
         rule = draft.rule
         chain = policy.chain(rule.chain)
@@ -306,6 +382,7 @@ async def _open(
                 "clock_start": draft.clock_start.isoformat(),
                 "due_at": draft.due_at.isoformat(),
                 "policy_digest": policy.digest,
+                "opened_by": "update" if learned_at is not None else trigger.value,
                 "source": rule.source,
                 "report_items": rule.report_items,
             },

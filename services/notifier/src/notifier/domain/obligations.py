@@ -29,11 +29,16 @@ def obligations_to_open(
     trigger: Trigger,
     facts: EpisodeFacts,
     times: Mapping[ClockStart, datetime | None],
+    *,
+    learned_at: datetime | None = None,
 ) -> list[ObligationDraft]:
     """The obligations ``trigger`` opens for an episode with these facts and times.
 
     A rule whose clock has no time yet (``determined_missing_at`` not given) starts at
     ``agency_learned_at``, the federal clock, so no duty is left without a deadline.
+    ``learned_at`` is when the agency learned the facts that make a rule apply, if
+    later than the report (an update adding an endangerment): the clock of a rule
+    cannot start before the agency could know the rule applies.
     """
     drafts = []
     for rule in rules:
@@ -44,6 +49,8 @@ def obligations_to_open(
         start = times.get(rule.clock) or times.get(ClockStart.AGENCY_LEARNED_AT)
         if start is None:
             raise ValueError(f"rule {rule.id}: no time for clock {rule.clock}")
+        if learned_at is not None and learned_at > start:
+            start = learned_at
         drafts.append(ObligationDraft(rule, start, start + rule.due))
     return drafts
 
