@@ -19,6 +19,7 @@ from notifier.domain.obligations import (
     check_notification,
     initial_steps,
     initials,
+    is_snoozed,
     level_at,
     obligations_to_open,
 )
@@ -344,6 +345,8 @@ async def _open(
             policy_digest=policy.digest,
             rule=rule.model_dump(mode="json"),
             chain=chain.model_dump(mode="json"),
+            snooze=policy.document.defaults.snooze,
+            breach_repeat=policy.document.defaults.breach_repeat,
         )
         if not inserted:
             continue
@@ -517,12 +520,6 @@ async def fire_step(
     chain = Chain.model_validate(obligation["chain"])
     top = len(chain.levels) - 1
     first_breach = timer.step_key == "breach:0"
-    snoozed_until = obligation["snoozed_until"]
-    if not first_breach and snoozed_until is not None and snoozed_until > now:
-        # Acknowledged: this level is quiet until the snooze ends, then alerting
-        # resumes (acknowledged-and-forgotten is how on-call tools fail).
-        await timers.postpone(conn, timer.id, snoozed_until)
-        return
     if timer.kind == "escalate":
         level = int(timer.step_key.split(":")[1])
         reason = "opened" if level == 0 else "escalated"
@@ -532,13 +529,26 @@ async def fire_step(
     else:
         level = top
         reason = "breached"
+    snoozed_until = obligation["snoozed_until"]
+    if not first_breach and is_snoozed(
+        level, obligation["snoozed_level"], snoozed_until, now
+    ):
+        # Acknowledged: this level is quiet until the snooze ends, then alerting
+        # resumes (acknowledged-and-forgotten is how on-call tools fail).
+        await timers.postpone(conn, timer.id, snoozed_until)
+        return
+    if reason == "breached":
         repeat = int(timer.step_key.split(":")[1])
         await timers.schedule(
             conn,
             subject_id=obligation["id"],
             step_key=f"breach:{repeat + 1}",
             kind="breach",
-            fire_at=now + ctx.policy.document.defaults.breach_repeat,
+            fire_at=now
+            + (
+                obligation["breach_repeat"]
+                or ctx.policy.document.defaults.breach_repeat
+            ),
         )
         if first_breach:
             await postgres.set_obligation(conn, obligation["id"], breached_at=now)
@@ -695,9 +705,16 @@ async def acknowledge(
     )
     snoozed_until = None
     if obligation["status"] == "open":
-        snoozed_until = now + ctx.policy.document.defaults.snooze
+        snoozed_until = now + (
+            obligation["snooze"] or ctx.policy.document.defaults.snooze
+        )
+        level = alert["level"]
+        if is_snoozed(
+            level, obligation["snoozed_level"], obligation["snoozed_until"], now
+        ):
+            level = max(level, obligation["snoozed_level"])
         await postgres.set_obligation(
-            conn, obligation["id"], snoozed_until=snoozed_until
+            conn, obligation["id"], snoozed_until=snoozed_until, snoozed_level=level
         )
     await emit(
         conn,
@@ -713,6 +730,7 @@ async def acknowledge(
             "acked_by": acked_by,
             "acked_at": now.isoformat(),
             "snoozed_until": snoozed_until.isoformat() if snoozed_until else None,
+            "level": alert["level"],
         },
     )
     acks = [dict(r) for r in await postgres.acks_of(conn, alert_id)]

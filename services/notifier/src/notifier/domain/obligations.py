@@ -103,6 +103,20 @@ def level_at(chain: Chain, opened_at: datetime, at: datetime) -> int:
     return level
 
 
+def is_snoozed(
+    level: int,
+    snoozed_level: int | None,
+    snoozed_until: datetime | None,
+    now: datetime,
+) -> bool:
+    """Whether an ack quiets a step for ``level``: an ack quiets the level it was
+    sent to and those below, until the snooze ends; escalation to a higher level
+    goes on (the duty is still undone). Old acks without a level quiet all."""
+    if snoozed_until is None or snoozed_until <= now:
+        return False
+    return snoozed_level is None or level <= snoozed_level
+
+
 @dataclass(frozen=True)
 class Satisfaction:
     satisfied: bool

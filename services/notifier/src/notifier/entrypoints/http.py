@@ -44,6 +44,8 @@ class ObligationView(BaseModel):
     rule: dict[str, Any]
     waiting_reason: str | None
     snoozed_until: datetime | None
+    snoozed_level: int | None
+    """Levels up to this one are quiet until ``snoozed_until`` (an ack)."""
     breached_at: datetime | None
     satisfied_at: datetime | None
     reference_number: str | None
@@ -55,8 +57,9 @@ def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
 
     @router.post("/alerts/{alert_id}/ack", response_model=AckView)
     async def acknowledge(alert_id: UUID, body: AckRequest) -> AckView:
-        """Acknowledge an alert: quiets its obligation's alerts for the snooze
-        period. Only recording the notice itself satisfies the obligation."""
+        """Acknowledge an alert: quiets its obligation's alerts to the alert's level
+        (and the levels below) for the snooze period; escalation to higher levels
+        goes on. Only recording the notice itself satisfies the obligation."""
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 outcome = await handlers.acknowledge(

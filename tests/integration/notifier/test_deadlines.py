@@ -1,0 +1,325 @@
+"""The notifier's handlers and durable timers on real PostgreSQL with a clock the
+test moves: what an ack quiets, which policy an open obligation keeps, whom a
+schedule names when a step fires, and what closing an episode does."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+from prometheus_client import CollectorRegistry
+
+from notifier import handlers
+from notifier.adapters import postgres
+from shared.alerting import AlertingContext
+from shared.clock import ManualClock
+from shared.consumer import RawMessage
+from shared.db import apply_migrations, create_pool, service_migrations
+from shared.events import CloudEvent, EventType
+from shared.policy import load_policy
+from shared.timers import TimerScheduler
+from tests.conftest import make_report
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+POLICY = """
+version = "{version}"
+
+[defaults]
+reminders = ["30m"]
+snooze = "{snooze}"
+breach_repeat = "{breach_repeat}"
+
+[contacts.ann]
+name = "Ann Oncall"
+[contacts.bob]
+name = "Bob Oncall"
+[contacts.cat]
+name = "Cat Standin"
+
+[schedules.managers]
+members = ["ann", "bob"]
+start = "2026-03-02T00:00:00Z"
+shift = "1d"
+overrides = [
+  {{ start = "2026-03-03T10:00:00Z", end = "2026-03-03T12:00:00Z", contact = "cat" }},
+]
+
+[chains.default]
+levels = [
+  {{ name = "caseworker", notify = ["caseworker"], timeout = "1h" }},
+  {{ name = "supervisor", notify = ["supervisor"], timeout = "1h" }},
+  {{ name = "manager", notify = ["schedule:managers"] }},
+]
+
+[jurisdictions.federal]
+obligations = []
+
+[[jurisdictions."KY-111".obligations]]
+id = "law_enforcement_report"
+title = "Report to law enforcement"
+opens_on = "reported"
+clock = "agency_learned_at"
+due = "{due}"
+satisfied_by = {{ recipient = "law_enforcement" }}
+source = "test rule"
+"""
+
+
+def write_policy(path: Path, **values: str) -> Path:
+    settings = {
+        "version": "t1",
+        "snooze": "20m",
+        "breach_repeat": "1h",
+        "due": "3h",
+        **values,
+    }
+    path.write_text(POLICY.format(**settings))
+    return path
+
+
+@dataclass
+class Notifier:
+    pool: asyncpg.Pool
+    clock: ManualClock
+    ctx: AlertingContext
+    metrics: handlers.NotifierMetrics
+    scheduler: TimerScheduler
+
+    async def handle(self, event_type: str, data: dict[str, Any]) -> None:
+        event = CloudEvent.new(
+            type=event_type,
+            source="service/intake",
+            subject=str(data["episode_id"]),
+            data=data,
+            time=self.clock.now(),
+        )
+        raw = RawMessage(
+            topic="mfc.episodes.v1",
+            partition=0,
+            offset=0,
+            key=None,
+            value=event.to_bytes(),
+        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await handlers.apply_episode_event(
+                conn, event, raw, ctx=self.ctx, metrics=self.metrics
+            )
+
+    async def report(self, county: str = "KY-111") -> UUID:
+        episode_id = uuid4()
+        learned = self.clock.now()
+        report = make_report(
+            county_code=county,
+            last_seen_at=(learned - 2 * H).isoformat(),
+            discovered_at=(learned - H).isoformat(),
+            agency_learned_at=learned.isoformat(),
+        )
+        await self.handle(
+            EventType.EPISODE_REPORTED,
+            {**report, "episode_id": str(episode_id), "completeness": []},
+        )
+        return episode_id
+
+    async def at(self, when: datetime) -> None:
+        """Move the clock and fire everything due by then."""
+        self.clock.set(when)
+        while await self.scheduler.fire_due():
+            pass
+
+    async def alerts(self, episode_id: UUID) -> list[dict[str, Any]]:
+        async with self.pool.acquire() as conn:
+            return [dict(r) for r in await postgres.alerts_of(conn, episode_id)]
+
+    async def obligation(self, episode_id: UUID) -> dict[str, Any]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM obligations WHERE episode_id = $1", episode_id
+        )
+        assert len(rows) == 1
+        return dict(rows[0])
+
+    async def ack(self, alert_id: UUID, who: str) -> handlers.AckOutcome:
+        async with self.pool.acquire() as conn, conn.transaction():
+            return await handlers.acknowledge(
+                conn, alert_id, acked_by=who, note=None, ctx=self.ctx
+            )
+
+    def with_policy(self, path: Path) -> None:
+        """An operator edits the policy file and restarts the service."""
+        self.ctx = replace(self.ctx, policy=load_policy(path))
+        self.scheduler = _scheduler(self.pool, self.clock, self.ctx, self.metrics)
+
+
+def _scheduler(pool, clock, ctx, metrics) -> TimerScheduler:
+    return TimerScheduler(
+        pool,
+        partial(handlers.fire_step, ctx=ctx, metrics=metrics),
+        clock=clock,
+        registry=CollectorRegistry(),
+    )
+
+
+@pytest.fixture
+async def notifier(infra, unique, tmp_path) -> AsyncIterator[Notifier]:
+    pool = await create_pool(infra.database_url, schema=unique)
+    await apply_migrations(
+        pool, service_migrations("notifier", ("timers", "deliveries"))
+    )
+    clock = ManualClock(START)
+    ctx = AlertingContext(
+        policy=load_policy(write_policy(tmp_path / "policy.toml")),
+        clock=clock,
+        source="service/notifier",
+        episode_url_template="https://mfc.example/episodes/{episode_id}",
+        webhook_url="http://127.0.0.1:9/alerts",
+        email_enabled=False,
+    )
+    metrics = handlers.NotifierMetrics(CollectorRegistry())
+    try:
+        yield Notifier(pool, clock, ctx, metrics, _scheduler(pool, clock, ctx, metrics))
+    finally:
+        await pool.close()
+
+
+def steps(alerts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {a["step_key"]: a for a in alerts}
+
+
+async def test_an_ack_quiets_its_level_while_escalation_goes_on(notifier, tmp_path):
+    notifier.with_policy(write_policy(tmp_path / "long-snooze.toml", snooze="90m"))
+    episode_id = await notifier.report()
+    await notifier.at(START)
+    opened = steps(await notifier.alerts(episode_id))["escalate:0"]
+    assert opened["level_name"] == "caseworker"
+
+    outcome = await notifier.ack(opened["id"], "cw-1")
+    assert outcome.snoozed_until == START + 90 * M
+    # The caseworker's reminder (30 min) waits for the snooze to end ...
+    await notifier.at(START + 45 * M)
+    assert "remind:0" not in steps(await notifier.alerts(episode_id))
+    # ... but the duty is still undone, so the supervisor is alerted on time.
+    await notifier.at(START + H)
+    fired = steps(await notifier.alerts(episode_id))
+    assert fired["escalate:1"]["scheduled_at"] == START + H
+    assert "remind:0" not in fired
+    await notifier.at(START + 90 * M)
+    fired = steps(await notifier.alerts(episode_id))
+    assert fired["remind:0"]["scheduled_at"] == START + 90 * M
+
+    # A later ack at a higher level covers the lower ones for its own snooze.
+    await notifier.ack(fired["escalate:1"]["id"], "sv-1")
+    obligation = await notifier.obligation(episode_id)
+    assert obligation["snoozed_level"] == 1
+    assert obligation["snoozed_until"] == START + 180 * M
+
+
+async def test_the_top_levels_ack_postpones_the_breach_repeat(notifier):
+    episode_id = await notifier.report()
+    await notifier.at(START + 3 * H)
+    breach = steps(await notifier.alerts(episode_id))["breach:0"]
+    outcome = await notifier.ack(breach["id"], "ann")
+    assert outcome.snoozed_until == START + 3 * H + 20 * M
+    await notifier.at(START + 4 * H)
+    # The repeat was due at 4 h and was not quiet: the snooze ended at 3 h 20.
+    assert steps(await notifier.alerts(episode_id))["breach:1"]
+    # Acked again, just before the next repeat: it waits for the snooze to end.
+    breach1 = steps(await notifier.alerts(episode_id))["breach:1"]
+    await notifier.at(START + 4 * H + 50 * M)
+    await notifier.ack(breach1["id"], "ann")
+    await notifier.at(START + 5 * H)
+    assert "breach:2" not in steps(await notifier.alerts(episode_id))
+    await notifier.at(START + 5 * H + 10 * M)
+    assert (
+        steps(await notifier.alerts(episode_id))["breach:2"]["scheduled_at"]
+        == START + 5 * H + 10 * M
+    )
+
+
+async def test_an_open_obligation_keeps_the_policy_it_opened_under(notifier, tmp_path):
+    before = await notifier.report()
+    await notifier.at(START)
+    old_digest = (await notifier.obligation(before))["policy_digest"]
+    notifier.with_policy(
+        write_policy(
+            tmp_path / "edited.toml",
+            version="t2",
+            snooze="2h",
+            breach_repeat="10m",
+            due="2h",
+        )
+    )
+    after = await notifier.report()
+    first, second = await notifier.obligation(before), await notifier.obligation(after)
+    assert first["policy_digest"] == old_digest != second["policy_digest"]
+    assert (first["due_at"], second["due_at"]) == (START + 3 * H, START + 2 * H)
+    assert (first["snooze"], second["snooze"]) == (20 * M, 2 * H)
+
+    await notifier.at(START + 2 * H)
+    await notifier.at(START + 2 * H + 10 * M)
+    new = steps(await notifier.alerts(after))
+    assert new["breach:1"]["scheduled_at"] == START + 2 * H + 10 * M
+    # The edited policy repeats breaches every 10 min; the old obligation keeps 1 h.
+    await notifier.at(START + 3 * H)
+    await notifier.at(START + 3 * H + 10 * M)
+    old = steps(await notifier.alerts(before))
+    assert "breach:1" not in old
+    await notifier.at(START + 4 * H)
+    assert steps(await notifier.alerts(before))["breach:1"]
+    ack = await notifier.ack(old["breach:0"]["id"], "ann")
+    assert ack.snoozed_until == START + 4 * H + 20 * M  # the old snooze, not 2 h
+
+
+async def test_the_schedule_names_whoever_is_on_call_when_the_step_fires(notifier):
+    # Reported Tuesday 08:00: the manager level is reached at 10:00, inside Cat's
+    # override, though Bob was on call when the obligation opened.
+    tuesday = START + timedelta(days=1) - H
+    notifier.clock.set(tuesday)
+    episode_id = await notifier.report()
+    await notifier.at(tuesday + 2 * H)
+    fired = steps(await notifier.alerts(episode_id))
+    assert [r["id"] for r in fired["escalate:2"]["recipients"]] == ["cat"]
+    await notifier.at(tuesday + 3 * H)  # the breach at 11:00, still Cat
+    await notifier.at(tuesday + 4 * H)  # the repeat at 12:00: the override is over
+    fired = steps(await notifier.alerts(episode_id))
+    assert [r["id"] for r in fired["breach:0"]["recipients"]] == ["cat"]
+    assert [r["id"] for r in fired["breach:1"]["recipients"]] == ["bob"]
+
+
+async def test_closing_the_episode_makes_open_obligations_moot_and_stops_alerts(
+    notifier,
+):
+    episode_id = await notifier.report()
+    await notifier.at(START + 30 * M)
+    await notifier.handle(
+        EventType.EPISODE_CLOSED,
+        {
+            "episode_id": str(episode_id),
+            "county_code": "KY-111",
+            "reason": "court jurisdiction ended",
+            "closed_at": (START + 30 * M).isoformat(),
+            "closed_by": "sv-1",
+        },
+    )
+    obligation = await notifier.obligation(episode_id)
+    assert obligation["status"] == "moot"
+    assert obligation["closed_reason"] == "episode closed: court jurisdiction ended"
+    count = len(await notifier.alerts(episode_id))
+    await notifier.at(START + 6 * H)
+    assert len(await notifier.alerts(episode_id)) == count
+    pending = await notifier.pool.fetchval(
+        "SELECT count(*) FROM timers WHERE subject_id = $1 AND fired_at IS NULL",
+        obligation["id"],
+    )
+    assert pending == 0
+    moot = [
+        CloudEvent.model_validate_json(r["payload"])
+        for r in await notifier.pool.fetch("SELECT payload FROM outbox")
+    ]
+    assert [e.type for e in moot].count("mfc.obligation.moot") == 1
