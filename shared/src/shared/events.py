@@ -226,6 +226,9 @@ class Child(_Data):
     photo_url: (
         Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://")] | None
     ) = None
+    indian_child: TriState = "unknown"
+    """Whether the child is an Indian child (ICWA, 25 U.S.C. 1903(4)); tribe
+    notices (e.g. California's) depend on it."""
 
 
 class ChildUpdate(_Data):
@@ -240,6 +243,7 @@ class ChildUpdate(_Data):
     photo_url: (
         Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://")] | None
     ) = None
+    indian_child: TriState | None = None
 
 
 class Endangerments(_Data):

@@ -147,6 +147,8 @@ class Condition(_Strict):
     """Any endangerment answered ``true``, or a non-empty list of them."""
     circumstance_in: list[Circumstance] | None = None
     trafficking_indicated: bool | None = None
+    indian_child: bool | None = None
+    """``true``: only when the child is known to be an Indian child (not unknown)."""
     any_of: list["Condition"] | None = None
 
     def holds(self, facts: "EpisodeFacts") -> bool:
@@ -165,6 +167,8 @@ class Condition(_Strict):
             self.trafficking_indicated is not None
             and facts.trafficking_indicated != self.trafficking_indicated
         ):
+            return False
+        if self.indian_child is not None and facts.indian_child != self.indian_child:
             return False
         return self.any_of is None or any(c.holds(facts) for c in self.any_of)
 
@@ -263,6 +267,7 @@ class EpisodeFacts(BaseModel):
     endangered: bool
     circumstance: Circumstance
     trafficking_indicated: bool | None = None
+    indian_child: bool | None = None
 
     @classmethod
     def of(
@@ -273,6 +278,7 @@ class EpisodeFacts(BaseModel):
             endangered=_endangered(report),
             circumstance=report.circumstance,
             trafficking_indicated=trafficking_indicated,
+            indian_child=known(report.child.indian_child),
         )
 
 
@@ -282,6 +288,11 @@ def _age(born: date, on: date) -> int:
 
 def _endangered(report: EpisodeReportedData) -> bool:
     return is_endangered(endangerment_flags(report.endangerments))
+
+
+def known(answer: bool | str | None) -> bool | None:
+    """A yes/no/unknown answer as True, False or None (unknown)."""
+    return answer if isinstance(answer, bool) else None
 
 
 EndangermentFlags = dict[str, bool | None]
@@ -298,12 +309,7 @@ def endangerment_flags(
         value = getattr(endangerments, name)
         if value is None:  # not part of this update
             continue
-        if value == "unknown":
-            flags[name] = None
-        elif isinstance(value, list):
-            flags[name] = len(value) > 0
-        else:
-            flags[name] = bool(value)
+        flags[name] = len(value) > 0 if isinstance(value, list) else known(value)
     return flags
 
 

@@ -21,7 +21,7 @@ from shared.clock import ManualClock
 from shared.consumer import RawMessage
 from shared.db import apply_migrations, create_pool, service_migrations
 from shared.events import CloudEvent, EventType
-from shared.policy import load_policy
+from shared.policy import default_policy_path, load_policy
 from shared.timers import TimerScheduler
 from tests.conftest import make_report
 
@@ -323,3 +323,27 @@ async def test_closing_the_episode_makes_open_obligations_moot_and_stops_alerts(
         for r in await notifier.pool.fetch("SELECT payload FROM outbox")
     ]
     assert [e.type for e in moot].count("mfc.obligation.moot") == 1
+
+
+async def test_an_update_naming_an_indian_child_opens_californias_tribe_notice(
+    notifier,
+):
+    notifier.with_policy(default_policy_path())
+    episode_id = await notifier.report("CA-037")  # indian_child unknown
+    kinds = "SELECT kind, clock_start FROM obligations WHERE episode_id = $1"
+    assert "tribe_notice_missing" not in {
+        r["kind"] for r in await notifier.pool.fetch(kinds, episode_id)
+    }
+    notifier.clock.advance(3 * H)
+    await notifier.handle(
+        EventType.EPISODE_UPDATED,
+        {
+            "episode_id": str(episode_id),
+            "county_code": "CA-037",
+            "child": {"indian_child": True},
+            "updated_by": "cw-1",
+        },
+    )
+    opened = {r["kind"]: r for r in await notifier.pool.fetch(kinds, episode_id)}
+    assert opened["tribe_notice_missing"]["clock_start"] == START + 3 * H
+    assert opened["parent_notice_missing"]["clock_start"] == START

@@ -45,8 +45,10 @@ TIMES = {
 H = timedelta(hours=1)
 
 
-def facts(*, born="2010-01-01", endangered=False, trafficking=None) -> EpisodeFacts:
-    report = make_report(child={"date_of_birth": born})
+def facts(
+    *, born="2010-01-01", endangered=False, trafficking=None, indian_child="unknown"
+) -> EpisodeFacts:
+    report = make_report(child={"date_of_birth": born, "indian_child": indian_child})
     report["endangerments"]["suicidal_tendencies"] = endangered
     return EpisodeFacts.of(
         EpisodeReportedData.model_validate(
@@ -102,7 +104,6 @@ EXPECTED_REPORTED = {
     "CA-037": {
         **FEDERAL_REPORTED,
         "parent_notice_missing": LEARNED + 24 * H,
-        "tribe_notice_missing": LEARNED + 24 * H,
         "attorney_notice_missing": LEARNED + 24 * H,
     },
     "FL-086": {
@@ -134,12 +135,24 @@ def test_florida_asks_for_an_immediate_report_under_13_or_endangered(
         assert opened["law_enforcement_report_immediate"] == DISCOVERED + H
 
 
+@pytest.mark.parametrize(
+    ("indian_child", "tribe_notice"), [(True, True), (False, False), ("unknown", False)]
+)
+def test_california_tells_the_tribe_only_about_an_indian_child(
+    indian_child, tribe_notice
+):
+    opened = due("CA-037", Trigger.REPORTED, facts(indian_child=indian_child))
+    assert ("tribe_notice_missing" in opened) is tribe_notice
+
+
 @pytest.mark.parametrize("county", sorted(EXPECTED_REPORTED))
 def test_locating_the_child_opens_recovery_notices(county):
     expected = dict(RECOVERY)
     if county == "TX-201":
         expected |= {
             "court_notice_returned": LOCATED + 24 * H,
+            "attorney_notice_returned": LOCATED + 24 * H,
+            "gal_notice_returned": LOCATED + 24 * H,
             "parent_notice_returned": LOCATED + 24 * H,
         }
     assert due(county, Trigger.LOCATED, facts()) == expected

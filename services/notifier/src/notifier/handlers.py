@@ -47,6 +47,7 @@ from shared.policy import (
     Trigger,
     endangerment_flags,
     is_endangered,
+    known,
 )
 
 logger = logging.getLogger(__name__)
@@ -215,23 +216,28 @@ async def _on_updated(
     now: datetime,
 ) -> None:
     """New facts may make more rules apply (Florida: an endangerment found later asks
-    for an immediate report); their clocks start when the agency learned them."""
-    if update.endangerments is None:
+    for an immediate report; California: a child found to be an Indian child needs
+    the tribe told); their clocks start when the agency learned them."""
+    indian_child = update.child.indian_child if update.child else None
+    if update.endangerments is None and indian_child is None:
         return
     episode = await postgres.lock_episode(conn, update.episode_id)
     if episode is None:
         logger.warning("an update for an episode the notifier never saw reported")
         return
     facts_data = dict(episode["facts"])
-    flags = {
-        **facts_data.get("endangerment_flags", {}),
-        **endangerment_flags(update.endangerments),
-    }
-    facts_data["endangerment_flags"] = flags
-    # Rows from before flags were kept: an endangerment once known stays known.
-    facts_data["endangered"] = is_endangered(flags) or (
-        "endangerment_flags" not in episode["facts"] and facts_data["endangered"]
-    )
+    if update.endangerments is not None:
+        flags = {
+            **facts_data.get("endangerment_flags", {}),
+            **endangerment_flags(update.endangerments),
+        }
+        facts_data["endangerment_flags"] = flags
+        # Rows from before flags were kept: an endangerment once known stays known.
+        facts_data["endangered"] = is_endangered(flags) or (
+            "endangerment_flags" not in episode["facts"] and facts_data["endangered"]
+        )
+    if indian_child is not None:
+        facts_data["indian_child"] = known(indian_child)
     await postgres.update_episode(
         conn,
         update.episode_id,

@@ -15,6 +15,7 @@ PERSONAL_FIELDS = frozenset(
         "photo_url",
         "distinguishing_marks",
         "endangerments",
+        "indian_child",
         # A dead letter keeps the original bytes, which may be a whole report.
         "original_base64",
     }
