@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from notifier import handlers
 from notifier.adapters import postgres
+from notifier.watchdog import Watchdog
 from shared.alerting import AlertingContext
 from shared.clock import ManualClock
 from shared.consumer import RawMessage
@@ -24,6 +25,7 @@ from shared.events import CloudEvent, EventType
 from shared.policy import default_policy_path, load_policy
 from shared.timers import TimerScheduler
 from tests.conftest import make_report
+from tests.receivers import webhook_receiver
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
 H = timedelta(hours=1)
@@ -347,3 +349,59 @@ async def test_an_update_naming_an_indian_child_opens_californias_tribe_notice(
     opened = {r["kind"]: r for r in await notifier.pool.fetch(kinds, episode_id)}
     assert opened["tribe_notice_missing"]["clock_start"] == START + 3 * H
     assert opened["parent_notice_missing"]["clock_start"] == START
+
+
+async def test_obligations_are_found_by_status_and_due_time(notifier):
+    early = await notifier.report()
+    notifier.clock.advance(H)
+    late = await notifier.report()
+    await notifier.at(START + 3 * H)  # the first breaches; the second is due at 4 h
+
+    async def found(**query: Any) -> list[UUID]:
+        async with notifier.pool.acquire() as conn:
+            rows = await postgres.find_obligations(
+                conn,
+                **{"episode_id": None, "status": None, "due_before": None, **query},
+                limit=100,
+            )
+        return [r["episode_id"] for r in rows]
+
+    assert await found(due_before=START + 3 * H + M) == [early]
+    assert await found(due_before=START + 5 * H) == [early, late]
+    assert await found(due_before=START + 3 * H) == []
+    assert await found(status="breached") == [early]
+    assert await found(status="open", episode_id=late) == [late]
+
+
+async def test_the_watchdog_stays_silent_when_a_step_is_stuck_or_missing(notifier):
+    with webhook_receiver() as receiver:
+        registry = CollectorRegistry()
+        watchdog = Watchdog(
+            notifier.pool,
+            clock=notifier.clock,
+            registry=registry,
+            interval=timedelta(seconds=1),
+            margin=timedelta(minutes=2),
+            heartbeat_url=receiver.url.replace("/alerts", "/heartbeat"),
+        )
+        episode_id = await notifier.report()
+        await notifier.at(START)
+        healthy = {"healthy": True, "unscheduled": 0, "stuck": 0}
+        assert await watchdog.check() == healthy
+        assert receiver.heartbeats == 1
+
+        # The scheduler stops firing: once a step is overdue past the margin, the
+        # watchdog says so and the heartbeat stops (the dead man's switch).
+        notifier.clock.set(START + 33 * M)  # the 30 min reminder is 3 min late
+        stuck = {"healthy": False, "unscheduled": 0, "stuck": 1}
+        assert await watchdog.check() == stuck
+        assert registry.get_sample_value("mfc_watchdog_healthy") == 0
+
+        # An open obligation with nothing scheduled (timers lost in a bad restore).
+        obligation = await notifier.obligation(episode_id)
+        await notifier.pool.execute(
+            "DELETE FROM timers WHERE subject_id = $1", obligation["id"]
+        )
+        lost = {"healthy": False, "unscheduled": 1, "stuck": 0}
+        assert await watchdog.check() == lost
+        assert receiver.heartbeats == 1
