@@ -410,3 +410,57 @@ def test_intake_counts_what_it_does(stack):
     assert (
         grew("mfc_http_request_seconds_count", route="/v1/episodes", status="201") == 1
     )
+
+
+def test_the_episode_shows_its_deadlines_and_prompts(stack):
+    """SPEC 4.1: the answer to a report lists the open obligations with due times;
+    4.2: the episode shows its obligations and prompts as the other services keep
+    them (here North Carolina's, from the shipped policy)."""
+    report = make_report(county_code="NC-063")
+    answer = post(stack, "/v1/episodes", report)
+    assert answer.status_code == 201, answer.text
+    learned = datetime.fromisoformat(report["agency_learned_at"])
+    expected = {o["kind"]: o for o in answer.json()["obligations"]}
+    assert {k: datetime.fromisoformat(o["due_at"]) for k, o in expected.items()} == {
+        "law_enforcement_report": learned + timedelta(hours=2),
+        "law_enforcement_written_report": learned + timedelta(hours=48),
+        "ncmec_report": learned + timedelta(hours=24),
+    }
+    assert all(o["status"] == "open" for o in expected.values())
+    episode_id = answer.json()["id"]
+
+    for attempt in eventually(30):
+        with attempt:
+            episode = httpx.get(
+                f"{stack.url('intake')}/v1/episodes/{episode_id}", timeout=10
+            ).json()
+            opened = {o["kind"]: o for o in episode["obligations"]}
+            assert opened.keys() == expected.keys()
+            assert all(o["obligation_id"] for o in opened.values())
+            kinds = {p["kind"] for p in episode["prompts"]}
+            assert "provide_missing_report_items" in kinds  # trafficking unknown
+    for kind, obligation in opened.items():  # what the notifier opened: the same
+        due = datetime.fromisoformat(obligation["due_at"])
+        assert due == datetime.fromisoformat(expected[kind]["due_at"])
+
+    # A notice recorded: the notifier satisfies the obligation, and the episode says so.
+    notice = post(
+        stack,
+        f"/v1/episodes/{episode_id}/notifications",
+        {
+            "recipient": "ncmec",
+            "method": "online",
+            "notified_at": now().isoformat(),
+            "reference_number": "NCMEC-1",
+            "notified_by": "cw-1",
+        },
+    )
+    assert notice.status_code == 201, notice.text
+    for attempt in eventually(30):
+        with attempt:
+            episode = httpx.get(
+                f"{stack.url('intake')}/v1/episodes/{episode_id}", timeout=10
+            ).json()
+            status = {o["kind"]: o["status"] for o in episode["obligations"]}
+            assert status["ncmec_report"] == "satisfied"
+            assert status["law_enforcement_report"] == "open"

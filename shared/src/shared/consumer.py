@@ -77,6 +77,24 @@ class RetryPolicy:
         return float(min(seconds, self.max_backoff.total_seconds()))
 
 
+class ConsumerMetrics:
+    """The metrics of every reliable consumer of one service, by consumer name."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.outcomes = Counter(
+            "mfc_messages_total",
+            "Consumed messages by outcome",
+            ["consumer", "outcome"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "mfc_handler_seconds",
+            "Time to handle one message, retries included",
+            ["consumer"],
+            registry=registry,
+        )
+
+
 class ReliableConsumer:
     def __init__(
         self,
@@ -85,7 +103,7 @@ class ReliableConsumer:
         source: str,
         pool_provider: Callable[[], asyncpg.Pool],
         clock: Clock,
-        registry: CollectorRegistry,
+        metrics: ConsumerMetrics,
         retry: RetryPolicy,
     ) -> None:
         self.name = name
@@ -94,18 +112,8 @@ class ReliableConsumer:
         self._pool = pool_provider
         self._clock = clock
         self._retry = retry
-        self._outcomes = Counter(
-            "mfc_messages_total",
-            "Consumed messages by outcome",
-            ["consumer", "outcome"],
-            registry=registry,
-        )
-        self._seconds = Histogram(
-            "mfc_handler_seconds",
-            "Time to handle one message, retries included",
-            ["consumer"],
-            registry=registry,
-        )
+        self._outcomes = metrics.outcomes
+        self._seconds = metrics.seconds
 
     async def consume(self, message: RawMessage, handler: Handler) -> None:
         started = time.perf_counter()

@@ -14,6 +14,8 @@ The notifier and followup services both read this file; what each does with a ru
 import hashlib
 import json
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -316,6 +318,56 @@ def endangerment_flags(
 def is_endangered(flags: EndangermentFlags) -> bool:
     """Any endangerment answered ``true``, or a non-empty list of them."""
     return any(flag is True for flag in flags.values())
+
+
+@dataclass(frozen=True)
+class ObligationDraft:
+    rule: ObligationRule
+    clock_start: datetime
+    due_at: datetime
+
+
+def obligations_to_open(
+    rules: list[ObligationRule],
+    trigger: Trigger,
+    facts: EpisodeFacts,
+    times: Mapping[ClockStart, datetime | None],
+    *,
+    learned_at: datetime | None = None,
+) -> list[ObligationDraft]:
+    """The obligations ``trigger`` opens for an episode with these facts and times.
+
+    A rule whose clock has no time yet (``determined_missing_at`` not given) starts at
+    ``agency_learned_at``, the federal clock, so no duty is left without a deadline.
+    ``learned_at`` is when the agency learned the facts that make a rule apply, if
+    later than the report (an update adding an endangerment): the clock of a rule
+    cannot start before the agency could know the rule applies.
+    """
+    drafts = []
+    for rule in rules:
+        if rule.opens_on is not trigger:
+            continue
+        if rule.when is not None and not rule.when.holds(facts):
+            continue
+        start = times.get(rule.clock) or times.get(ClockStart.AGENCY_LEARNED_AT)
+        if start is None:
+            raise ValueError(f"rule {rule.id}: no time for clock {rule.clock}")
+        if learned_at is not None and learned_at > start:
+            start = learned_at
+        drafts.append(ObligationDraft(rule, start, start + rule.due))
+    return drafts
+
+
+def report_clock_times(
+    report: EpisodeReportedData,
+) -> dict[ClockStart, datetime | None]:
+    """The clock starts a report gives (``determined_missing_at`` may be missing)."""
+    return {
+        ClockStart.AGENCY_LEARNED_AT: report.agency_learned_at,
+        ClockStart.DISCOVERED_AT: report.discovered_at,
+        ClockStart.LAST_SEEN_AT: report.last_seen_at,
+        ClockStart.DETERMINED_MISSING_AT: report.determined_missing_at,
+    }
 
 
 class Policy:

@@ -32,6 +32,7 @@ from shared.clock import Clock
 from shared.config import ServiceSettings
 from shared.consumer import (
     BatchHandler,
+    ConsumerMetrics,
     Handler,
     RawMessage,
     ReliableConsumer,
@@ -95,6 +96,7 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
         self._consumers: dict[str, ReliableConsumer] = {}
+        self._consumer_metrics = ConsumerMetrics(self.registry)
         self.lag = ConsumerLag(
             self._kafka_consumers,
             self.registry,
@@ -179,7 +181,7 @@ class ServiceRuntime:
             source=self.source,
             pool_provider=lambda: self.pool,
             clock=self.clock,
-            registry=self.registry,
+            metrics=self._consumer_metrics,
             retry=RetryPolicy(
                 max_attempts=self.settings.handler_max_attempts,
                 initial_backoff=self.settings.handler_initial_backoff,

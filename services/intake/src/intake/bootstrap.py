@@ -6,6 +6,7 @@ from intake import handlers
 from intake.config import IntakeSettings
 from intake.entrypoints import http, stream
 from shared.clock import Clock, SystemClock
+from shared.policy import load_policy
 from shared.runtime import ServiceRuntime, add_ops_routes
 
 
@@ -16,6 +17,7 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
         served_counties=settings.counties,
         skew=settings.clock_skew_allowance,
         source=runtime.source,
+        policy=load_policy(settings.policy_path),  # invalid policy: fail at start-up
     )
     metrics = handlers.IntakeMetrics(runtime.registry)
     stream.register(runtime, ctx, metrics)

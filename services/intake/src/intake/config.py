@@ -1,13 +1,15 @@
 """Intake settings (environment prefix ``INTAKE_``)."""
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.config import ServiceSettings
 from shared.durations import Duration
+from shared.policy import default_policy_path
 
 
 class IntakeSettings(ServiceSettings):
@@ -28,6 +30,9 @@ class IntakeSettings(ServiceSettings):
     """Counties this deployment serves, comma-separated (``NC-063,MO-510``)."""
     clock_skew_allowance: Duration = timedelta(minutes=5)
     """How far in the future a county's timestamp may be (their clocks drift)."""
+    policy_path: Path = Field(default_factory=default_policy_path)
+    """The jurisdiction policy file: the same one as the notifier's, so the answer
+    to a report lists the deadlines the notifier will open."""
 
     @field_validator("counties", mode="before")
     @classmethod

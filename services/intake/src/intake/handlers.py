@@ -31,6 +31,7 @@ from shared.events import (
     EventType,
 )
 from shared.outbox import enqueue
+from shared.policy import Policy
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ class IntakeContext:
     served_counties: frozenset[str]
     skew: timedelta
     source: str
+    policy: Policy
 
 
 class IntakeMetrics:

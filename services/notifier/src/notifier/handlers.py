@@ -48,6 +48,7 @@ from shared.policy import (
     endangerment_flags,
     is_endangered,
     known,
+    report_clock_times,
 )
 
 logger = logging.getLogger(__name__)
@@ -175,12 +176,7 @@ async def _on_reported(
     now: datetime,
 ) -> None:
     facts = EpisodeFacts.of(report)
-    times = {
-        ClockStart.AGENCY_LEARNED_AT: report.agency_learned_at,
-        ClockStart.DISCOVERED_AT: report.discovered_at,
-        ClockStart.LAST_SEEN_AT: report.last_seen_at,
-        ClockStart.DETERMINED_MISSING_AT: report.determined_missing_at,
-    }
+    times = report_clock_times(report)
     await postgres.save_episode(
         conn,
         episode_id=report.episode_id,

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, StringConstraints
 
-from intake import handlers
+from intake import deadlines, handlers
 from intake.adapters import postgres
+from intake.deadlines import ObligationSummary, PromptSummary
 from intake.domain.lifecycle import EventInvalidError, EventRefusedError
 from intake.domain.model import (
     Episode,
@@ -57,11 +58,21 @@ class EpisodeView(BaseModel):
     located_at: datetime | None
     screened_at: datetime | None
     closed_at: datetime | None
+    obligations: list[ObligationSummary] | None = None
+    """Legal notices and their due times. Answering a report: computed from the
+    policy; otherwise: as the notifier opened them, with their state."""
+    prompts: list[PromptSummary] | None = None
+    """Followup prompts as the followup service issued them."""
     timeline: list[TimelineEntry] | None = None
 
     @classmethod
     def of(
-        cls, episode: Episode, timeline: list[dict[str, Any]] | None = None
+        cls,
+        episode: Episode,
+        timeline: list[dict[str, Any]] | None = None,
+        *,
+        obligations: list[ObligationSummary] | None = None,
+        prompts: list[PromptSummary] | None = None,
     ) -> "EpisodeView":
         return cls(
             id=episode.id,
@@ -75,6 +86,8 @@ class EpisodeView(BaseModel):
             located_at=episode.located_at,
             screened_at=episode.screened_at,
             closed_at=episode.closed_at,
+            obligations=obligations,
+            prompts=prompts,
             timeline=[TimelineEntry.model_validate(t) for t in timeline]
             if timeline is not None
             else None,
@@ -120,10 +133,16 @@ def create_router(
     async def run(
         response: Response,
         command: Callable[[Conn], Awaitable[handlers.Outcome]],
+        expected: Callable[[], list[ObligationSummary]] | None = None,
     ) -> Any:
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 outcome = await command(conn)
+                episode_id = outcome.episode.id
+                obligations = await deadlines.obligations_of(conn, episode_id)
+                if not obligations and expected is not None:
+                    obligations = expected()
+                prompts = await deadlines.prompts_of(conn, episode_id)
         except (ReportRejectedError, EventInvalidError) as exc:
             return problems_response(exc.problems)
         except handlers.IdempotencyKeyReusedError as exc:
@@ -141,7 +160,7 @@ def create_router(
             return _error(409, str(exc))
         response.status_code = 201 if outcome.created else 200
         response.headers["Location"] = f"/v1/episodes/{outcome.episode.id}"
-        return EpisodeView.of(outcome.episode)
+        return EpisodeView.of(outcome.episode, obligations=obligations, prompts=prompts)
 
     @router.post(
         "/episodes",
@@ -163,6 +182,7 @@ def create_router(
             lambda conn: handlers.report_episode(
                 conn, report, ctx=ctx, metrics=metrics, idempotency_key=idempotency_key
             ),
+            lambda: deadlines.expected_obligations(ctx.policy, report),
         )
 
     def later_event(
@@ -226,12 +246,17 @@ def create_router(
 
     @router.get("/episodes/{episode_id}", response_model=EpisodeView)
     async def get_episode(episode_id: UUID) -> EpisodeView:
-        """The episode with its timeline."""
+        """The episode with its timeline, obligations and prompts."""
         async with runtime.pool.acquire() as conn:
             episode = await postgres.get_episode(conn, episode_id)
             if episode is None:
                 raise HTTPException(status_code=404, detail="no such episode")
-            return EpisodeView.of(episode, await postgres.timeline(conn, episode_id))
+            return EpisodeView.of(
+                episode,
+                await postgres.timeline(conn, episode_id),
+                obligations=await deadlines.obligations_of(conn, episode_id),
+                prompts=await deadlines.prompts_of(conn, episode_id),
+            )
 
     @router.get("/episodes", response_model=EpisodePage)
     async def list_episodes(

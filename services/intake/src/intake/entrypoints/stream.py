@@ -8,7 +8,7 @@ event (same CloudEvent ``id``) is skipped by the reliable consumer before it get
 
 from uuid import UUID
 
-from intake import handlers
+from intake import deadlines, handlers
 from intake.adapters import postgres
 from intake.domain.lifecycle import LATER_EVENTS, EventInvalidError, EventRefusedError
 from intake.domain.model import ReportRejectedError
@@ -77,3 +77,6 @@ def register(
             raise PermanentError(str(exc)) from exc
 
     runtime.subscribe("intake-inbound", on_inbound_event, topics.INBOUND)
+    runtime.subscribe(
+        "intake-deadlines", deadlines.project, topics.OBLIGATIONS, topics.PROMPTS
+    )

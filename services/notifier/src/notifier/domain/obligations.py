@@ -2,57 +2,18 @@
 each step (alert, reminder, escalation, breach) is due, and whether a notification
 satisfies an obligation. No I/O, no clock: times are passed in."""
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.events import NotificationRecordedData
 from shared.policy import (
     Chain,
-    ClockStart,
-    EpisodeFacts,
-    ObligationRule,
+    ObligationDraft,
     SatisfiedBy,
-    Trigger,
+    obligations_to_open,
 )
 
-
-@dataclass(frozen=True)
-class ObligationDraft:
-    rule: ObligationRule
-    clock_start: datetime
-    due_at: datetime
-
-
-def obligations_to_open(
-    rules: list[ObligationRule],
-    trigger: Trigger,
-    facts: EpisodeFacts,
-    times: Mapping[ClockStart, datetime | None],
-    *,
-    learned_at: datetime | None = None,
-) -> list[ObligationDraft]:
-    """The obligations ``trigger`` opens for an episode with these facts and times.
-
-    A rule whose clock has no time yet (``determined_missing_at`` not given) starts at
-    ``agency_learned_at``, the federal clock, so no duty is left without a deadline.
-    ``learned_at`` is when the agency learned the facts that make a rule apply, if
-    later than the report (an update adding an endangerment): the clock of a rule
-    cannot start before the agency could know the rule applies.
-    """
-    drafts = []
-    for rule in rules:
-        if rule.opens_on is not trigger:
-            continue
-        if rule.when is not None and not rule.when.holds(facts):
-            continue
-        start = times.get(rule.clock) or times.get(ClockStart.AGENCY_LEARNED_AT)
-        if start is None:
-            raise ValueError(f"rule {rule.id}: no time for clock {rule.clock}")
-        if learned_at is not None and learned_at > start:
-            start = learned_at
-        drafts.append(ObligationDraft(rule, start, start + rule.due))
-    return drafts
+__all__ = ["ObligationDraft", "obligations_to_open"]  # rule evaluation is shared
 
 
 @dataclass(frozen=True)

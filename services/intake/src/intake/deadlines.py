@@ -1,0 +1,204 @@
+"""The deadlines of an episode as intake shows them: what the policy asks for when a
+report comes in, and what the notifier and the followup service have since reported
+on ``mfc.obligations.v1`` and ``mfc.prompts.v1`` (a projection; they own the state).
+
+The answer to a report lists the obligations computed from the same policy file the
+notifier uses, so the caller sees its deadlines at once; ``GET /v1/episodes/{id}``
+lists what the notifier actually opened, with their state.
+"""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from shared.consumer import RawMessage
+from shared.db import Conn
+from shared.events import CloudEvent, EpisodeReportedData
+from shared.policy import (
+    EpisodeFacts,
+    Policy,
+    Trigger,
+    obligations_to_open,
+    report_clock_times,
+)
+
+
+class ObligationSummary(BaseModel):
+    obligation_id: UUID | None
+    """None in the answer to a report: computed from the policy, not opened yet."""
+    kind: str
+    title: str
+    status: str
+    """open, satisfied or moot."""
+    clock_start: datetime
+    due_at: datetime
+    breached: bool = False
+    waiting_reason: str | None = None
+    satisfied_at: datetime | None = None
+    closed_reason: str | None = None
+
+
+class PromptSummary(BaseModel):
+    prompt_id: UUID
+    kind: str
+    title: str
+    occurrence: int
+    status: str
+    """open, completed or ended."""
+    overdue: bool
+    issued_at: datetime
+    due_at: datetime
+    completed_at: datetime | None
+
+
+def expected_obligations(
+    policy: Policy, report: EpisodeReportedData
+) -> list[ObligationSummary]:
+    """The obligations the policy opens for this report, with their due times."""
+    drafts = obligations_to_open(
+        policy.obligations_for(report.county_code),
+        Trigger.REPORTED,
+        EpisodeFacts.of(report),
+        report_clock_times(report),
+    )
+    return [
+        ObligationSummary(
+            obligation_id=None,
+            kind=d.rule.id,
+            title=d.rule.title,
+            status="open",
+            clock_start=d.clock_start,
+            due_at=d.due_at,
+        )
+        for d in sorted(drafts, key=lambda d: (d.due_at, d.rule.id))
+    ]
+
+
+async def obligations_of(conn: Conn, episode_id: UUID) -> list[ObligationSummary]:
+    rows = await conn.fetch(
+        "SELECT * FROM episode_obligations WHERE episode_id = $1 ORDER BY due_at, kind",
+        episode_id,
+    )
+    return [ObligationSummary.model_validate(dict(r)) for r in rows]
+
+
+async def prompts_of(conn: Conn, episode_id: UUID) -> list[PromptSummary]:
+    rows = await conn.fetch(
+        "SELECT * FROM episode_prompts WHERE episode_id = $1 "
+        "ORDER BY issued_at, kind, occurrence",
+        episode_id,
+    )
+    return [PromptSummary.model_validate(dict(r)) for r in rows]
+
+
+async def project(conn: Conn, event: CloudEvent, _message: RawMessage) -> None:
+    """Apply one obligation or prompt event to the projection. Events of an episode
+    arrive in order (keyed by episode); other types are ignored."""
+    data, at = event.data, event.time
+    if event.type.startswith("mfc.obligation."):
+        await _project_obligation(conn, event.type.rsplit(".", 1)[1], data, at)
+    elif event.type.startswith("mfc.prompt."):
+        await _project_prompt(conn, event.type.rsplit(".", 1)[1], data, at)
+
+
+async def _project_obligation(
+    conn: Conn, change: str, data: dict[str, Any], at: datetime | None
+) -> None:
+    obligation_id = UUID(data["obligation_id"])
+    if change == "opened":
+        await conn.execute(
+            """
+            INSERT INTO episode_obligations (obligation_id, episode_id, kind, title,
+                status, clock_start, due_at, updated_at)
+            VALUES ($1, $2, $3, $4, 'open', $5, $6, $7)
+            ON CONFLICT (obligation_id) DO NOTHING
+            """,
+            obligation_id,
+            UUID(data["episode_id"]),
+            data["kind"],
+            data["title"],
+            datetime.fromisoformat(data["clock_start"]),
+            datetime.fromisoformat(data["due_at"]),
+            at,
+        )
+    elif change == "breached":
+        await _set(conn, "episode_obligations", obligation_id, at, breached=True)
+    elif change == "waiting":
+        await _set(
+            conn,
+            "episode_obligations",
+            obligation_id,
+            at,
+            waiting_reason=data.get("reason"),
+        )
+    elif change == "satisfied":
+        await _set(
+            conn,
+            "episode_obligations",
+            obligation_id,
+            at,
+            status="satisfied",
+            waiting_reason=None,
+            satisfied_at=datetime.fromisoformat(data["satisfied_at"]),
+        )
+    elif change == "moot":
+        await _set(
+            conn,
+            "episode_obligations",
+            obligation_id,
+            at,
+            status="moot",
+            closed_reason=data.get("reason"),
+        )
+
+
+async def _project_prompt(
+    conn: Conn, change: str, data: dict[str, Any], at: datetime | None
+) -> None:
+    prompt_id = UUID(data["prompt_id"])
+    if change == "issued":
+        await conn.execute(
+            """
+            INSERT INTO episode_prompts (prompt_id, episode_id, kind, title,
+                occurrence, status, issued_at, due_at, updated_at)
+            VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)
+            ON CONFLICT (prompt_id) DO NOTHING
+            """,
+            prompt_id,
+            UUID(data["episode_id"]),
+            data["kind"],
+            data["title"],
+            data["occurrence"],
+            datetime.fromisoformat(data["issued_at"]),
+            datetime.fromisoformat(data["due_at"]),
+            at,
+        )
+    elif change == "overdue":
+        await _set(conn, "episode_prompts", prompt_id, at, overdue=True)
+    elif change == "completed":
+        await _set(
+            conn,
+            "episode_prompts",
+            prompt_id,
+            at,
+            status="completed",
+            completed_at=datetime.fromisoformat(data["completed_at"]),
+        )
+    elif change == "ended":
+        await _set(conn, "episode_prompts", prompt_id, at, status="ended")
+
+
+async def _set(
+    conn: Conn, table: str, key: UUID, at: datetime | None, **values: Any
+) -> None:
+    id_column = "obligation_id" if table == "episode_obligations" else "prompt_id"
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=3))
+    await conn.execute(
+        f"UPDATE {table} SET updated_at = coalesce($2, now()), {assignments} "
+        f"WHERE {id_column} = $1",
+        key,
+        at,
+        *values.values(),
+    )
