@@ -2,7 +2,7 @@
 and the audit trail that auditors query. Runs on both infrastructure backends."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import httpx
@@ -89,6 +89,17 @@ def test_an_invalid_report_is_refused_naming_each_field(stack):
     locations = {tuple(d["loc"]) for d in answer.json()["detail"]}
     assert ("body", "child", "sex") in locations
     assert ("body", "caseworker") in locations
+
+    learned = datetime.fromisoformat(make_report()["agency_learned_at"])
+    out_of_order = make_report(
+        discovered_at=(learned - timedelta(hours=1)).isoformat(),
+        last_seen_at=learned.isoformat(),
+    )
+    answer = httpx.post(
+        f"{stack.url('intake')}/v1/episodes", json=out_of_order, timeout=10
+    )
+    assert answer.status_code == 422
+    assert [d["loc"] for d in answer.json()["detail"]] == [["body", "discovered_at"]]
 
 
 def test_a_report_published_on_the_inbound_topic_opens_an_episode(stack):

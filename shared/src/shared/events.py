@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -293,16 +294,29 @@ class EpisodeReportedData(_Data):
     @model_validator(mode="after")
     def _times_in_order(self) -> Self:
         # The clocks of the law start at agency_learned_at; a report whose times
-        # contradict each other would start them at the wrong moment.
-        if self.discovered_at < self.last_seen_at:
-            raise ValueError("discovered_at must not be before last_seen_at")
-        if self.agency_learned_at < self.discovered_at:
-            raise ValueError("agency_learned_at must not be before discovered_at")
-        if (
-            self.determined_missing_at is not None
-            and self.determined_missing_at < self.last_seen_at
-        ):
-            raise ValueError("determined_missing_at must not be before last_seen_at")
+        # contradict each other would start them at the wrong moment. Each error is
+        # located at the later field, so a 422 names it.
+        pairs = [
+            ("discovered_at", "last_seen_at"),
+            ("agency_learned_at", "discovered_at"),
+            ("determined_missing_at", "last_seen_at"),
+        ]
+        errors = [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    "time_order",
+                    "{later} must not be before {earlier}",
+                    {"later": later, "earlier": earlier},
+                ),
+                loc=(later,),
+                input=getattr(self, later).isoformat(),
+            )
+            for later, earlier in pairs
+            if getattr(self, later) is not None
+            and getattr(self, later) < getattr(self, earlier)
+        ]
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
 
 

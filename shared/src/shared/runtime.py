@@ -131,12 +131,15 @@ class ServiceRuntime:
         handler: Handler,
         *topic_names: str,
         pattern: str | None = None,
+        group_suffix: str | None = None,
     ) -> None:
         """Consume ``topic_names`` (or a regex ``pattern``) reliably with ``handler``.
 
         ``name`` identifies the consumer in ``processed_events`` and in metrics. The
         offset is committed only after ``consume`` returned, i.e. after the handler's
-        transaction committed or the message was dead-lettered.
+        transaction committed or the message was dead-lettered. A second subscriber
+        of a service takes its own consumer group (``<group>-<group_suffix>``), so
+        neither waits on the other's rebalances.
         """
         consumer = self._consumer(name)
 
@@ -145,9 +148,8 @@ class ServiceRuntime:
             record = cast("ConsumerRecord[bytes, bytes]", message.raw_message)
             await consumer.consume(_raw(record), handler)
 
-        self.router.subscriber(*topic_names, **self._subscriber_options(name, pattern))(
-            on_message
-        )
+        options = self._subscriber_options(name, pattern, group_suffix)
+        self.router.subscriber(*topic_names, **options)(on_message)
 
     def subscribe_batch(
         self,
@@ -191,9 +193,12 @@ class ServiceRuntime:
         self._consumers[name] = consumer
         return consumer
 
-    def _subscriber_options(self, name: str, pattern: str | None) -> dict[str, Any]:
+    def _subscriber_options(
+        self, name: str, pattern: str | None, group_suffix: str | None = None
+    ) -> dict[str, Any]:
+        group = self.settings.consumer_group
         subscriber_options: dict[str, Any] = {
-            "group_id": self.settings.consumer_group,
+            "group_id": f"{group}-{group_suffix}" if group_suffix else group,
             "ack_policy": AckPolicy.NACK_ON_ERROR,
             # A new consumer group starts at the beginning: events published before
             # the service first started must not be skipped.

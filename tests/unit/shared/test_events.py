@@ -93,8 +93,25 @@ def test_report_times_must_be_in_order():
     )
     with pytest.raises(
         ValidationError, match=r"discovered_at must not be before last_seen_at"
-    ):
+    ) as caught:
         EpisodeReportedData.model_validate(report)
+    assert [e["loc"] for e in caught.value.errors()] == [("discovered_at",)]
+
+
+def test_every_time_out_of_order_is_named_at_its_field():
+    report = make_report(
+        last_seen_at=NOW.isoformat(),
+        discovered_at=(NOW - timedelta(hours=2)).isoformat(),
+        agency_learned_at=(NOW - timedelta(hours=3)).isoformat(),
+        determined_missing_at=(NOW - timedelta(hours=1)).isoformat(),
+    )
+    with pytest.raises(ValidationError) as caught:
+        EpisodeReportedData.model_validate(report)
+    assert {e["loc"]: e["type"] for e in caught.value.errors()} == {
+        ("discovered_at",): "time_order",
+        ("agency_learned_at",): "time_order",
+        ("determined_missing_at",): "time_order",
+    }
 
 
 def test_report_times_need_a_time_zone():

@@ -78,5 +78,9 @@ def register(
 
     runtime.subscribe("intake-inbound", on_inbound_event, topics.INBOUND)
     runtime.subscribe(
-        "intake-deadlines", deadlines.project, topics.OBLIGATIONS, topics.PROMPTS
+        "intake-deadlines",
+        deadlines.project,
+        topics.OBLIGATIONS,
+        topics.PROMPTS,
+        group_suffix="deadlines",
     )
