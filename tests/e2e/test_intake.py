@@ -9,11 +9,13 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from shared import topics
-from shared.events import CloudEvent, EventType
+from shared.events import INBOUND_DATA, CloudEvent, EventType
 from tests.conftest import make_report
 from tests.e2e.test_walking_skeleton import audit_entries, eventually
 from tests.kafka_helpers import produce
@@ -163,6 +165,69 @@ def test_events_that_do_not_fit_the_episode_are_refused(stack):
             ]
 
 
+def test_one_refusal_names_every_field_at_fault(stack):
+    """Schema errors and the deployment's rules come in one 422, over HTTP, and in
+    one dead letter over Kafka: a county fixes everything in one round."""
+    body = make_report(
+        county_code="WA-033",  # a real county, not served here
+        agency_learned_at=(now() + timedelta(hours=2)).isoformat(),
+        child={"sex": "robot"},
+    )
+    answer = post(stack, "/v1/episodes", body)
+    assert answer.status_code == 422
+    locs = [p["loc"] for p in answer.json()["detail"]]
+    assert ["body", "child", "sex"] in locs
+    assert ["body", "county_code"] in locs
+    assert ["body", "agency_learned_at"] in locs
+
+    episode = open_episode(stack)
+    located = post(
+        stack,
+        f"/v1/episodes/{episode['id']}/located",
+        {"located_at": (now() + timedelta(hours=2)).isoformat(), "location_type": ""},
+    )
+    assert located.status_code == 422
+    assert sorted(p["loc"] for p in located.json()["detail"]) == [
+        ["body", "located_at"],
+        ["body", "location_type"],
+    ]
+
+    inbound = CloudEvent.new(
+        type=EventType.EPISODE_REPORTED,
+        source="county/WA-033",
+        subject=None,
+        data=body,
+        time=now(),
+    )
+    asyncio.run(
+        produce(
+            stack.infra.bootstrap_servers,
+            topics.INBOUND,
+            (body["case_id"].encode(), inbound.to_bytes()),
+        )
+    )
+    reason = dead_letter_reason(stack, inbound.id)
+    for field in ("data.child.sex", "data.county_code", "data.agency_learned_at"):
+        assert field in reason
+
+
+def dead_letter_reason(stack, event_id: str, **query: str) -> str:
+    """The reason intake gave for dead-lettering ``event_id`` (``query`` narrows
+    the audit search, e.g. to an episode)."""
+    for attempt in eventually():
+        with attempt:
+            letters = [
+                e["event"]["data"]
+                for e in audit_entries(
+                    stack, type=EventType.DEADLETTER_RECORDED, limit=1000, **query
+                )
+                if e["event"]["data"].get("original_event_id") == event_id
+                and e["event"]["data"]["consumer"] == "intake-inbound"
+            ]
+            assert len(letters) == 1
+    return str(letters[0]["reason"])
+
+
 def test_a_closed_case_can_be_reported_again_as_a_new_episode(stack):
     report = make_report()
     first = post(stack, "/v1/episodes", report).json()
@@ -291,16 +356,7 @@ def test_later_events_arrive_over_kafka_too_and_misfits_are_dead_lettered(stack)
                 EventType.EPISODE_REPORTED,
                 EventType.NOTIFICATION_RECORDED,
             ]
-            letters = [
-                e["event"]["data"]
-                for e in audit_entries(
-                    stack, type=EventType.DEADLETTER_RECORDED, limit=1000
-                )
-                if e["event"]["data"].get("original_event_id") == misfit.id
-                and e["event"]["data"]["consumer"] == "intake-inbound"
-            ]
-            assert len(letters) == 1
-    assert "located" in letters[0]["reason"]
+    assert "located" in dead_letter_reason(stack, misfit.id, episode_id=episode["id"])
 
 
 @settings(
@@ -317,6 +373,89 @@ def test_no_input_makes_the_api_fail(stack, body):
             assert problem["loc"]
             assert problem["msg"]
             assert "input" not in problem  # no personal data echoed back
+
+
+LATER_PATHS = ["updates", "notifications", "located", "screening", "close"]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(path=st.sampled_from(LATER_PATHS), body=json_values(finite=True))
+def test_no_later_event_makes_the_api_fail(stack, open_episode_id, path, body):
+    answer = post(stack, f"/v1/episodes/{open_episode_id}/{path}", body)
+    assert answer.status_code in {200, 201, 409, 422}, answer.text
+    if answer.status_code == 422:
+        for problem in answer.json()["detail"]:
+            assert problem["loc"]
+            assert problem["msg"]
+            assert "input" not in problem
+
+
+@pytest.fixture
+def open_episode_id(stack) -> str:
+    return str(open_episode(stack)["id"])
+
+
+@settings(
+    max_examples=4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    batch=st.lists(
+        st.tuples(
+            st.sampled_from(sorted(INBOUND_DATA)),
+            st.one_of(mutated_reports(finite=True), json_values(finite=True)),
+        ),
+        min_size=5,
+        max_size=12,
+    )
+)
+def test_no_inbound_record_blocks_the_topic_or_vanishes(stack, open_episode_id, batch):
+    """Any data under any inbound type, on one partition: each record the rules
+    refuse is dead-lettered with a reason, and a valid event sent after them all is
+    still applied (nothing stuck, nothing crashed)."""
+    episode_id = open_episode_id
+    events = [
+        CloudEvent.new(
+            type=event_type,
+            source="county/NC-063",
+            subject=episode_id,
+            data=data if isinstance(data, dict) else {"value": data},
+            time=now(),
+        )
+        for event_type, data in batch
+    ]
+    sentinel = CloudEvent.new(
+        type=EventType.EPISODE_UPDATED,
+        source="county/NC-063",
+        subject=episode_id,
+        data={"note": f"sentinel {uuid4()}"},
+        time=now(),
+    )
+    key = episode_id.encode()
+    asyncio.run(
+        produce(
+            stack.infra.bootstrap_servers,
+            topics.INBOUND,
+            *[(key, e.to_bytes()) for e in [*events, sentinel]],
+        )
+    )
+    for attempt in eventually(60):
+        with attempt:
+            timeline = httpx.get(
+                f"{stack.url('intake')}/v1/episodes/{episode_id}", timeout=10
+            ).json()["timeline"]
+            notes = [t["data"].get("note") for t in timeline]
+            assert sentinel.data["note"] in notes
+    for event in events:
+        try:
+            INBOUND_DATA[event.type].model_validate(event.data)
+        except ValidationError:
+            assert dead_letter_reason(stack, event.id, episode_id=episode_id)
 
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(stack):
@@ -404,6 +543,7 @@ def test_intake_counts_what_it_does(stack):
     assert grew("mfc_intake_reports_accepted_total") == 1
     assert grew("mfc_intake_duplicates_total", type="reported") == 1
     assert grew("mfc_intake_rejected_total", reason="county_code") == 1
+    assert grew("mfc_intake_rejected_total", reason="child") == 1  # schema refusal
     assert (
         grew("mfc_http_request_seconds_count", route="/v1/episodes", status="422") == 2
     )

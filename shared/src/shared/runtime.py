@@ -304,15 +304,26 @@ def _raw(record: "ConsumerRecord[bytes, bytes]") -> RawMessage:
     )
 
 
+InvalidRequestHook = Callable[
+    [Request, Any, list[dict[str, Any]]], list[dict[str, Any]]
+]
+"""``(request, parsed body or None, problems) -> problems`` for a refused request."""
+
+
 def add_ops_routes(
     app: FastAPI,
     runtime: ServiceRuntime,
     *,
     extra_check: Callable[[], Awaitable[dict[str, str]]] | None = None,
+    refine_invalid: InvalidRequestHook | None = None,
 ) -> None:
     """``/healthz`` (alive), ``/readyz`` (broker and database reachable), ``/metrics``,
     request latency, and 422 answers that name fields without echoing their values
-    (a request may carry a child's personal data; answers and logs must not)."""
+    (a request may carry a child's personal data; answers and logs must not).
+
+    ``refine_invalid`` sees every schema refusal (the request, its parsed body and
+    the problems) and returns the problems to answer: a service adds the complaints
+    of its own rules there, so one 422 lists everything at fault."""
     latency = Histogram(
         "mfc_http_request_seconds",
         "HTTP request latency",
@@ -335,17 +346,15 @@ def add_ops_routes(
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(
-        _request: Request, exc: RequestValidationError
+        request: Request, exc: RequestValidationError
     ) -> JSONResponse:
-        return JSONResponse(
-            status_code=422,
-            content={
-                "detail": [
-                    {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                    for e in exc.errors()
-                ]
-            },
-        )
+        detail = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors()
+        ]
+        if refine_invalid is not None:
+            detail = refine_invalid(request, exc.body, detail)
+        return JSONResponse(status_code=422, content={"detail": detail})
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

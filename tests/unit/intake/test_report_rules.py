@@ -8,8 +8,15 @@ from intake.domain.model import (
     check_report,
     completeness,
     report_digest,
+    rule_problems,
 )
-from shared.events import EpisodeReportedData
+from shared.events import (
+    EpisodeClosedData,
+    EpisodeLocatedData,
+    EpisodeReportedData,
+    NotificationRecordedData,
+    ScreeningCompletedData,
+)
 from tests.conftest import make_report
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -84,3 +91,77 @@ def test_same_report_has_same_digest_and_a_change_changes_it():
 )
 def test_county_codes_are_checked_against_the_census_list(code, known):
     assert is_us_county(code) is known
+
+
+def test_rules_judge_the_fields_that_parse_even_when_others_do_not():
+    """One 422 lists schema and rule problems together: the rules look at a raw body
+    the schema refused, field by field."""
+    body = make_report(
+        county_code="MO-510",
+        last_seen_at=(NOW - timedelta(hours=2)).isoformat(),
+        agency_learned_at=(NOW + timedelta(hours=1)).isoformat(),
+        discovered_at="not a time",
+        child={"sex": "robot", "date_of_birth": "2030-01-01"},
+    )
+    problems = rule_problems(
+        EpisodeReportedData,
+        body,
+        now=NOW,
+        skew=timedelta(minutes=5),
+        served_counties=SERVED,
+    )
+    assert [p.loc for p in problems] == [
+        ("county_code",),
+        ("agency_learned_at",),
+        ("child", "date_of_birth"),
+    ]
+
+
+def test_rules_skip_what_the_schema_already_refuses():
+    body = {"county_code": "not a county", "child": "nobody", "last_seen_at": 7}
+    assert (
+        rule_problems(
+            EpisodeReportedData,
+            body,
+            now=NOW,
+            skew=timedelta(),
+            served_counties=SERVED,
+        )
+        == []
+    )
+    assert (
+        rule_problems(
+            EpisodeReportedData,
+            [1, 2],
+            now=NOW,
+            skew=timedelta(),
+            served_counties=SERVED,
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [
+        (NotificationRecordedData, "notified_at"),
+        (EpisodeLocatedData, "located_at"),
+        (ScreeningCompletedData, "completed_at"),
+        (EpisodeClosedData, "closed_at"),
+    ],
+)
+def test_no_later_event_happens_in_the_future(model, field):
+    def judged(at: datetime) -> list[tuple[str, ...]]:
+        return [
+            p.loc
+            for p in rule_problems(
+                model,
+                {field: at.isoformat()},
+                now=NOW,
+                skew=timedelta(minutes=5),
+                served_counties=SERVED,
+            )
+        ]
+
+    assert judged(NOW + timedelta(minutes=6)) == [(field,)]
+    assert judged(NOW + timedelta(minutes=4)) == []

@@ -28,5 +28,5 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
         lifespan=runtime.lifespan,
     )
     app.include_router(http.create_router(runtime, ctx, metrics))
-    add_ops_routes(app, runtime)
+    add_ops_routes(app, runtime, refine_invalid=http.refine_invalid(ctx, metrics))
     return app

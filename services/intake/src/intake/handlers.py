@@ -19,6 +19,7 @@ from intake.domain.model import (
     completeness,
     fact_digest,
     report_digest,
+    rule_problems,
 )
 from shared import topics
 from shared.clock import Clock
@@ -202,6 +203,17 @@ async def record_event(
         replay = await _replay(conn, idempotency_key, digest, metrics, label)
         if replay is not None:
             return replay
+    problems = rule_problems(
+        type(data),
+        data.model_dump(),
+        now=now,
+        skew=ctx.skew,
+        served_counties=ctx.served_counties,
+    )
+    if problems:
+        for problem in problems:
+            metrics.rejected.labels(problem.loc[0]).inc()
+        raise EventInvalidError(problems)
     loaded = await postgres.lock_episode_state(conn, episode_id)
     if loaded is None:
         metrics.rejected.labels("unknown_episode").inc()

@@ -3,15 +3,18 @@ and the identity of a report for dedupe."""
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar, get_args
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
-from shared.events import EpisodeReportedData
+from shared.events import CountyCode, EpisodeReportedData
+
+_T = TypeVar("_T")
 
 
 class EpisodeStatus(StrEnum):
@@ -46,30 +49,74 @@ def check_report(
     Raises:
         ReportRejectedError: naming every field at fault.
     """
+    problems = rule_problems(
+        EpisodeReportedData,
+        report.model_dump(),
+        now=now,
+        skew=skew,
+        served_counties=served_counties,
+    )
+    if problems:
+        raise ReportRejectedError(problems)
+
+
+_TIME = TypeAdapter(AwareDatetime)
+_DATE = TypeAdapter(date)
+_COUNTY = TypeAdapter(CountyCode)
+
+
+def _parsed(adapter: TypeAdapter[_T], value: Any) -> _T | None:
+    try:
+        return adapter.validate_python(value)
+    except ValidationError:
+        return None  # the schema pass names this field
+
+
+def rule_problems(
+    model: type[BaseModel],
+    raw: Any,
+    *,
+    now: datetime,
+    skew: timedelta,
+    served_counties: frozenset[str],
+) -> list[FieldProblem]:
+    """The deployment's rules over an event body, even one the schema refused.
+
+    Each rule looks only at fields that parse on their own, so a 422 can list the
+    schema's complaints and these together: every time of an event is in the past
+    (``skew`` allowed), a report's county is served here and its child born.
+    """
+    if not isinstance(raw, Mapping):
+        return []
     problems = []
-    if report.county_code not in served_counties:
-        problems.append(
+    latest = now + skew
+    for name, field in model.model_fields.items():
+        if AwareDatetime in (field.annotation, *get_args(field.annotation)):
+            value = _parsed(_TIME, raw.get(name))
+            if value is not None and value > latest:
+                problems.append(FieldProblem((name,), "must not be in the future"))
+    if model is not EpisodeReportedData:
+        return problems
+    county = _parsed(_COUNTY, raw.get("county_code"))
+    if county is not None and county not in served_counties:
+        problems.insert(
+            0,
             FieldProblem(
                 ("county_code",),
-                f"county {report.county_code} is not served by this deployment",
-            )
+                f"county {county} is not served by this deployment",
+            ),
         )
-    latest = now + skew
-    for name in (
-        "last_seen_at",
-        "discovered_at",
-        "agency_learned_at",
-        "determined_missing_at",
-    ):
-        value = getattr(report, name)
-        if value is not None and value > latest:
-            problems.append(FieldProblem((name,), "must not be in the future"))
-    if report.child.date_of_birth > now.date():
+    child = raw.get("child")
+    born = (
+        _parsed(_DATE, child.get("date_of_birth"))
+        if isinstance(child, Mapping)
+        else None
+    )
+    if born is not None and born > now.date():
         problems.append(
             FieldProblem(("child", "date_of_birth"), "must not be in the future")
         )
-    if problems:
-        raise ReportRejectedError(problems)
+    return problems
 
 
 # The report items 42 U.S.C. 671(a)(35)(B) asks for "where reasonably possible".

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, StringConstraints
 
@@ -18,6 +18,7 @@ from intake.domain.model import (
     EpisodeStatus,
     FieldProblem,
     ReportRejectedError,
+    rule_problems,
 )
 from shared.db import Conn
 from shared.events import (
@@ -29,7 +30,7 @@ from shared.events import (
     NotificationRecordedData,
     ScreeningCompletedData,
 )
-from shared.runtime import ServiceRuntime
+from shared.runtime import InvalidRequestHook, ServiceRuntime
 
 IdempotencyKey = Annotated[
     str | None,
@@ -110,6 +111,61 @@ def problems_response(problems: list[FieldProblem]) -> JSONResponse:
             ]
         },
     )
+
+
+BODY_MODELS: dict[str, type[BaseModel]] = {
+    "report_episode": EpisodeReportedData,
+    "record_updates": EpisodeUpdatedData,
+    "record_notifications": NotificationRecordedData,
+    "record_located": EpisodeLocatedData,
+    "record_screening": ScreeningCompletedData,
+    "record_close": EpisodeClosedData,
+}
+"""The body model of each route that takes one, by route name."""
+
+
+def refine_invalid(
+    ctx: handlers.IntakeContext, metrics: handlers.IntakeMetrics
+) -> InvalidRequestHook:
+    """Complete a schema refusal with the deployment's rules and count it.
+
+    Without this, a client would fix its schema errors only to learn of a future
+    time or an unserved county in a second round trip.
+    """
+
+    def refine(
+        request: Request, body: Any, detail: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        model = BODY_MODELS.get(getattr(request.scope.get("route"), "name", ""))
+        if model is None:
+            return detail
+        seen = {(tuple(p["loc"]), p["msg"]) for p in detail}
+        for problem in rule_problems(
+            model,
+            body,
+            now=ctx.clock.now(),
+            skew=ctx.skew,
+            served_counties=ctx.served_counties,
+        ):
+            loc = ("body", *problem.loc)
+            if (loc, problem.msg) not in seen:
+                detail.append(
+                    {"loc": list(loc), "msg": problem.msg, "type": "value_error"}
+                )
+        for entry in detail:
+            metrics.rejected.labels(_reason(model, entry["loc"])).inc()
+        return detail
+
+    return refine
+
+
+def _reason(model: type[BaseModel], loc: list[Any]) -> str:
+    """A metric label for a refused field: bounded, so never a name the client made up."""
+    if len(loc) > 1 and loc[0] == "body" and loc[1] in model.model_fields:
+        return str(loc[1])
+    if len(loc) > 1 and loc[0] in ("path", "header"):
+        return str(loc[1]).lower()
+    return "body"
 
 
 def _error(status: int, detail: str, **extra: Any) -> JSONResponse:

@@ -6,17 +6,22 @@ goes to the dead-letter topic with the reason: never silently dropped. A repeate
 event (same CloudEvent ``id``) is skipped by the reliable consumer before it gets here.
 """
 
+from typing import TypeVar
 from uuid import UUID
+
+from pydantic import BaseModel
 
 from intake import deadlines, handlers
 from intake.adapters import postgres
 from intake.domain.lifecycle import LATER_EVENTS, EventInvalidError, EventRefusedError
-from intake.domain.model import ReportRejectedError
+from intake.domain.model import ReportRejectedError, rule_problems
 from shared import topics
 from shared.consumer import PermanentError, RawMessage
 from shared.db import Conn
 from shared.events import CloudEvent, EpisodeReportedData, EventType, InvalidEventError
 from shared.runtime import ServiceRuntime
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 async def resolve_episode(conn: Conn, event: CloudEvent) -> UUID:
@@ -41,6 +46,25 @@ async def resolve_episode(conn: Conn, event: CloudEvent) -> UUID:
     )
 
 
+def _validated(event: CloudEvent, model: type[_M], ctx: handlers.IntakeContext) -> _M:
+    """The event's data, or a refusal naming every field at fault: the schema's
+    complaints and the deployment's rules together, as a 422 over HTTP would."""
+    try:
+        return event.data_as(model)
+    except InvalidEventError as exc:
+        problems = rule_problems(
+            model,
+            event.data,
+            now=ctx.clock.now(),
+            skew=ctx.skew,
+            served_counties=ctx.served_counties,
+        )
+        if not problems:
+            raise
+        more = "; ".join(f"data.{'.'.join(p.loc)}: {p.msg}" for p in problems)
+        raise InvalidEventError(f"{exc}; {more}") from exc
+
+
 def register(
     runtime: ServiceRuntime,
     ctx: handlers.IntakeContext,
@@ -51,7 +75,7 @@ def register(
     ) -> None:
         try:
             if event.type == EventType.EPISODE_REPORTED:
-                report = event.data_as(EpisodeReportedData)
+                report = _validated(event, EpisodeReportedData, ctx)
                 await handlers.report_episode(conn, report, ctx=ctx, metrics=metrics)
                 return
             model = LATER_EVENTS.get(event.type)
@@ -59,7 +83,7 @@ def register(
                 raise PermanentError(
                     f"event type {event.type!r} is not accepted on {topics.INBOUND}"
                 )
-            data = event.data_as(model)
+            data = _validated(event, model, ctx)
             episode_id = await resolve_episode(conn, event)
             await handlers.record_event(
                 conn, episode_id, event.type, data, ctx=ctx, metrics=metrics
