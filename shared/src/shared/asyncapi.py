@@ -19,17 +19,27 @@ from shared.events import (
     DeadLetter,
     EventType,
 )
+from shared.published import PUBLISHED
 
 _SERVICES: dict[str, dict[str, list[str]]] = {
     "intake": {
-        "receive": [topics.INBOUND],
+        "receive": [topics.INBOUND, topics.OBLIGATIONS, topics.PROMPTS],
         "send": [topics.EPISODES, topics.DEADLETTER],
     },
-    "notifier": {"receive": [topics.EPISODES], "send": [topics.DEADLETTER]},
-    "followup": {"receive": [topics.EPISODES], "send": [topics.DEADLETTER]},
-    "audit": {"receive": list(topics.ALL), "send": [topics.DEADLETTER]},
+    "notifier": {
+        "receive": [topics.EPISODES],
+        "send": [topics.OBLIGATIONS, topics.ALERTS, topics.DEADLETTER],
+    },
+    "followup": {
+        "receive": [topics.EPISODES],
+        "send": [topics.PROMPTS, topics.ALERTS, topics.DEADLETTER],
+    },
+    "audit": {
+        "receive": list(topics.ALL),
+        "send": [topics.AUDIT_CHECKPOINTS, topics.DEADLETTER],
+    },
 }
-"""Who sends and receives what today; grows as the service issues land."""
+"""Who sends and receives what."""
 
 
 def _message_name(event_type: str, topic: str) -> str:
@@ -59,6 +69,7 @@ def build() -> dict[str, Any]:
         topics.INBOUND: dict(INBOUND_DATA),
         topics.EPISODES: dict(CANONICAL_DATA),
         topics.DEADLETTER: {EventType.DEADLETTER_RECORDED: DeadLetter},
+        **PUBLISHED,
     }
     messages: dict[str, Any] = {}
     schemas: dict[str, Any] = {}

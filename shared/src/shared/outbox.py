@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shared.db import Conn
 from shared.events import CloudEvent
+from shared.published import PUBLISHED, checked
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,15 @@ async def enqueue(conn: Conn, *, topic: str, event: CloudEvent) -> None:
     """Add an event to the outbox inside the caller's transaction.
 
     The key is the event's subject (the episode id), which keeps one episode's
-    events on one partition and so in order.
+    events on one partition and so in order. An event of a service topic is checked
+    against its published model first (``shared.published``), so what is sent cannot
+    drift from the documented contract.
+
+    Raises:
+        ContractError: the event's data does not match its model.
     """
+    if topic in PUBLISHED:
+        checked(topic, event.type, event.data)
     key = event.subject or event.id
     await conn.execute(
         "INSERT INTO outbox (topic, key, event_id, payload) VALUES ($1, $2, $3, $4) "

@@ -1,0 +1,233 @@
+"""The events the notifier, followup and audit services publish, as pydantic models.
+
+They are the contract of ``mfc.obligations.v1``, ``mfc.alerts.v1``,
+``mfc.prompts.v1`` and ``mfc.audit.checkpoints.v1``: the AsyncAPI document is built
+from them, and every producer checks its data against them before the outbox takes
+it (``checked``), so the document cannot drift from what is really sent. The models
+forbid unknown fields for that reason; a consumer reading these events should be
+tolerant and ignore fields it does not know.
+"""
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from shared import topics
+from shared.events import Identifier, describe_validation_error
+
+
+class _Published(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Kind = Annotated[str, Field(description="The policy rule's id, e.g. ncmec_report")]
+
+# --------------------------------------------------------------------------- #
+# Obligations (notifier -> mfc.obligations.v1)
+# --------------------------------------------------------------------------- #
+
+
+class ObligationRef(_Published):
+    obligation_id: UUID
+    episode_id: UUID
+    county_code: str | None
+    kind: Kind
+
+
+class ObligationOpened(ObligationRef):
+    """``mfc.obligation.opened``: a legal notice is now owed, with its deadline."""
+
+    jurisdiction: str
+    title: str
+    clock: str
+    """The policy clock the deadline counts from (e.g. ``agency_learned_at``)."""
+    clock_start: AwareDatetime
+    due_at: AwareDatetime
+    policy_digest: str
+    """SHA-256 of the policy file the rule was frozen from."""
+    opened_by: Literal["reported", "located", "screening", "update"]
+    source: str
+    """The law or policy the rule comes from."""
+    report_items: list[str]
+
+
+class ObligationStep(ObligationRef):
+    """``mfc.obligation.reminded`` / ``.escalated`` / ``.breached``: a step of the
+    escalation chain fired (``breached`` once, at the deadline)."""
+
+    level: int
+    level_name: str
+    due_at: AwareDatetime
+    alert_id: UUID | None
+    """The alert raised, or none when the step was quiet (acked or snoozed)."""
+
+
+class ObligationWaiting(ObligationRef):
+    """``mfc.obligation.waiting``: a notice came but does not satisfy yet."""
+
+    reason: str
+    notification_event_id: str
+
+
+class ObligationSatisfied(ObligationRef):
+    """``mfc.obligation.satisfied``: the notice was given, on time or late."""
+
+    clock_start: AwareDatetime
+    due_at: AwareDatetime
+    satisfied_at: AwareDatetime
+    on_time: bool
+    reference_number: str | None
+    notification_event_id: str
+
+
+class ObligationMoot(ObligationRef):
+    """``mfc.obligation.moot``: the episode closed before the notice was owed."""
+
+    reason: str
+    was_breached: bool
+    due_at: AwareDatetime
+
+
+# --------------------------------------------------------------------------- #
+# Alerts (notifier and followup -> mfc.alerts.v1)
+# --------------------------------------------------------------------------- #
+
+
+class AlertSent(_Published):
+    """``mfc.alert.sent``: a page or email reached its channel."""
+
+    alert_id: UUID
+    episode_id: UUID | None
+    channel: str
+    attempts: int
+    scheduled_at: AwareDatetime
+    sent_at: AwareDatetime
+
+
+class AlertFailed(_Published):
+    """``mfc.alert.failed``: a delivery gave up after its retries."""
+
+    alert_id: UUID
+    episode_id: UUID | None
+    channel: str
+    attempts: int
+    error: str | None
+
+
+class AlertAcknowledged(_Published):
+    """``mfc.alert.acknowledged``: someone took the alert (and maybe snoozed it)."""
+
+    alert_id: UUID
+    episode_id: UUID
+    obligation_id: UUID
+    acked_by: Identifier
+    acked_at: AwareDatetime
+    snoozed_until: AwareDatetime | None
+    level: int
+    """The escalation level acked; it and the levels below fall quiet."""
+
+
+# --------------------------------------------------------------------------- #
+# Prompts (followup -> mfc.prompts.v1)
+# --------------------------------------------------------------------------- #
+
+
+class PromptIssued(_Published):
+    """``mfc.prompt.issued``: a periodic task is due (contact, report item, ...)."""
+
+    prompt_id: UUID
+    episode_id: UUID
+    kind: Kind
+    title: str
+    occurrence: int
+    assignee: str
+    issued_at: AwareDatetime
+    due_at: AwareDatetime
+    missing_items: list[str] | None = None
+
+
+class PromptCompleted(PromptIssued):
+    """``mfc.prompt.completed``: done, by a person or by the event it waited for."""
+
+    completed_by: str
+    completed_at: AwareDatetime
+    on_time: bool
+
+
+class PromptOverdue(PromptIssued):
+    """``mfc.prompt.overdue``: past due, escalated."""
+
+    escalated_to: str
+
+
+class PromptEnded(PromptIssued):
+    """``mfc.prompt.ended``: no longer needed (episode closed, item supplied)."""
+
+    reason: str
+
+
+# --------------------------------------------------------------------------- #
+# Audit checkpoints (audit -> mfc.audit.checkpoints.v1)
+# --------------------------------------------------------------------------- #
+
+
+class CheckpointSigned(_Published):
+    """``mfc.audit.checkpoint.signed``: a signed tree head of the audit log."""
+
+    log: str
+    tree_size: int
+    root_hash: str
+    """Base64 SHA-256 Merkle root (RFC 6962)."""
+    issued_at: str
+    key_id: str
+    signature: str
+    """Base64 Ed25519 over the RFC 8785 JSON of log, tree_size, root_hash, issued_at."""
+
+
+PUBLISHED: dict[str, dict[str, type[BaseModel]]] = {
+    topics.OBLIGATIONS: {
+        "mfc.obligation.opened": ObligationOpened,
+        "mfc.obligation.reminded": ObligationStep,
+        "mfc.obligation.escalated": ObligationStep,
+        "mfc.obligation.breached": ObligationStep,
+        "mfc.obligation.waiting": ObligationWaiting,
+        "mfc.obligation.satisfied": ObligationSatisfied,
+        "mfc.obligation.moot": ObligationMoot,
+    },
+    topics.ALERTS: {
+        "mfc.alert.sent": AlertSent,
+        "mfc.alert.acknowledged": AlertAcknowledged,
+        "mfc.alert.failed": AlertFailed,
+    },
+    topics.PROMPTS: {
+        "mfc.prompt.issued": PromptIssued,
+        "mfc.prompt.completed": PromptCompleted,
+        "mfc.prompt.overdue": PromptOverdue,
+        "mfc.prompt.ended": PromptEnded,
+    },
+    topics.AUDIT_CHECKPOINTS: {"mfc.audit.checkpoint.signed": CheckpointSigned},
+}
+"""Each service topic's event types with their data models."""
+
+
+class ContractError(ValueError):
+    """A producer built data its event type's model refuses: a bug to fix, loudly."""
+
+
+def checked(topic: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as given, once its type's model on ``topic`` accepts it.
+
+    Raises:
+        ContractError: unknown type for the topic, or data the model refuses.
+    """
+    model = PUBLISHED.get(topic, {}).get(event_type)
+    if model is None:
+        raise ContractError(f"{event_type} is not an event type of {topic}")
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        raise ContractError(
+            f"{event_type}: {describe_validation_error(exc, prefix='data')}"
+        ) from exc
+    return data
