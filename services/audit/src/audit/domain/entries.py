@@ -1,6 +1,7 @@
 """What a log entry is, as hashed and as shown: the leaf content of the Merkle tree
 and the redaction of personal fields. Pure."""
 
+import json
 from typing import Any
 
 import rfc8785
@@ -32,7 +33,7 @@ def leaf_document(*, seq: int, topic: str, event: dict[str, Any]) -> dict[str, A
 
 def entry_leaf_hash(*, seq: int, topic: str, event: dict[str, Any]) -> bytes:
     """SHA-256(0x00 || RFC 8785 canonical JSON of the entry)."""
-    return leaf_hash(rfc8785.dumps(leaf_document(seq=seq, topic=topic, event=event)))
+    return leaf_hash(canonical_json(leaf_document(seq=seq, topic=topic, event=event)))
 
 
 def redact(value: Any) -> Any:
@@ -59,3 +60,43 @@ def contains_personal_fields(value: Any) -> bool:
     if isinstance(value, list):
         return any(contains_personal_fields(item) for item in value)
     return False
+
+
+_MAX_SAFE_INTEGER = 2**53 - 1
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``json.dumps`` with sorted keys writes ``value`` exactly as RFC 8785
+    does: no floats (RFC 8785 writes them the ECMAScript way), integers within
+    IEEE 754's exact range, ASCII keys (sorted the same by code point and by UTF-16
+    unit)."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(-_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER)
+    if kind is dict:
+        return all(
+            type(key) is str and key.isascii() and _plain(item)
+            for key, item in value.items()
+        )
+    if kind is list:
+        return all(_plain(item) for item in value)
+    return False
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 canonical JSON, with a fast path for the documents our events are.
+
+    ``rfc8785`` is pure Python and spends most of a verify run; where the standard
+    library provably writes the same bytes (see ``_plain``) it writes them. A property
+    test holds the two to byte equality over arbitrary JSON.
+    """
+    if _plain(value):
+        try:
+            return json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode()
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 refuse it as it always has
+    return rfc8785.dumps(value)
