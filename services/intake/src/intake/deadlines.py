@@ -124,11 +124,11 @@ async def _project_obligation(
             at,
         )
     elif change == "breached":
-        await _set(conn, "episode_obligations", obligation_id, at, breached=True)
+        await _set(conn, _OBLIGATIONS, obligation_id, at, breached=True)
     elif change == "waiting":
         await _set(
             conn,
-            "episode_obligations",
+            _OBLIGATIONS,
             obligation_id,
             at,
             waiting_reason=data.get("reason"),
@@ -136,7 +136,7 @@ async def _project_obligation(
     elif change == "satisfied":
         await _set(
             conn,
-            "episode_obligations",
+            _OBLIGATIONS,
             obligation_id,
             at,
             status="satisfied",
@@ -146,7 +146,7 @@ async def _project_obligation(
     elif change == "moot":
         await _set(
             conn,
-            "episode_obligations",
+            _OBLIGATIONS,
             obligation_id,
             at,
             status="moot",
@@ -176,24 +176,33 @@ async def _project_prompt(
             at,
         )
     elif change == "overdue":
-        await _set(conn, "episode_prompts", prompt_id, at, overdue=True)
+        await _set(conn, _PROMPTS, prompt_id, at, overdue=True)
     elif change == "completed":
         await _set(
             conn,
-            "episode_prompts",
+            _PROMPTS,
             prompt_id,
             at,
             status="completed",
             completed_at=datetime.fromisoformat(data["completed_at"]),
         )
     elif change == "ended":
-        await _set(conn, "episode_prompts", prompt_id, at, status="ended")
+        await _set(conn, _PROMPTS, prompt_id, at, status="ended")
+
+
+_OBLIGATIONS = ("episode_obligations", "obligation_id")
+_PROMPTS = ("episode_prompts", "prompt_id")
+"""A projection table and its key column."""
 
 
 async def _set(
-    conn: Conn, table: str, key: UUID, at: datetime | None, **values: Any
+    conn: Conn,
+    where: tuple[str, str],
+    key: UUID,
+    at: datetime | None,
+    **values: Any,
 ) -> None:
-    id_column = "obligation_id" if table == "episode_obligations" else "prompt_id"
+    table, id_column = where
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=3))
     await conn.execute(
         f"UPDATE {table} SET updated_at = coalesce($2, now()), {assignments} "
