@@ -389,6 +389,13 @@ async def test_the_watchdog_stays_silent_when_a_step_is_stuck_or_missing(notifie
         healthy = {"healthy": True, "unscheduled": 0, "stuck": 0}
         assert await watchdog.check() == healthy
         assert receiver.heartbeats == 1
+        # What the "close to breach" alert reads: time left on the earliest one.
+        obligation = await notifier.obligation(episode_id)
+        left = registry.get_sample_value(
+            "mfc_obligation_next_due_seconds",
+            {"kind": obligation["kind"], "jurisdiction": obligation["jurisdiction"]},
+        )
+        assert left == (obligation["due_at"] - START).total_seconds()
 
         # The scheduler stops firing: once a step is overdue past the margin, the
         # watchdog says so and the heartbeat stops (the dead man's switch).

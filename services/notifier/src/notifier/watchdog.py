@@ -63,6 +63,13 @@ class Watchdog:
             ["kind", "jurisdiction", "breached"],
             registry=registry,
         )
+        self.next_due = Gauge(
+            "mfc_obligation_next_due_seconds",
+            "Seconds until the earliest open, unbreached obligation of the kind is due "
+            "(negative: overdue and not yet marked breached)",
+            ["kind", "jurisdiction"],
+            registry=registry,
+        )
 
     async def check(self) -> dict[str, Any]:
         now = self._clock.now()
@@ -82,16 +89,22 @@ class Watchdog:
                 now - self._margin,
             )
             counts = await conn.fetch(
-                "SELECT kind, jurisdiction, breached_at IS NOT NULL AS breached, count(*) AS n "
+                "SELECT kind, jurisdiction, breached_at IS NOT NULL AS breached, "
+                "count(*) AS n, min(due_at) AS next_due "
                 "FROM obligations WHERE status = 'open' GROUP BY 1, 2, 3"
             )
         self.unscheduled.set(unscheduled)
         self.stuck.set(stuck)
         self.open_obligations.clear()
+        self.next_due.clear()
         for row in counts:
             self.open_obligations.labels(
                 row["kind"], row["jurisdiction"], str(row["breached"]).lower()
             ).set(row["n"])
+            if not row["breached"]:
+                self.next_due.labels(row["kind"], row["jurisdiction"]).set(
+                    (row["next_due"] - now).total_seconds()
+                )
         healthy = unscheduled == 0 and stuck == 0
         self.healthy.set(1 if healthy else 0)
         if not healthy:
