@@ -75,7 +75,14 @@ def events_for(subject: str, count: int) -> list[CloudEvent]:
             type="mfc.prompt.issued",
             source="service/test",
             subject=subject,
-            data={"n": n, "ratio": n / 7, "county_code": "NC-063"},
+            # A large float comes back from jsonb as an integer: verify must
+            # still hash it as the float it was.
+            data={
+                "n": n,
+                "ratio": n / 7,
+                "large": 3.293195465300683e16 * (n + 1),
+                "county_code": "NC-063",
+            },
             time=datetime.now(UTC),
         )
         for n in range(count)

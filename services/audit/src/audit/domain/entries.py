@@ -2,6 +2,7 @@
 and the redaction of personal fields. Pure."""
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import rfc8785
@@ -85,6 +86,31 @@ def _plain(value: Any) -> bool:
     return False
 
 
+def as_json_number(value: Any) -> Any:
+    """``value`` with every integer beyond ±2^53 that is a double's shortest decimal
+    taken as that double.
+
+    RFC 8785 numbers are doubles. PostgreSQL's jsonb writes a large float such as
+    ``3.293195465300683e+16`` back as the integer ``32931954653006830``, the
+    double's shortest decimal; taken as that double again, it hashes as it did when
+    appended. Any other large integer is refused (``rfc8785.IntegerDomainError``),
+    as before.
+    """
+    kind = type(value)
+    if kind is int and not -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER:
+        try:
+            as_float = float(value)
+        except OverflowError:
+            return value
+        # The integer is what jsonb made of this double: its shortest decimal.
+        return as_float if Decimal(repr(as_float)) == value else value
+    if kind is dict:
+        return {key: as_json_number(item) for key, item in value.items()}
+    if kind is list:
+        return [as_json_number(item) for item in value]
+    return value
+
+
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical JSON, with a fast path for the documents our events are.
 
@@ -99,4 +125,4 @@ def canonical_json(value: Any) -> bytes:
             ).encode()
         except UnicodeEncodeError:
             pass  # a lone surrogate: let rfc8785 refuse it as it always has
-    return rfc8785.dumps(value)
+    return rfc8785.dumps(as_json_number(value))
