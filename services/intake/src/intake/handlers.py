@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel
 
 from intake.adapters import postgres
 from intake.domain.lifecycle import EventInvalidError, EventRefusedError, apply_event
@@ -60,6 +61,16 @@ class IntakeContext:
     skew: timedelta
     source: str
     policy: Policy
+
+    def rule_problems(self, model: type[BaseModel], raw: Any) -> list[FieldProblem]:
+        """The deployment's rules over a body (see ``model.rule_problems``), now."""
+        return rule_problems(
+            model,
+            raw,
+            now=self.clock.now(),
+            skew=self.skew,
+            served_counties=self.served_counties,
+        )
 
 
 class IntakeMetrics:
@@ -203,13 +214,7 @@ async def record_event(
         replay = await _replay(conn, idempotency_key, digest, metrics, label)
         if replay is not None:
             return replay
-    problems = rule_problems(
-        type(data),
-        data.model_dump(),
-        now=now,
-        skew=ctx.skew,
-        served_counties=ctx.served_counties,
-    )
+    problems = ctx.rule_problems(type(data), data.model_dump())
     if problems:
         for problem in problems:
             metrics.rejected.labels(problem.loc[0]).inc()

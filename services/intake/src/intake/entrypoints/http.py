@@ -18,7 +18,6 @@ from intake.domain.model import (
     EpisodeStatus,
     FieldProblem,
     ReportRejectedError,
-    rule_problems,
 )
 from shared.db import Conn
 from shared.events import (
@@ -140,13 +139,7 @@ def refine_invalid(
         if model is None:
             return detail
         seen = {(tuple(p["loc"]), p["msg"]) for p in detail}
-        for problem in rule_problems(
-            model,
-            body,
-            now=ctx.clock.now(),
-            skew=ctx.skew,
-            served_counties=ctx.served_counties,
-        ):
+        for problem in ctx.rule_problems(model, body):
             loc = ("body", *problem.loc)
             if (loc, problem.msg) not in seen:
                 detail.append(

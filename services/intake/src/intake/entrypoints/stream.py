@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from intake import deadlines, handlers
 from intake.adapters import postgres
 from intake.domain.lifecycle import LATER_EVENTS, EventInvalidError, EventRefusedError
-from intake.domain.model import ReportRejectedError, rule_problems
+from intake.domain.model import ReportRejectedError
 from shared import topics
 from shared.consumer import PermanentError, RawMessage
 from shared.db import Conn
@@ -52,13 +52,7 @@ def _validated(event: CloudEvent, model: type[_M], ctx: handlers.IntakeContext) 
     try:
         return event.data_as(model)
     except InvalidEventError as exc:
-        problems = rule_problems(
-            model,
-            event.data,
-            now=ctx.clock.now(),
-            skew=ctx.skew,
-            served_counties=ctx.served_counties,
-        )
+        problems = ctx.rule_problems(model, event.data)
         if not problems:
             raise
         more = "; ".join(f"data.{'.'.join(p.loc)}: {p.msg}" for p in problems)
