@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import topics
 from shared.devstack import ServiceProcess, free_port, service_environment
+from tests import api
 from tests.conftest import make_report
 from tests.receivers import SmtpReceiver, WebhookReceiver
 
@@ -110,7 +110,7 @@ class FastService:
 
 def lag_samples(url: str) -> dict[str, tuple[int, int]]:
     """Per topic: (partitions this replica holds, records it is behind by)."""
-    text = httpx.get(f"{url}/metrics", timeout=5).text
+    text = api.get(f"{url}/metrics", timeout=5).text
     found: dict[str, tuple[int, int]] = {}
     for family in text_string_to_metric_families(text):
         if family.name != "mfc_consumer_lag":
@@ -132,7 +132,7 @@ def report_now(stack: Any, **child: Any) -> dict[str, Any]:
         agency_learned_at=now.isoformat(),
     )
     report["child"].update(child)
-    answer = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
+    answer = api.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
     assert answer.status_code == 201, answer.text
     result: dict[str, Any] = answer.json()
     return result

@@ -7,10 +7,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
-
 from audit.domain import merkle
 from shared.cli import main as mfc
+from tests import api
 from tests.conftest import make_report
 from tests.e2e.test_walking_skeleton import eventually
 
@@ -22,7 +21,7 @@ def report(stack, learned_ago: timedelta) -> str:
         discovered_at=(learned - timedelta(hours=1)).isoformat(),
         agency_learned_at=learned.isoformat(),
     )
-    answer = httpx.post(f"{stack.url('intake')}/v1/episodes", json=body, timeout=10)
+    answer = api.post(f"{stack.url('intake')}/v1/episodes", json=body, timeout=10)
     assert answer.status_code == 201, answer.text
     episode_id: str = answer.json()["id"]
     return episode_id
@@ -30,7 +29,7 @@ def report(stack, learned_ago: timedelta) -> str:
 
 def notify_law_enforcement(stack, episode_id: str) -> datetime:
     notified_at = datetime.now(UTC)
-    answer = httpx.post(
+    answer = api.post(
         f"{stack.url('intake')}/v1/episodes/{episode_id}/notifications",
         json={
             "recipient": "law_enforcement",
@@ -46,7 +45,7 @@ def notify_law_enforcement(stack, episode_id: str) -> datetime:
 
 
 def trail(stack, episode_id: str) -> list[dict]:
-    answer = httpx.get(
+    answer = api.get(
         f"{stack.url('audit')}/v1/audit/episodes/{episode_id}/trail", timeout=10
     )
     assert answer.status_code == 200, answer.text
@@ -64,7 +63,7 @@ def test_compliance_comes_from_the_trail_of_real_episodes(stack):
                 types = [e["type"] for e in trail(stack, episode_id)]
                 assert "mfc.obligation.satisfied" in types
 
-    answer = httpx.get(
+    answer = api.get(
         f"{stack.url('audit')}/v1/audit/compliance",
         params={"county": "NC-063"},
         timeout=30,
@@ -85,7 +84,7 @@ def test_compliance_comes_from_the_trail_of_real_episodes(stack):
     )
     assert answer.json()["total"]["late"] >= 1
 
-    csv_text = httpx.get(
+    csv_text = api.get(
         f"{stack.url('audit')}/v1/audit/compliance",
         params={"county": "NC-063", "format": "csv"},
         timeout=30,
@@ -110,8 +109,8 @@ def test_the_trail_is_redacted_and_verifies_online_and_offline(
     assert "Testchild" not in json.dumps(entries)
 
     audit = stack.url("audit")
-    signed = httpx.post(f"{audit}/v1/audit/checkpoints", timeout=30).json()
-    proof = httpx.get(
+    signed = api.post(f"{audit}/v1/audit/checkpoints", timeout=30).json()
+    proof = api.get(
         f"{audit}/v1/audit/proof/{reported['seq']}",
         params={"tree_size": signed["tree_size"]},
         timeout=10,
@@ -123,27 +122,25 @@ def test_the_trail_is_redacted_and_verifies_online_and_offline(
         path=[base64.b64decode(h) for h in proof["audit_path"]],
         root=base64.b64decode(signed["root_hash"]),
     )
-    verified = httpx.get(f"{audit}/v1/audit/verify", timeout=120).json()
+    verified = api.get(f"{audit}/v1/audit/verify", timeout=120).json()
     assert verified["ok"], verified["problems"]
     assert verified["tree_size"] >= signed["tree_size"]
 
     # Checkpoints first: every one of them then covers a prefix of the export.
     checkpoints = tmp_path / "checkpoints.json"
     checkpoints.write_text(
-        httpx.get(
+        api.get(
             f"{audit}/v1/audit/checkpoints", params={"limit": 1000}, timeout=10
         ).text
     )
     export = tmp_path / "export.jsonl"
     export.write_bytes(
-        httpx.get(
+        api.get(
             f"{audit}/v1/audit/entries", params={"format": "jsonl"}, timeout=120
         ).content
     )
     public_key = tmp_path / "public.pem"
-    public_key.write_bytes(
-        httpx.get(f"{audit}/v1/audit/public-key", timeout=10).content
-    )
+    public_key.write_bytes(api.get(f"{audit}/v1/audit/public-key", timeout=10).content)
     capsys.readouterr()
     code = mfc(
         [

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import api
 from tests.e2e.fast import FastService, report_now
 from tests.e2e.test_walking_skeleton import audit_entries, eventually
 from tests.receivers import smtp_receiver, webhook_receiver
@@ -31,7 +31,7 @@ def fast(stack, tmp_path) -> Iterator[FastService]:
 def prompts(
     fast: FastService, episode_id: str, kind: str | None = None, **params: str
 ) -> list[dict[str, Any]]:
-    answer = httpx.get(
+    answer = api.get(
         f"{fast.url}/v1/prompts", params={"episode_id": episode_id, **params}, timeout=5
     )
     assert answer.status_code == 200
@@ -39,7 +39,7 @@ def prompts(
 
 
 def post_event(stack, episode_id: str, path: str, body: dict[str, Any]) -> None:
-    answer = httpx.post(
+    answer = api.post(
         f"{stack.url('intake')}/v1/episodes/{episode_id}/{path}", json=body, timeout=10
     )
     assert answer.status_code == 201, answer.text
@@ -61,14 +61,14 @@ def test_recurring_prompts_keep_their_cadence_complete_and_escalate(stack, fast)
 
     # Completing one occurrence does not stop the series; the next comes on schedule.
     latest = search[-1]
-    done = httpx.post(
+    done = api.post(
         f"{fast.url}/v1/prompts/{latest['id']}/complete",
         json={"completed_by": "cw-1", "note": "called shelters"},
         timeout=5,
     )
     assert done.status_code == 200
     assert done.json()["status"] == "completed"
-    again = httpx.post(
+    again = api.post(
         f"{fast.url}/v1/prompts/{latest['id']}/complete",
         json={"completed_by": "cw-1"},
         timeout=5,
@@ -264,7 +264,7 @@ def test_prompts_arrive_at_their_cadence_and_are_measured(stack, fast):
 
     for attempt in eventually(15):
         with attempt:
-            metrics = httpx.get(f"{fast.url}/metrics", timeout=5).text
+            metrics = api.get(f"{fast.url}/metrics", timeout=5).text
             open_now = _gauge(metrics, "mfc_prompts_open", "document_search_efforts")
             overdue_now = _gauge(
                 metrics, "mfc_prompts_overdue_open", "document_search_efforts"
@@ -324,7 +324,7 @@ def test_two_replicas_issue_and_escalate_each_occurrence_once(stack, fast):
         assert len(issued_events) == len(set(issued_events))
     # Both replicas fired timers (the work was shared, not left to one).
     for replica in fast.replicas:
-        metrics = httpx.get(f"{replica.url}/metrics", timeout=5).text
+        metrics = api.get(f"{replica.url}/metrics", timeout=5).text
         fired = [
             sample.value
             for family in text_string_to_metric_families(metrics)

@@ -4,10 +4,10 @@ walking skeleton on the containers backend, healthchecks included."""
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from shared.devstack import Infrastructure, free_port, service_environment
+from tests import api
 from tests.conftest import BACKENDS, make_report
 from tests.e2e.test_walking_skeleton import episode_events, eventually
 
@@ -21,6 +21,10 @@ IMAGE_ENV = {
     "AUDIT_SIGNING_KEY_FILE": "/tmp/audit/signing-key.pem",
     "AUDIT_GENERATE_SIGNING_KEY": "true",
     "AUDIT_CHECKPOINT_DIR": "/tmp/audit/checkpoints",
+    # The test token issuer's public key, mounted read-only below.
+    "AUTH_ISSUER": api.ISSUER,
+    "AUTH_AUDIENCE": api.AUDIENCE,
+    "AUTH_PUBLIC_KEYS_FILE": "/run/mfc/token-key.pub.pem",
 }
 
 
@@ -45,7 +49,13 @@ def image_stack(containers: Infrastructure) -> Iterator[tuple[ImageStack, dict]]
         for name in SERVICES:
             image = f"local/mfc-{name}:latest"
             require_local_image(image)
-            container = DockerContainer(image).with_kwargs(network_mode="host")
+            container = (
+                DockerContainer(image)
+                .with_kwargs(network_mode="host")
+                .with_volume_mapping(
+                    str(api.PUBLIC_KEY_FILE), IMAGE_ENV["AUTH_PUBLIC_KEYS_FILE"], "ro"
+                )
+            )
             env = service_environment(
                 name, ports[name], containers, base={}, overrides=IMAGE_ENV
             )
@@ -69,10 +79,10 @@ def test_service_images_become_healthy_and_run_the_skeleton(image_stack):
                 break
             assert time.monotonic() < deadline, f"{name} not healthy: {health}"
             time.sleep(1)
-        assert httpx.get(f"{stack.url(name)}/readyz", timeout=5).status_code == 200
+        assert api.get(f"{stack.url(name)}/readyz", timeout=5).status_code == 200
         assert container.get_wrapped_container().attrs["Config"]["User"] == "mfc"
 
-    answer = httpx.post(
+    answer = api.post(
         f"{stack.url('intake')}/v1/episodes", json=make_report(), timeout=10
     )
     assert answer.status_code == 201, answer.text

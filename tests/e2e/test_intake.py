@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from shared import topics
 from shared.events import INBOUND_DATA, CloudEvent, EventType
+from tests import api
 from tests.conftest import make_report
 from tests.e2e.test_walking_skeleton import audit_entries, eventually
 from tests.kafka_helpers import produce
@@ -27,7 +28,7 @@ def now() -> datetime:
 
 
 def post(stack, path: str, body: Any, **headers: str) -> httpx.Response:
-    return httpx.post(
+    return api.post(
         f"{stack.url('intake')}{path}", json=body, headers=headers, timeout=15
     )
 
@@ -109,7 +110,7 @@ def test_the_lifecycle_over_http_reaches_the_trail_in_order(stack):
         EventType.SCREENING_COMPLETED,
         EventType.EPISODE_CLOSED,
     ]
-    timeline = httpx.get(f"{stack.url('intake')}{base}", timeout=10).json()["timeline"]
+    timeline = api.get(f"{stack.url('intake')}{base}", timeout=10).json()["timeline"]
     assert [t["type"] for t in timeline] == expected
     for attempt in eventually():
         with attempt:
@@ -252,7 +253,7 @@ def test_the_same_event_twice_is_recorded_once(stack):
     }
     path = f"/v1/episodes/{episode['id']}/notifications"
     assert [post(stack, path, notice).status_code for _ in range(3)] == [201, 200, 200]
-    timeline = httpx.get(
+    timeline = api.get(
         f"{stack.url('intake')}/v1/episodes/{episode['id']}", timeout=10
     ).json()["timeline"]
     assert [t["type"] for t in timeline].count(EventType.NOTIFICATION_RECORDED) == 1
@@ -299,7 +300,7 @@ def test_episodes_are_listed_by_county_and_status_a_page_at_a_time(stack):
         params: dict[str, Any] = {"county": county, "status": "missing", "limit": 2}
         if cursor:
             params["cursor"] = cursor
-        page = httpx.get(
+        page = api.get(
             f"{stack.url('intake')}/v1/episodes", params=params, timeout=10
         ).json()
         seen += [e["id"] for e in page["episodes"]]
@@ -446,7 +447,7 @@ def test_no_inbound_record_blocks_the_topic_or_vanishes(stack, open_episode_id, 
     )
     for attempt in eventually(60):
         with attempt:
-            timeline = httpx.get(
+            timeline = api.get(
                 f"{stack.url('intake')}/v1/episodes/{episode_id}", timeout=10
             ).json()["timeline"]
             notes = [t["data"].get("note") for t in timeline]
@@ -527,7 +528,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 
 def test_intake_counts_what_it_does(stack):
     metrics = f"{stack.url('intake')}/metrics"
-    before = httpx.get(metrics, timeout=5).text
+    before = api.get(metrics, timeout=5).text
     report = make_report()
     post(stack, "/v1/episodes", report)
     post(stack, "/v1/episodes", report)
@@ -535,7 +536,7 @@ def test_intake_counts_what_it_does(stack):
         stack, "/v1/episodes", make_report(county_code="MO-510", child={"sex": "robot"})
     )
     post(stack, "/v1/episodes", make_report(county_code="WA-033"))  # not served here
-    after = httpx.get(metrics, timeout=5).text
+    after = api.get(metrics, timeout=5).text
 
     def grew(name: str, **labels: str) -> float:
         return _metric(after, name, **labels) - _metric(before, name, **labels)
@@ -571,7 +572,7 @@ def test_the_episode_shows_its_deadlines_and_prompts(stack):
 
     for attempt in eventually(30):
         with attempt:
-            episode = httpx.get(
+            episode = api.get(
                 f"{stack.url('intake')}/v1/episodes/{episode_id}", timeout=10
             ).json()
             opened = {o["kind"]: o for o in episode["obligations"]}
@@ -598,7 +599,7 @@ def test_the_episode_shows_its_deadlines_and_prompts(stack):
     assert notice.status_code == 201, notice.text
     for attempt in eventually(30):
         with attempt:
-            episode = httpx.get(
+            episode = api.get(
                 f"{stack.url('intake')}/v1/episodes/{episode_id}", timeout=10
             ).json()
             status = {o["kind"]: o["status"] for o in episode["obligations"]}

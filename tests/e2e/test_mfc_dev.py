@@ -12,6 +12,7 @@ from uuid import uuid4
 import httpx
 
 from shared.devstack import free_port
+from tests import api
 from tests.conftest import make_report
 from tests.e2e.test_walking_skeleton import eventually
 
@@ -47,12 +48,35 @@ def stop(process: subprocess.Popen[str]) -> str:
     return rest
 
 
+def mfc_token(data_dir: Path, env: dict[str, str], *args: str) -> dict[str, str]:
+    """A bearer header from `mfc token`, signed with the key `mfc dev` made."""
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "token",
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {"Authorization": f"Bearer {made.stdout.strip()}"}
+
+
 def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
+    """Also the development tokens: without an identity provider configured, `mfc
+    dev` makes a token key and `mfc token` signs with it."""
     ports = {name: free_port() for name in SERVICES}
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"}
+        and not key.startswith("AUTH_")
     }
     env.update({f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()})
     env["MFC_KAFKA_PORT"] = str(free_port())
@@ -63,13 +87,29 @@ def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
         banner = "".join(lines)
         for name in SERVICES:
             assert f"http://127.0.0.1:{ports[name]}" in banner
-        created = httpx.post(f"{intake}/v1/episodes", json=make_report(), timeout=10)
+        report = make_report()
+        sender = mfc_token(
+            tmp_path / "data", env, "--role", "county_system", "--county", "NC-063"
+        )
+        assert (
+            httpx.post(f"{intake}/v1/episodes", json=report, timeout=10).status_code
+            == 401
+        )
+        assert (
+            api.post(f"{intake}/v1/episodes", json=report, timeout=10).status_code
+            == 401
+        ), "a token of another issuer's key is refused"
+        created = httpx.post(
+            f"{intake}/v1/episodes", json=report, headers=sender, timeout=10
+        )
         assert created.status_code == 201
+        auditor = mfc_token(tmp_path / "data", env, "--role", "auditor")
         for attempt in eventually():
             with attempt:
                 entries = httpx.get(
                     f"http://127.0.0.1:{ports['audit']}/v1/audit/entries",
                     params={"episode_id": created.json()["id"]},
+                    headers=auditor,
                     timeout=10,
                 ).json()["entries"]
                 assert [
@@ -85,10 +125,12 @@ def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
         for port in ports.values()
     )
 
-    # Same data directory: PostgreSQL kept the episode.
+    # Same data directory: PostgreSQL kept the episode, and the token key stayed.
     process, _ = start(tmp_path / "data", env)
     try:
-        again = httpx.get(f"{intake}/v1/episodes/{created.json()['id']}", timeout=10)
+        again = httpx.get(
+            f"{intake}/v1/episodes/{created.json()['id']}", headers=sender, timeout=10
+        )
         assert again.status_code == 200
         assert again.json()["case_id"] == created.json()["case_id"]
     finally:
@@ -113,11 +155,11 @@ def test_mfc_dev_uses_the_infrastructure_the_environment_names(infra, tmp_path):
     process, lines = start(tmp_path / "data", env)
     try:
         assert f"kafka     {infra.bootstrap_servers}" in "".join(lines)
-        created = httpx.post(f"{intake}/v1/episodes", json=make_report(), timeout=10)
+        created = api.post(f"{intake}/v1/episodes", json=make_report(), timeout=10)
         assert created.status_code == 201
         for attempt in eventually():
             with attempt:
-                entries = httpx.get(
+                entries = api.get(
                     f"http://127.0.0.1:{ports['audit']}/v1/audit/entries",
                     params={"episode_id": created.json()["id"]},
                     timeout=10,

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests import api
 from tests.conftest import make_report
 from tests.e2e.fast import FAST_POLICY, SECRET, FastService, report_now
 from tests.e2e.test_walking_skeleton import audit_entries, eventually
@@ -56,7 +56,7 @@ def record_notice(stack, episode_id: str, recipient: str, **extra: Any) -> None:
         "notified_by": "cw-1",
         **extra,
     }
-    answer = httpx.post(
+    answer = api.post(
         f"{stack.url('intake')}/v1/episodes/{episode_id}/notifications",
         json=body,
         timeout=10,
@@ -115,7 +115,7 @@ def test_alerts_remind_escalate_and_breach_until_the_notice_is_recorded(stack, f
         with attempt:
             obligations = {
                 o["kind"]: o
-                for o in httpx.get(
+                for o in api.get(
                     f"{fast.url}/v1/obligations",
                     params={"episode_id": episode_id},
                     timeout=5,
@@ -157,14 +157,14 @@ def test_an_ack_snoozes_its_obligation_then_alerting_resumes(stack, fast):
                 if p["reason"] == "breached"
             ]
             assert breaches
-    acked = httpx.post(
+    acked = api.post(
         f"{fast.url}/v1/alerts/{breaches[0]['alert_id']}/ack",
         json={"acked_by": "oncall-a"},
         timeout=5,
     )
     assert acked.status_code == 200
     acked_at = time.monotonic()
-    second = httpx.post(
+    second = api.post(
         f"{fast.url}/v1/alerts/{breaches[0]['alert_id']}/ack",
         json={"acked_by": "sv-1", "note": "on it"},
         timeout=5,
@@ -180,7 +180,7 @@ def test_an_ack_snoozes_its_obligation_then_alerting_resumes(stack, fast):
         with attempt:
             assert len(alerts_for(fast, episode_id, "law_enforcement_report")) > quiet
     assert time.monotonic() - acked_at >= 2.5
-    obligation = httpx.get(
+    obligation = api.get(
         f"{fast.url}/v1/obligations",
         params={"episode_id": episode_id, "status": "breached"},
         timeout=5,
@@ -190,7 +190,7 @@ def test_an_ack_snoozes_its_obligation_then_alerting_resumes(stack, fast):
         "ncmec_report",
     }  # an ack never satisfies
     assert (
-        httpx.post(
+        api.post(
             f"{fast.url}/v1/alerts/{uuid4()}/ack", json={"acked_by": "x"}, timeout=5
         ).status_code
         == 404
@@ -284,7 +284,7 @@ def test_the_watchdog_calls_the_heartbeat_and_exports_its_view(stack, fast):
     for attempt in eventually(15):
         with attempt:
             assert fast.webhook.heartbeats >= 2
-            metrics = httpx.get(f"{fast.url}/metrics", timeout=5).text
+            metrics = api.get(f"{fast.url}/metrics", timeout=5).text
             assert "mfc_watchdog_healthy 1.0" in metrics
             assert (
                 'mfc_open_obligations{breached="false",jurisdiction="KY-111",kind="law_enforcement_report"}'
@@ -304,12 +304,12 @@ def test_an_endangerment_learned_later_opens_floridas_immediate_report(stack):
     endangerment comes in an update, the rule applies from then on, with its clock
     starting when the agency learned it (the stack's notifier, the shipped policy)."""
     report = make_report(county_code="FL-086", child={"date_of_birth": "2010-03-01"})
-    answer = httpx.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
+    answer = api.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
     assert answer.status_code == 201, answer.text
     episode_id = answer.json()["id"]
 
     def kinds() -> dict[str, dict[str, Any]]:
-        listed = httpx.get(
+        listed = api.get(
             f"{stack.url('notifier')}/v1/obligations",
             params={"episode_id": episode_id},
             timeout=5,
@@ -360,7 +360,7 @@ def test_an_endangerment_learned_later_opens_floridas_immediate_report(stack):
 
 
 def post_update(stack, episode_id: str, endangerments: dict[str, Any]) -> None:
-    answer = httpx.post(
+    answer = api.post(
         f"{stack.url('intake')}/v1/episodes/{episode_id}/updates",
         json={"endangerments": endangerments, "updated_by": "cw-1"},
         timeout=10,
@@ -369,7 +369,7 @@ def post_update(stack, episode_id: str, endangerments: dict[str, Any]) -> None:
 
 
 def messages_handled(url: str) -> float:
-    metrics = httpx.get(f"{url}/metrics", timeout=5).text
+    metrics = api.get(f"{url}/metrics", timeout=5).text
     return sum(
         sample.value
         for family in text_string_to_metric_families(metrics)

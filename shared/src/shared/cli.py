@@ -1,7 +1,8 @@
 """``mfc``: the project's command line.
 
 ``mfc audit keygen|verify`` makes the audit signing key and verifies an exported
-log offline. ``mfc dev`` runs the whole system on embedded infrastructure (or on the Kafka and
+log offline. ``mfc token`` signs a bearer token with the development key (never for
+production: there, tokens come from the agency's identity provider). ``mfc dev`` runs the whole system on embedded infrastructure (or on the Kafka and
 PostgreSQL that ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` name) until Ctrl-C or
 SIGTERM, then stops everything in order.
 """
@@ -66,6 +67,44 @@ def dev(args: argparse.Namespace) -> int:
         print("mfc dev: stopped", flush=True)  # noqa: T201
 
 
+def token(args: argparse.Namespace) -> int:
+    from shared.auth import Role
+    from shared.devtokens import DEV_AUDIENCE, DEV_ISSUER, dev_key_paths, mint
+    from shared.durations import parse_duration
+
+    key_file = (
+        Path(args.key_file)
+        if args.key_file
+        else dev_key_paths(Path(args.data_dir) / "auth")[0]
+    )
+    if not key_file.exists():
+        print(  # noqa: T201
+            f"mfc token: no signing key at {key_file}; `mfc dev` makes one",
+            file=sys.stderr,
+        )
+        return 2
+    known = {r.value for r in Role}
+    unknown = sorted(set(args.role) - known)
+    if unknown:
+        print(  # noqa: T201
+            f"mfc token: unknown roles {', '.join(unknown)} (known: {', '.join(sorted(known))})",
+            file=sys.stderr,
+        )
+        return 2
+    print(  # noqa: T201
+        mint(
+            key_file.read_bytes(),
+            subject=args.subject,
+            roles=args.role,
+            counties=[c.upper() for c in args.county] or ["*"],
+            issuer=args.issuer or os.environ.get("AUTH_ISSUER", DEV_ISSUER),
+            audience=args.audience or os.environ.get("AUTH_AUDIENCE", DEV_AUDIENCE),
+            ttl=parse_duration(args.ttl),
+        )
+    )
+    return 0
+
+
 def docs(args: argparse.Namespace) -> int:
     from shared.configdoc import generated_files
 
@@ -94,6 +133,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     dev_parser.add_argument("--ready-timeout", type=float, default=90.0)
     dev_parser.set_defaults(func=dev)
+    token_parser = commands.add_parser(
+        "token",
+        help="sign a bearer token with the development key (development and tests only)",
+    )
+    token_parser.add_argument(
+        "--role", action="append", required=True, help="a role; repeat for more"
+    )
+    token_parser.add_argument(
+        "--county",
+        action="append",
+        default=[],
+        help="a county code in scope; repeat for more (default: every county)",
+    )
+    token_parser.add_argument("--subject", default="dev-user", help="the sub claim")
+    token_parser.add_argument("--ttl", default="8h", help="lifetime, e.g. 30m or 8h")
+    token_parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("MFC_DATA_DIR", ".mfc-data"),
+        help="the `mfc dev` data directory that holds the key (env MFC_DATA_DIR)",
+    )
+    token_parser.add_argument("--key-file", help="a PEM private key instead")
+    token_parser.add_argument("--issuer", help="iss (default: env AUTH_ISSUER)")
+    token_parser.add_argument("--audience", help="aud (default: env AUTH_AUDIENCE)")
+    token_parser.set_defaults(func=token)
     docs_parser = commands.add_parser(
         "docs", help="write the generated docs (configuration, AsyncAPI, OpenAPI)"
     )

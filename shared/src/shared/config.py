@@ -7,11 +7,15 @@ Infrastructure addresses use the unprefixed names ``KAFKA_BOOTSTRAP_SERVERS`` an
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.durations import Duration
+
+if TYPE_CHECKING:
+    from shared.kafka import KafkaSecurity
 
 
 class ServiceSettings(BaseSettings):
@@ -26,6 +30,35 @@ class ServiceSettings(BaseSettings):
     """Kafka brokers, ``host:port[,host:port]``."""
     database_url: SecretStr = Field(validation_alias="DATABASE_URL")
     """PostgreSQL URL; each service uses its own schema in this database."""
+
+    kafka_security_protocol: Literal[
+        "PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"
+    ] = Field(default="PLAINTEXT", validation_alias="KAFKA_SECURITY_PROTOCOL")
+    """How to reach the brokers: SASL_SSL in production (see docs/security.md)."""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = (
+        Field(default=None, validation_alias="KAFKA_SASL_MECHANISM")
+    )
+    """SASL mechanism (with a SASL_* protocol)."""
+    kafka_sasl_username: str | None = Field(
+        default=None, validation_alias="KAFKA_SASL_USERNAME"
+    )
+    """SASL user: one per service, so ACLs can tell them apart."""
+    kafka_sasl_password: SecretStr | None = Field(
+        default=None, validation_alias="KAFKA_SASL_PASSWORD"
+    )
+    """SASL password (from a secret store or file, never the repository)."""
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, validation_alias="KAFKA_SSL_CAFILE"
+    )
+    """CA bundle that signed the brokers' certificates (with SSL or SASL_SSL)."""
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, validation_alias="KAFKA_SSL_CERTFILE"
+    )
+    """Client certificate for mutual TLS."""
+    kafka_ssl_keyfile: Path | None = Field(
+        default=None, validation_alias="KAFKA_SSL_KEYFILE"
+    )
+    """Private key of the client certificate."""
 
     http_host: str = "127.0.0.1"
     """Address the HTTP API listens on."""
@@ -63,6 +96,92 @@ class ServiceSettings(BaseSettings):
     """Fewest open database connections."""
     db_pool_max_size: int = 10
     """Most open database connections."""
+
+    auth_issuer: str = Field(validation_alias="AUTH_ISSUER")
+    """The ``iss`` every bearer token must carry (your identity provider)."""
+    auth_audience: str = Field(
+        default="missing-from-care", validation_alias="AUTH_AUDIENCE"
+    )
+    """The ``aud`` every bearer token must carry."""
+    auth_jwks_url: str | None = Field(default=None, validation_alias="AUTH_JWKS_URL")
+    """The identity provider's JWKS URL (keys cached, refetched for an unknown kid)."""
+    auth_public_keys_file: Path | None = Field(
+        default=None, validation_alias="AUTH_PUBLIC_KEYS_FILE"
+    )
+    """Instead of a JWKS URL: a file of static public keys, a JWKS document or PEM
+    blocks (several during a key rotation)."""
+    auth_algorithms: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset({"RS256", "ES256", "EdDSA"}),
+        validation_alias="AUTH_ALGORITHMS",
+    )
+    """Signature algorithms accepted, comma-separated; asymmetric ones only."""
+    auth_leeway: Duration = Field(
+        default=timedelta(seconds=30), validation_alias="AUTH_LEEWAY"
+    )
+    """Clock drift allowed when checking a token's ``exp`` and ``nbf``."""
+    auth_roles_claim: str = Field(default="roles", validation_alias="AUTH_ROLES_CLAIM")
+    """The claim that lists the caller's roles."""
+    auth_counties_claim: str = Field(
+        default="counties", validation_alias="AUTH_COUNTIES_CLAIM"
+    )
+    """The claim that lists the caller's county codes (``*``: every county)."""
+    metrics_require_token: bool = False
+    """Serve ``/metrics`` only to a token with the ``metrics`` or ``admin`` role."""
+
+    @field_validator("auth_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: frozenset[str]) -> frozenset[str]:
+        refused = sorted(a for a in value if a.lower() == "none" or a.startswith("HS"))
+        if refused:
+            raise ValueError(
+                f"not allowed: {', '.join(refused)} (the services hold public keys only)"
+            )
+        if not value:
+            raise ValueError("allow at least one algorithm, e.g. ES256")
+        return value
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> "ServiceSettings":
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_mechanism
+            and self.kafka_sasl_username
+            and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                "KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD "
+                f"are required with {self.kafka_security_protocol}"
+            )
+        return self
+
+    def kafka_security(self) -> "KafkaSecurity":
+        from shared.kafka import KafkaSecurity
+
+        return KafkaSecurity(
+            protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value()
+            if self.kafka_sasl_password
+            else None,
+            cafile=self.kafka_ssl_cafile,
+            certfile=self.kafka_ssl_certfile,
+            keyfile=self.kafka_ssl_keyfile,
+        )
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> "ServiceSettings":
+        if (self.auth_jwks_url is None) == (self.auth_public_keys_file is None):
+            raise ValueError(
+                "set exactly one of AUTH_JWKS_URL and AUTH_PUBLIC_KEYS_FILE"
+            )
+        return self
 
 
 class AlertingSettings(ServiceSettings):

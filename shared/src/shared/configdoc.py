@@ -23,10 +23,14 @@ def _env_name(settings: type[ServiceSettings], name: str, field: FieldInfo) -> s
 
 def _default(field: FieldInfo) -> str:
     if field.default is PydanticUndefined:
-        return "**required**"
+        if field.default_factory is dict:
+            return "`{}`"
+        return "**required**" if field.default_factory is None else "(built in)"
     value = field.default
     if hasattr(value, "total_seconds"):
         return f"`{format_duration(value)}`"
+    if isinstance(value, frozenset):
+        return f"`{','.join(sorted(value))}`"
     return f"`{value}`"
 
 
@@ -93,6 +97,9 @@ def openapi_documents() -> dict[str, dict[str, Any]]:
                 "kafka_bootstrap_servers": "127.0.0.1:9092",
                 "database_url": "postgresql://unused@127.0.0.1/unused",
                 "counties": "NC-063",
+                "auth_issuer": "https://idp.invalid",
+                "auth_jwks_url": "https://idp.invalid/jwks",
+                "auth_public_keys_file": None,
             }
         )
         documents[name] = factories[name](settings).openapi()

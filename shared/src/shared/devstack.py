@@ -10,6 +10,7 @@ only what consumers had not read yet (see docs/architecture.md).
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from shared import topics
+from shared.devtokens import DEV_ISSUER, ensure_dev_key
 from shared.kafka import ensure_topics
 
 logger = logging.getLogger(__name__)
@@ -234,6 +236,17 @@ def service_environment(
         }
     )
     env.setdefault("INTAKE_COUNTIES", DEV_COUNTIES)
+    # Each served county's system may send for its own county (county/NC-063).
+    env.setdefault(
+        "INTAKE_KAFKA_SOURCES",
+        json.dumps(
+            {
+                f"county/{code.strip().upper()}": [code.strip().upper()]
+                for code in env["INTAKE_COUNTIES"].split(",")
+                if code.strip()
+            }
+        ),
+    )
     env.update(overrides)
     return env
 
@@ -255,6 +268,12 @@ class ServiceSet:
         # The audit signing key and the outside copies of its checkpoints: made on
         # first start and kept with the data (a real deployment mounts both).
         audit_dir = (state_dir or log_dir.parent) / "audit"
+        # Bearer tokens: without an identity provider configured, a development
+        # issuer whose tokens `mfc token` signs.
+        if not base.get("AUTH_JWKS_URL") and not base.get("AUTH_PUBLIC_KEYS_FILE"):
+            auth_dir = (state_dir or log_dir.parent) / "auth"
+            base["AUTH_PUBLIC_KEYS_FILE"] = str(ensure_dev_key(auth_dir))
+            base.setdefault("AUTH_ISSUER", DEV_ISSUER)
         base.setdefault("AUDIT_SIGNING_KEY_FILE", str(audit_dir / "signing-key.pem"))
         base.setdefault("AUDIT_GENERATE_SIGNING_KEY", "true")
         base.setdefault("AUDIT_CHECKPOINT_DIR", str(audit_dir / "checkpoints"))

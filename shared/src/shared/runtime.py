@@ -15,7 +15,7 @@ from typing import Any, Protocol, cast
 
 import asyncpg
 from aiokafka import ConsumerRecord
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy
@@ -28,6 +28,7 @@ from prometheus_client import (
 )
 
 from shared import topics
+from shared.auth import Authenticator, Role, token_verifier
 from shared.clock import Clock
 from shared.config import ServiceSettings
 from shared.consumer import (
@@ -79,6 +80,7 @@ class ServiceRuntime:
         self.clock = clock
         self.source = f"service/{service}"
         self.registry = CollectorRegistry()
+        self.auth = Authenticator(token_verifier(settings), self.registry)
         self.router = KafkaRouter()
         self.broker = KafkaBroker(
             settings.kafka_bootstrap_servers,
@@ -89,9 +91,12 @@ class ServiceRuntime:
             logger=logging.getLogger("mfc.faststream"),
             log_level=logging.DEBUG,
             graceful_timeout=settings.shutdown_grace.total_seconds(),
+            security=settings.kafka_security().for_faststream(),
         )
         self.publisher = KafkaPublisher(
-            settings.kafka_bootstrap_servers, client_id=f"mfc-{service}-outbox"
+            settings.kafka_bootstrap_servers,
+            client_id=f"mfc-{service}-outbox",
+            security=settings.kafka_security(),
         )
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
@@ -244,6 +249,7 @@ class ServiceRuntime:
                 settings.kafka_bootstrap_servers,
                 topics.ALL,
                 partitions=topics.DEFAULT_PARTITIONS,
+                security=settings.kafka_security(),
             )
         await self.publisher.start()
         self._relay = OutboxRelay(
@@ -370,7 +376,13 @@ def add_ops_routes(
             return {"status": "not ready", "problems": problems}
         return {"status": "ready"}
 
-    @app.get("/metrics", tags=["operations"])
+    guard = (
+        [Depends(runtime.auth.require(Role.METRICS))]
+        if runtime.settings.metrics_require_token
+        else []
+    )
+
+    @app.get("/metrics", tags=["operations"], dependencies=guard)
     async def metrics() -> Response:
         return Response(
             generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST

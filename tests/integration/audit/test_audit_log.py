@@ -20,6 +20,7 @@ from audit.domain import merkle
 from shared import topics
 from shared.cli import main as mfc
 from shared.events import CloudEvent
+from tests import api
 from tests.kafka_helpers import produce
 
 TOPIC = topics.PROMPTS
@@ -64,7 +65,7 @@ async def audit(infra, unique, tmp_path) -> AsyncIterator[AuditUnderTest]:
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
-            transport=transport, base_url="http://audit"
+            transport=transport, base_url="http://audit", headers=api.ADMIN
         ) as client:
             yield AuditUnderTest(client, settings)
 

@@ -106,7 +106,7 @@ def test_filters_select_by_county_and_clock_start():
     records = obligations_from([e1, e2, e3])
     now = START + timedelta(days=20)
     chosen = report(
-        records, now=now, county="NC-063", clock_from=START + timedelta(days=1)
+        records, now=now, counties=["NC-063"], clock_from=START + timedelta(days=1)
     )
     ids = [o["obligation_id"] for e in chosen["episodes"] for o in e["obligations"]]
     assert ids == [later]

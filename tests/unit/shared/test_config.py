@@ -48,3 +48,32 @@ def test_generated_docs_are_up_to_date():
         assert (root / relative).read_text() == text, (
             f"{relative} is stale: run .venv/bin/mfc docs"
         )
+
+
+def test_kafka_security_settings_reach_every_kind_of_client(monkeypatch, tmp_path):
+    from faststream.security import SASLScram512
+
+    for key, value in REQUIRED.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("INTAKE_COUNTIES", "NC-063")
+    assert IntakeSettings().kafka_security().for_faststream() is None
+    assert IntakeSettings().kafka_security().client_options() == {
+        "security_protocol": "PLAINTEXT"
+    }
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    with pytest.raises(ValidationError, match="KAFKA_SASL_USERNAME"):
+        IntakeSettings()
+    monkeypatch.setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "mfc-intake")
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "from-a-secret-store")
+    settings = IntakeSettings()
+    assert "from-a-secret-store" not in repr(settings)
+    options = settings.kafka_security().client_options()
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["sasl_plain_username"] == "mfc-intake"
+    assert options["sasl_plain_password"] == "from-a-secret-store"
+    assert options["ssl_context"].verify_mode.name == "CERT_REQUIRED"
+    security = settings.kafka_security().for_faststream()
+    assert isinstance(security, SASLScram512)
+    assert security.use_ssl

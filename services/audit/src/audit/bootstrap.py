@@ -76,7 +76,6 @@ def create_app(settings: AuditSettings, *, clock: Clock | None = None) -> FastAP
             directory=directory,
             checkpointer=lambda: workers["checkpointer"],
             metrics=metrics,
-            show_personal=settings.show_personal_fields,
         )
     )
     add_ops_routes(app, runtime)

@@ -39,6 +39,3 @@ class AuditSettings(ServiceSettings):
     """How often a checkpoint is signed when the log has grown."""
     checkpoint_max_age: Duration = timedelta(hours=1)
     """A checkpoint is signed at least this often, grown or not (freshness)."""
-    show_personal_fields: bool = False
-    """Show children's names, dates of birth, photos and endangerments in answers
-    (otherwise they are redacted)."""

@@ -224,17 +224,18 @@ async def compliance_report(
     conn: Conn,
     *,
     now: datetime,
-    county: str | None,
+    counties: list[str] | None,
     clock_from: datetime | None,
     clock_to: datetime | None,
 ) -> dict[str, Any]:
+    """``counties``: those to report on (None: every county)."""
     events = await postgres.obligation_events(
-        conn, types=compliance.TYPES, county=county
+        conn, types=compliance.TYPES, counties=counties
     )
     return compliance.report(
         compliance.obligations_from(events),
         now=now,
-        county=county,
+        counties=counties,
         clock_from=clock_from,
         clock_to=clock_to,
     )

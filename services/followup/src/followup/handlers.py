@@ -6,6 +6,7 @@ Timers and deliveries are the shared mechanisms the notifier uses too
 """
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -517,13 +518,18 @@ async def complete_prompt(
     note: str | None,
     ctx: AlertingContext,
     metrics: FollowupMetrics,
+    in_scope: Callable[[str], bool] = lambda _county: True,
 ) -> dict[str, Any]:
-    """Complete one occurrence; a recurring series issues its next on schedule."""
+    """Complete one occurrence; a recurring series issues its next on schedule. A
+    prompt of a county not ``in_scope`` of the caller is not found."""
     now = ctx.clock.now()
     prompt = await conn.fetchrow(
-        "SELECT * FROM prompts WHERE id = $1 FOR UPDATE", prompt_id
+        "SELECT p.*, e.county_code FROM prompts p "
+        "JOIN episodes e ON e.episode_id = p.episode_id "
+        "WHERE p.id = $1 FOR UPDATE OF p",
+        prompt_id,
     )
-    if prompt is None:
+    if prompt is None or not in_scope(prompt["county_code"]):
         raise PromptNotFoundError(f"no prompt {prompt_id}")
     if prompt["status"] != "open":
         raise PromptNotOpenError(f"the prompt is {prompt['status']}")

@@ -20,7 +20,7 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
         policy=load_policy(settings.policy_path),  # invalid policy: fail at start-up
     )
     metrics = handlers.IntakeMetrics(runtime.registry)
-    stream.register(runtime, ctx, metrics)
+    stream.register(runtime, ctx, metrics, sources=settings.kafka_sources)
     app = FastAPI(
         title="missing-from-care intake",
         version="1",

@@ -34,6 +34,24 @@ class IntakeSettings(ServiceSettings):
     """The jurisdiction policy file: the same one as the notifier's, so the answer
     to a report lists the deadlines the notifier will open."""
 
+    kafka_sources: dict[str, frozenset[str]] = Field(default_factory=dict)
+    """Who may send what on the inbound topic: the county codes each producer may send
+    events for, as JSON keyed by the events' CloudEvents ``source``
+    (``{"county/NC-063": ["NC-063"], "state/nc-cws": ["NC-063", "NC-183"]}``). An
+    event of another source, or about another county, goes to the dead-letter topic.
+    The broker's ACLs must let each producer write only under its own source (see
+    docs/security.md)."""
+
+    @field_validator("kafka_sources")
+    @classmethod
+    def _upper_counties(
+        cls, value: dict[str, frozenset[str]]
+    ) -> dict[str, frozenset[str]]:
+        return {
+            source: frozenset(c.strip().upper() for c in counties)
+            for source, counties in value.items()
+        }
+
     @field_validator("counties", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:

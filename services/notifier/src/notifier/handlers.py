@@ -6,6 +6,7 @@ HTTP request's) and writes its outgoing events to the outbox in it.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -692,16 +693,25 @@ class AckOutcome:
 
 
 async def acknowledge(
-    conn: Conn, alert_id: UUID, *, acked_by: str, note: str | None, ctx: AlertingContext
+    conn: Conn,
+    alert_id: UUID,
+    *,
+    acked_by: str,
+    note: str | None,
+    ctx: AlertingContext,
+    in_scope: Callable[[str], bool] = lambda _county: True,
 ) -> AckOutcome:
     """Record an ack (every responder's is kept) and quiet the obligation's alerts for
-    the snooze period. An ack never satisfies the obligation."""
+    the snooze period. An ack never satisfies the obligation. An alert of a county
+    not ``in_scope`` of the caller is not found."""
     now = ctx.clock.now()
     alert = await postgres.get_alert(conn, alert_id)
     if alert is None:
         raise AlertNotFoundError(f"no alert {alert_id}")
     obligation = await postgres.lock_obligation(conn, alert["obligation_id"])
     assert obligation is not None
+    if not in_scope(obligation["county_code"]):
+        raise AlertNotFoundError(f"no alert {alert_id}")
     await postgres.insert_ack(
         conn, alert_id=alert_id, acked_by=acked_by, acked_at=now, note=note
     )

@@ -128,6 +128,13 @@ async def append_batch(
             """,
             rows,
         )
+    counties = {(r[8], r[9]) for r in rows if r[8] is not None and r[9] is not None}
+    if counties:
+        await conn.executemany(
+            "INSERT INTO episode_counties (episode_id, county_code) VALUES ($1, $2) "
+            "ON CONFLICT (episode_id) DO NOTHING",
+            sorted(counties),
+        )
     if new_nodes:
         await conn.executemany(
             "INSERT INTO merkle_nodes (level, idx, hash) VALUES ($1, $2, $3)", new_nodes
@@ -175,7 +182,10 @@ async def proof_hashes(conn: Conn, ranges: list[merkle.Range]) -> list[bytes]:
 
 async def leaf_at(conn: Conn, seq: int) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        "SELECT seq, topic, leaf_hash, event FROM log_entries WHERE seq = $1", seq
+        "SELECT seq, topic, leaf_hash, event, coalesce(county_code, ("
+        "  SELECT county_code FROM episode_counties c WHERE c.episode_id = e.episode_id"
+        ")) AS county_code FROM log_entries e WHERE seq = $1",
+        seq,
     )
     return dict(row) if row else None
 
@@ -231,7 +241,9 @@ ENTRY_COLUMNS = (
 _FILTERS = """
     WHERE seq > $1
       AND ($3::uuid IS NULL OR episode_id = $3)
-      AND ($4::text IS NULL OR county_code = $4)
+      AND ($4::text[] IS NULL OR county_code = ANY($4) OR (
+            county_code IS NULL AND episode_id IN (
+                SELECT episode_id FROM episode_counties WHERE county_code = ANY($4))))
       AND ($5::text IS NULL OR type = $5)
       AND ($6::timestamptz IS NULL OR event_time >= $6)
       AND ($7::timestamptz IS NULL OR event_time < $7)
@@ -241,7 +253,8 @@ _FILTERS = """
 @dataclass(frozen=True)
 class EntryFilter:
     episode_id: UUID | None = None
-    county: str | None = None
+    counties: list[str] | None = None
+    """None: every county (and entries of none)."""
     type_: str | None = None
     time_from: datetime | None = None
     time_to: datetime | None = None
@@ -255,7 +268,7 @@ async def entries(
         after_seq,
         limit,
         where.episode_id,
-        where.county,
+        where.counties,
         where.type_,
         where.time_from,
         where.time_to,
@@ -304,12 +317,12 @@ async def stored_entries(
 
 
 async def obligation_events(
-    conn: Conn, *, types: tuple[str, ...], county: str | None
+    conn: Conn, *, types: tuple[str, ...], counties: list[str] | None
 ) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT event FROM log_entries WHERE type = ANY($1::text[]) "
-        "AND ($2::text IS NULL OR county_code = $2) ORDER BY seq",
+        "AND ($2::text[] IS NULL OR county_code = ANY($2)) ORDER BY seq",
         list(types),
-        county,
+        counties,
     )
     return [r["event"] for r in rows]

@@ -14,7 +14,7 @@ that the episode closed first. An obligation is
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -118,20 +118,20 @@ def report(
     records: Iterable[ObligationRecord],
     *,
     now: datetime,
-    county: str | None = None,
+    counties: Collection[str] | None = None,
     clock_from: datetime | None = None,
     clock_to: datetime | None = None,
 ) -> dict[str, Any]:
     """Per obligation, per episode, per (kind, county) and in total.
 
-    ``county``, ``clock_from`` and ``clock_to`` select obligations by county and by
-    the time their clock started (``[from, to)``).
+    ``counties`` (None: all), ``clock_from`` and ``clock_to`` select obligations by
+    county and by the time their clock started (``[from, to)``).
     """
     chosen = sorted(
         (
             r
             for r in records
-            if (county is None or r.county_code == county)
+            if (counties is None or r.county_code in counties)
             and (clock_from is None or r.clock_start >= clock_from)
             and (clock_to is None or r.clock_start < clock_to)
         ),

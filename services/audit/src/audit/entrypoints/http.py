@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel
 
@@ -28,6 +28,7 @@ from audit.handlers import (
     compliance_report,
     verify_log,
 )
+from shared.auth import Principal, Role
 from shared.runtime import ServiceRuntime
 
 
@@ -92,6 +93,11 @@ def present(row: dict[str, Any], *, show_personal: bool) -> dict[str, Any]:
     }
 
 
+def _may_see_personal(principal: Principal) -> bool:
+    # Not implied by admin: seeing a child's personal data is its own grant.
+    return Role.AUDITOR_PII in principal.roles
+
+
 def _csv_line(values: list[Any]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer).writerow(values)
@@ -105,11 +111,15 @@ def create_router(
     directory: CheckpointDirectory,
     checkpointer: Callable[[], Checkpointer],
     metrics: AuditMetrics,
-    show_personal: bool,
 ) -> APIRouter:
+    """Every route needs an auditor's token; answers hold the caller's counties only,
+    with personal fields redacted unless the caller has ``auditor_pii``."""
+    auditor = Depends(runtime.auth.require(Role.AUDITOR, Role.AUDITOR_PII))
     router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
-    def stream(where: EntryFilter, after: int, fmt: Format) -> StreamingResponse:
+    def stream(
+        where: EntryFilter, after: int, fmt: Format, *, show_personal: bool
+    ) -> StreamingResponse:
         async def lines() -> AsyncIterator[str]:
             if fmt is Format.CSV:
                 yield _csv_line(list(ENTRY_CSV_COLUMNS))
@@ -130,6 +140,7 @@ def create_router(
 
     @router.get("/entries", response_model=EntryPage)
     async def list_entries(
+        principal: Annotated[Principal, auditor],
         episode_id: UUID | None = None,
         county: str | None = None,
         type: str | None = None,
@@ -146,15 +157,19 @@ def create_router(
             if not cursor.isdigit():
                 raise _invalid("cursor", "invalid cursor")
             after = int(cursor)
+        counties = principal.county_filter(county)
+        show_personal = _may_see_personal(principal)
         where = EntryFilter(
             episode_id=episode_id,
-            county=county.upper() if county else None,
+            counties=counties,
             type_=type,
             time_from=from_,
             time_to=to,
         )
         if format is not Format.JSON:
-            return stream(where, after, format)
+            return stream(where, after, format, show_personal=show_personal)
+        if counties == []:
+            return EntryPage(entries=[], next_cursor=None)
         async with runtime.pool.acquire() as conn:
             rows = await postgres.entries(
                 conn, after_seq=after, limit=limit, where=where
@@ -166,11 +181,16 @@ def create_router(
         )
 
     @router.get("/episodes/{episode_id}/trail")
-    async def episode_trail(episode_id: UUID, format: Format = Format.JSON) -> Any:
+    async def episode_trail(
+        episode_id: UUID,
+        principal: Annotated[Principal, auditor],
+        format: Format = Format.JSON,
+    ) -> Any:
         """Every entry of one episode, in log order."""
-        where = EntryFilter(episode_id=episode_id)
+        show_personal = _may_see_personal(principal)
+        where = EntryFilter(episode_id=episode_id, counties=principal.county_filter())
         if format is not Format.JSON:
-            return stream(where, 0, format)
+            return stream(where, 0, format, show_personal=show_personal)
         async with runtime.pool.acquire() as conn:
             rows = [
                 present(row, show_personal=show_personal)
@@ -193,7 +213,9 @@ def create_router(
 
     @router.get("/proof/{seq}")
     async def inclusion_proof(
-        seq: int, tree_size: Annotated[int | None, Query(ge=1)] = None
+        seq: int,
+        principal: Annotated[Principal, auditor],
+        tree_size: Annotated[int | None, Query(ge=1)] = None,
     ) -> dict[str, Any]:
         """RFC 6962 audit path of entry ``seq`` in the tree of ``tree_size`` entries
         (by default the newest checkpoint's)."""
@@ -203,6 +225,8 @@ def create_router(
         async with runtime.pool.acquire() as conn:
             entry = await postgres.leaf_at(conn, seq)
             assert entry is not None
+            if not principal.sees(entry["county_code"]):
+                raise HTTPException(404, f"entry {seq} is not in a tree of size {size}")
             path = await postgres.proof_hashes(
                 conn, merkle.inclusion_ranges(seq - 1, size)
             )
@@ -216,7 +240,7 @@ def create_router(
             "root_hash": _b64(root),
         }
 
-    @router.get("/consistency")
+    @router.get("/consistency", dependencies=[auditor])
     async def consistency_proof(
         from_: Annotated[int, Query(alias="from", ge=1)],
         to: Annotated[int, Query(ge=1)],
@@ -239,7 +263,7 @@ def create_router(
             "proof": [_b64(h) for h in proof],
         }
 
-    @router.get("/checkpoints")
+    @router.get("/checkpoints", dependencies=[auditor])
     async def list_checkpoints(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> dict[str, Any]:
@@ -248,21 +272,25 @@ def create_router(
             rows = await postgres.checkpoints(conn)
         return {"checkpoints": [c.to_json() for c in reversed(rows)][:limit]}
 
-    @router.post("/checkpoints", status_code=201)
+    @router.post(
+        "/checkpoints",
+        status_code=201,
+        dependencies=[Depends(runtime.auth.require())],  # admin only
+    )
     async def sign_checkpoint() -> dict[str, Any]:
         """Sign the current tree head now."""
         signed = await checkpointer().issue(force=True)
         assert signed is not None
         return signed.to_json()
 
-    @router.get("/public-key")
+    @router.get("/public-key", dependencies=[auditor])
     async def public_key() -> Response:
         """The PEM public key that checkpoints are signed with."""
         return Response(
             public_pem(keys().signing.public_key()), media_type="application/x-pem-file"
         )
 
-    @router.get("/verify")
+    @router.get("/verify", dependencies=[auditor])
     async def verify() -> dict[str, Any]:
         """Recompute every leaf and root; check every checkpoint, in the database and
         outside it. ``ok`` is false and the first failing entry and checkpoint are
@@ -274,6 +302,7 @@ def create_router(
 
     @router.get("/compliance")
     async def compliance_answer(
+        principal: Annotated[Principal, auditor],
         county: str | None = None,
         from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
         to: AwareDatetime | None = None,
@@ -287,7 +316,7 @@ def create_router(
             result = await compliance_report(
                 conn,
                 now=now,
-                county=county.upper() if county else None,
+                counties=principal.county_filter(county),
                 clock_from=from_,
                 clock_to=to,
             )

@@ -4,11 +4,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, StringConstraints
 
 from followup import handlers
 from shared.alerting import AlertingContext
+from shared.auth import Principal, Role
 from shared.runtime import ServiceRuntime
 
 
@@ -49,9 +50,15 @@ def create_router(
     metrics: handlers.FollowupMetrics,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["prompts"])
+    caseworker = Depends(runtime.auth.require(Role.CASEWORKER))
+    staff = Depends(runtime.auth.require(Role.CASEWORKER, Role.ONCALL))
 
     @router.post("/prompts/{prompt_id}/complete", response_model=PromptView)
-    async def complete(prompt_id: UUID, body: CompleteRequest) -> PromptView:
+    async def complete(
+        prompt_id: UUID,
+        body: CompleteRequest,
+        principal: Annotated[Principal, caseworker],
+    ) -> PromptView:
         """Complete this occurrence; a recurring prompt's next one comes on schedule."""
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
@@ -62,6 +69,7 @@ def create_router(
                     note=body.note,
                     ctx=ctx,
                     metrics=metrics,
+                    in_scope=principal.sees,
                 )
         except handlers.PromptNotFoundError:
             raise HTTPException(status_code=404, detail="no such prompt") from None
@@ -71,6 +79,7 @@ def create_router(
 
     @router.get("/prompts", response_model=list[PromptView])
     async def list_prompts(
+        principal: Annotated[Principal, staff],
         episode_id: UUID | None = None,
         status: Literal["open", "completed", "ended", "overdue"] | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -83,12 +92,15 @@ def create_router(
                 WHERE ($1::uuid IS NULL OR episode_id = $1)
                   AND ($2::text IS NULL OR status = $2)
                   AND (NOT $3::boolean OR overdue_at IS NOT NULL)
+                  AND ($5::text[] IS NULL OR episode_id IN (
+                        SELECT episode_id FROM episodes WHERE county_code = ANY($5)))
                 ORDER BY issued_at, rule_id LIMIT $4
                 """,
                 episode_id,
                 "open" if status == "overdue" else status,
                 status == "overdue",
                 limit,
+                principal.county_filter(),
             )
         return [PromptView.of(dict(r)) for r in rows]
 

@@ -179,21 +179,22 @@ async def timeline(conn: Conn, episode_id: UUID) -> list[dict[str, Any]]:
 async def list_episodes(
     conn: Conn,
     *,
-    county: str | None,
+    counties: list[str] | None,
     status: str | None,
     after: tuple[datetime, UUID] | None,
     limit: int,
 ) -> list[Episode]:
+    """``counties``: those to list (None: every county)."""
     rows = await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM episodes
-        WHERE ($1::text IS NULL OR county_code = $1)
+        WHERE ($1::text[] IS NULL OR county_code = ANY($1))
           AND ($2::text IS NULL OR status = $2)
           AND ($3::timestamptz IS NULL OR (created_at, id) > ($3, $4::uuid))
         ORDER BY created_at, id
         LIMIT $5
         """,
-        county,
+        counties,
         status,
         after[0] if after else None,
         after[1] if after else None,

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, StringConstraints
 
@@ -19,6 +19,7 @@ from intake.domain.model import (
     FieldProblem,
     ReportRejectedError,
 )
+from shared.auth import Principal, Role
 from shared.db import Conn
 from shared.events import (
     EpisodeClosedData,
@@ -166,7 +167,9 @@ def _error(status: int, detail: str, **extra: Any) -> JSONResponse:
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such episode"},
+    401: {"description": "No valid bearer token"},
+    403: {"description": "The token lacks the role, or the report's county"},
+    404: {"description": "No such episode (or not in the caller's counties)"},
     409: {"description": "The event does not fit the episode (e.g. closed)"},
     422: {"description": "Invalid, naming each bad field"},
 }
@@ -178,6 +181,10 @@ def create_router(
     metrics: handlers.IntakeMetrics,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["episodes"])
+    sender = Depends(runtime.auth.require(Role.COUNTY_SYSTEM))
+    reader = Depends(
+        runtime.auth.require(Role.CASEWORKER, Role.ONCALL, Role.COUNTY_SYSTEM)
+    )
 
     async def run(
         response: Response,
@@ -223,9 +230,12 @@ def create_router(
     async def report_episode(
         report: EpisodeReportedData,
         response: Response,
+        principal: Annotated[Principal, sender],
         idempotency_key: IdempotencyKey = None,
     ) -> Any:
         """Report a child missing from care; opens an episode."""
+        if not principal.sees(report.county_code):
+            return _error(403, f"not allowed to report for county {report.county_code}")
         return await run(
             response,
             lambda conn: handlers.report_episode(
@@ -241,11 +251,12 @@ def create_router(
             episode_id: UUID,
             body: Any,
             response: Response,
+            principal: Annotated[Principal, sender],
             idempotency_key: IdempotencyKey = None,
         ) -> Any:
-            return await run(
-                response,
-                lambda conn: handlers.record_event(
+            async def command(conn: Conn) -> handlers.Outcome:
+                await _in_scope(conn, episode_id, principal)
+                return await handlers.record_event(
                     conn,
                     episode_id,
                     event_type,
@@ -253,8 +264,9 @@ def create_router(
                     ctx=ctx,
                     metrics=metrics,
                     idempotency_key=idempotency_key,
-                ),
-            )
+                )
+
+            return await run(response, command)
 
         record.__annotations__["body"] = model
         router.add_api_route(
@@ -294,11 +306,13 @@ def create_router(
     )
 
     @router.get("/episodes/{episode_id}", response_model=EpisodeView)
-    async def get_episode(episode_id: UUID) -> EpisodeView:
+    async def get_episode(
+        episode_id: UUID, principal: Annotated[Principal, reader]
+    ) -> EpisodeView:
         """The episode with its timeline, obligations and prompts."""
         async with runtime.pool.acquire() as conn:
             episode = await postgres.get_episode(conn, episode_id)
-            if episode is None:
+            if episode is None or not principal.sees(episode.county_code):
                 raise HTTPException(status_code=404, detail="no such episode")
             return EpisodeView.of(
                 episode,
@@ -309,17 +323,22 @@ def create_router(
 
     @router.get("/episodes", response_model=EpisodePage)
     async def list_episodes(
+        principal: Annotated[Principal, reader],
         county: Annotated[str | None, Query(pattern=r"^[A-Za-z]{2}-\d{3}$")] = None,
         status: EpisodeStatus | None = None,
         cursor: str | None = None,
         limit: Annotated[int, Query(ge=1, le=500)] = 50,
     ) -> EpisodePage:
-        """Episodes in creation order, filtered, a page at a time."""
+        """Episodes in creation order, filtered, a page at a time; only those of the
+        caller's counties."""
         after = _parse_cursor(cursor) if cursor else None
+        counties = principal.county_filter(county)
+        if counties == []:
+            return EpisodePage(episodes=[], next_cursor=None)
         async with runtime.pool.acquire() as conn:
             episodes = await postgres.list_episodes(
                 conn,
-                county=county.upper() if county else None,
+                counties=counties,
                 status=status.value if status else None,
                 after=after,
                 limit=limit,
@@ -334,6 +353,14 @@ def create_router(
         )
 
     return router
+
+
+async def _in_scope(conn: Conn, episode_id: UUID, principal: Principal) -> None:
+    """Another county's episode is answered as no episode at all: ids cannot be
+    probed."""
+    episode = await postgres.get_episode(conn, episode_id)
+    if episode is not None and not principal.sees(episode.county_code):
+        raise handlers.EpisodeNotFoundError(f"no episode {episode_id}")
 
 
 def _parse_cursor(cursor: str) -> tuple[datetime, UUID]:

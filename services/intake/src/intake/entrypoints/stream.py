@@ -6,6 +6,7 @@ goes to the dead-letter topic with the reason: never silently dropped. A repeate
 event (same CloudEvent ``id``) is skipped by the reliable consumer before it gets here.
 """
 
+from collections.abc import Mapping
 from typing import TypeVar
 from uuid import UUID
 
@@ -59,10 +60,33 @@ def _validated(event: CloudEvent, model: type[_M], ctx: handlers.IntakeContext) 
         raise InvalidEventError(f"{exc}; {more}") from exc
 
 
+class ProducerNotAllowedError(PermanentError):
+    """An inbound event its source may not send."""
+
+
+def check_producer(
+    sources: Mapping[str, frozenset[str]], source: str, county_code: str
+) -> None:
+    """Refuse an event its producer may not send: the Kafka counterpart of a bearer
+    token's county scope."""
+    counties = sources.get(source)
+    if counties is None:
+        raise ProducerNotAllowedError(
+            f"source {source[:100]!r} is not a producer this deployment knows "
+            "(see INTAKE_KAFKA_SOURCES)"
+        )
+    if county_code.upper() not in counties:
+        raise ProducerNotAllowedError(
+            f"source {source[:100]!r} may not send events for county {county_code}"
+        )
+
+
 def register(
     runtime: ServiceRuntime,
     ctx: handlers.IntakeContext,
     metrics: handlers.IntakeMetrics,
+    *,
+    sources: Mapping[str, frozenset[str]],
 ) -> None:
     async def on_inbound_event(
         conn: Conn, event: CloudEvent, _message: RawMessage
@@ -70,6 +94,7 @@ def register(
         try:
             if event.type == EventType.EPISODE_REPORTED:
                 report = _validated(event, EpisodeReportedData, ctx)
+                check_producer(sources, event.source, report.county_code)
                 await handlers.report_episode(conn, report, ctx=ctx, metrics=metrics)
                 return
             model = LATER_EVENTS.get(event.type)
@@ -79,11 +104,17 @@ def register(
                 )
             data = _validated(event, model, ctx)
             episode_id = await resolve_episode(conn, event)
+            episode = await postgres.get_episode(conn, episode_id)
+            if episode is not None:  # else record_event says there is none
+                check_producer(sources, event.source, episode.county_code)
             await handlers.record_event(
                 conn, episode_id, event.type, data, ctx=ctx, metrics=metrics
             )
         except InvalidEventError:
             metrics.rejected.labels("invalid_event").inc()
+            raise
+        except ProducerNotAllowedError:
+            metrics.rejected.labels("producer_not_allowed").inc()
             raise
         except (
             ReportRejectedError,

@@ -138,12 +138,15 @@ async def find_obligations(
     status: str | None,
     due_before: datetime | None,
     limit: int,
+    counties: list[str] | None = None,
 ) -> list[asyncpg.Record]:
+    """``counties``: those to look in (None: every county)."""
     breached = status == "breached"
     return await conn.fetch(
         """
         SELECT * FROM obligations
         WHERE ($1::uuid IS NULL OR episode_id = $1)
+          AND ($6::text[] IS NULL OR county_code = ANY($6))
           AND ($2::text IS NULL OR status = $2)
           AND (NOT $3::boolean OR breached_at IS NOT NULL)
           AND ($4::timestamptz IS NULL OR due_at < $4)
@@ -154,11 +157,23 @@ async def find_obligations(
         breached,
         due_before,
         limit,
+        counties,
     )
 
 
-async def alerts_of(conn: Conn, episode_id: UUID) -> list[asyncpg.Record]:
+async def alerts_of(
+    conn: Conn, episode_id: UUID, *, counties: list[str] | None = None
+) -> list[asyncpg.Record]:
+    """The episode's alerts, if its county is one of ``counties`` (None: any)."""
     return await conn.fetch(
-        "SELECT * FROM alerts WHERE episode_id = $1 ORDER BY created_at, step_key",
+        """
+        SELECT a.* FROM alerts a
+        WHERE a.episode_id = $1
+          AND ($2::text[] IS NULL OR EXISTS (
+                SELECT 1 FROM obligations o
+                WHERE o.id = a.obligation_id AND o.county_code = ANY($2)))
+        ORDER BY a.created_at, a.step_key
+        """,
         episode_id,
+        counties,
     )

@@ -4,12 +4,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, StringConstraints
 
 from notifier import handlers
 from notifier.adapters import postgres
 from shared.alerting import AlertingContext
+from shared.auth import Principal, Role
 from shared.runtime import ServiceRuntime
 
 
@@ -54,16 +55,24 @@ class ObligationView(BaseModel):
 
 def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["notifier"])
+    staff = Depends(runtime.auth.require(Role.CASEWORKER, Role.ONCALL))
 
     @router.post("/alerts/{alert_id}/ack", response_model=AckView)
-    async def acknowledge(alert_id: UUID, body: AckRequest) -> AckView:
+    async def acknowledge(
+        alert_id: UUID, body: AckRequest, principal: Annotated[Principal, staff]
+    ) -> AckView:
         """Acknowledge an alert: quiets its obligation's alerts to the alert's level
         (and the levels below) for the snooze period; escalation to higher levels
         goes on. Only recording the notice itself satisfies the obligation."""
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 outcome = await handlers.acknowledge(
-                    conn, alert_id, acked_by=body.acked_by, note=body.note, ctx=ctx
+                    conn,
+                    alert_id,
+                    acked_by=body.acked_by,
+                    note=body.note,
+                    ctx=ctx,
+                    in_scope=principal.sees,
                 )
         except handlers.AlertNotFoundError:
             raise HTTPException(status_code=404, detail="no such alert") from None
@@ -71,6 +80,7 @@ def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
 
     @router.get("/obligations", response_model=list[ObligationView])
     async def list_obligations(
+        principal: Annotated[Principal, staff],
         episode_id: UUID | None = None,
         status: Literal["open", "satisfied", "moot", "breached"] | None = None,
         due_before: AwareDatetime | None = None,
@@ -84,6 +94,7 @@ def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
                 status=status,
                 due_before=due_before,
                 limit=limit,
+                counties=principal.county_filter(),
             )
         return [
             ObligationView(
@@ -94,9 +105,14 @@ def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
         ]
 
     @router.get("/alerts")
-    async def list_alerts(episode_id: UUID) -> list[dict[str, Any]]:
+    async def list_alerts(
+        episode_id: UUID, principal: Annotated[Principal, staff]
+    ) -> list[dict[str, Any]]:
         """The alerts raised for an episode, with who was alerted and why."""
         async with runtime.pool.acquire() as conn:
-            return [dict(r) for r in await postgres.alerts_of(conn, episode_id)]
+            rows = await postgres.alerts_of(
+                conn, episode_id, counties=principal.county_filter()
+            )
+        return [dict(r) for r in rows]
 
     return router
