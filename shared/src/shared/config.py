@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(
         extra="ignore",
+        # An empty variable means "not set" (compose passes ${VAR:-} as "").
+        env_ignore_empty=True,
         frozen=True,
         populate_by_name=True,
         use_attribute_docstrings=True,

@@ -53,7 +53,12 @@ async def create_pool(
     _check_schema(schema)
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        # A least-privilege role owns a schema made for it (deploy/postgres) and has
+        # no CREATE on the database, which CREATE SCHEMA IF NOT EXISTS would demand.
+        if not await conn.fetchval(
+            "SELECT true FROM pg_namespace WHERE nspname = $1", schema
+        ):
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     except asyncpg.UniqueViolationError:
         pass  # another replica created it at the same moment
     finally:
