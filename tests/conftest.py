@@ -26,7 +26,7 @@ BACKENDS = [
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Every test lives in exactly one tier, taken from its folder.
     for item in items:
-        for tier in ("unit", "integration", "e2e"):
+        for tier in ("unit", "integration", "e2e", "faults"):
             if f"/tests/{tier}/" in str(item.path):
                 item.add_marker(getattr(pytest.mark, tier))
 

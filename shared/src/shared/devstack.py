@@ -350,6 +350,14 @@ class EmbeddedInfrastructure:
         )
         return Infrastructure(bootstrap_servers=bootstrap, database_url=database_url)
 
+    def restart_postgres(self) -> None:
+        """Stop the embedded PostgreSQL and start it again on the same data and the
+        same socket, so its URL stays valid (fault tests: a database restart)."""
+        if self._postgres is None:
+            raise RuntimeError("PostgreSQL is not embedded here")
+        self._postgres.stop()
+        self._postgres.start()
+
     def stop(self) -> None:
         if self.kafka is not None:
             self.kafka.stop()
