@@ -14,7 +14,8 @@ Then the invariant checker proves, from the databases and the APIs:
   answer named);
 - every event the services published is in the audit log exactly once, and audit
   verification passes;
-- no alert step was raised twice and no delivery arrived twice;
+- no alert step was raised twice, and no delivery arrived twice except as an
+  identical resend after a crash (the receiver dedupes on X-MFC-Delivery);
 - nothing is stuck in an outbox or a delivery queue.
 
 The stack is its own (embedded PostgreSQL and Tansu, the four services as processes)
@@ -26,9 +27,9 @@ import os
 import threading
 import time
 import tomllib
-from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -57,15 +58,28 @@ pytestmark = pytest.mark.skipif(
 
 SERVICES = ("intake", "notifier", "followup", "audit")
 
-STALLS = pytest.mark.xfail(
-    reason="found by these tests, not yet fixed (issue 9): after a fault, a service's "
-    "outbox relay can stop with one batch (50 events) unpublished, its database "
-    "sessions left idle in transaction; the checker then finds the events neither on "
-    "Kafka nor in the audit log. Seen after a PostgreSQL restart every time, after a "
-    "broker freeze or a SIGKILL sometimes.",
-    strict=False,
-)
 COUNTY = "KY-111"  # the county the fast policy has rules for
+DELIVERY_BATCH = 50  # shared.delivery.DeliveryWorker's batch size
+
+
+def bounded_policy(directory: Path) -> Path:
+    """The fast policy, with repeats an hour apart instead of two seconds.
+
+    Every alert and prompt step still fires within seconds, but each episode raises a
+    fixed number of them: with repeats every two seconds, the episodes of the earlier
+    tests would keep the services busy for ever, and "nothing left in an outbox"
+    could never be observed.
+    """
+    text = FAST_POLICY.read_text()
+    for old, new in (
+        ('breach_repeat = "2s"', 'breach_repeat = "1h"'),
+        ('every = "2s"', 'every = "1h"'),
+    ):
+        assert old in text, old
+        text = text.replace(old, new)
+    path = directory / "faults_policy.toml"
+    path.write_text(text)
+    return path
 
 
 class FaultStack:
@@ -75,7 +89,15 @@ class FaultStack:
         infra: Infrastructure,
         services: ServiceSet,
         webhook: WebhookReceiver,
+        policy: Path,
     ) -> None:
+        self.policy = policy
+        # Deliveries that may legitimately arrive twice: a crash between sending
+        # and recording resends the same delivery (same X-MFC-Delivery, same body)
+        # to the receiver, which dedupes on the key (docs/notifier.md). At most one
+        # batch per worker in flight at each crash; each crashing test adds its
+        # share.
+        self.resends_allowed = 0
         self.embedded = embedded
         self.infra = infra
         self.services = services
@@ -108,8 +130,9 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     try:
         with webhook_receiver() as webhook:
             env = dict(os.environ)
+            policy = bounded_policy(root)
             for prefix in ("INTAKE", "NOTIFIER", "FOLLOWUP"):
-                env[f"{prefix}_POLICY_PATH"] = str(FAST_POLICY)
+                env[f"{prefix}_POLICY_PATH"] = str(policy)
             for prefix in ("NOTIFIER", "FOLLOWUP"):
                 env[f"{prefix}_WEBHOOK_URL"] = webhook.url
                 env[f"{prefix}_WEBHOOK_SECRET"] = SECRET
@@ -130,7 +153,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
             services.start()
             try:
                 services.wait_ready(timeout=90)
-                yield FaultStack(embedded, infra, services, webhook)
+                yield FaultStack(embedded, infra, services, webhook, policy)
             finally:
                 services.stop()
     finally:
@@ -271,15 +294,19 @@ async def _check(stack: FaultStack, accepted: dict[str, dict[str, Any]]) -> None
     finally:
         await conn.close()
 
-    # No delivery arrived twice (X-MFC-Delivery is one alert to one address).
+    # No delivery arrived twice (X-MFC-Delivery is one alert to one address), except
+    # as an identical resend after a crash, and no more of those than the crashes
+    # can explain.
     with stack.webhook.lock:
-        keys = Counter(
-            r["headers"]["X-MFC-Delivery"]
-            for r in stack.webhook.requests
-            if r["status"] == 200
-        )
-    assert keys, "alerts were delivered during the test"
-    assert max(keys.values()) == 1, [k for k, n in keys.items() if n > 1][:5]
+        copies: dict[str, list[bytes]] = {}
+        for r in stack.webhook.requests:
+            if r["status"] == 200:
+                copies.setdefault(r["headers"]["X-MFC-Delivery"], []).append(r["body"])
+    assert copies, "alerts were delivered during the test"
+    resent = {key: bodies for key, bodies in copies.items() if len(bodies) > 1}
+    for key, bodies in resent.items():
+        assert len(set(bodies)) == 1, f"{key}: different deliveries under one key"
+    assert len(resent) <= stack.resends_allowed, list(resent)[:5]
 
     verified = api.get(f"{stack.url('audit')}/v1/audit/verify", timeout=120).json()
     assert verified["ok"], verified["problems"]
@@ -292,35 +319,30 @@ def check_invariants(stack: FaultStack, accepted: dict[str, dict[str, Any]]) -> 
             asyncio.run(_check(stack, accepted))
 
 
-def settle(seconds: float) -> None:
-    time.sleep(seconds)
-
-
-@STALLS
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_service_killed_under_load_loses_nothing(faults, service):
+    if service in ("notifier", "followup"):
+        faults.resends_allowed += DELIVERY_BATCH
     with Load(faults) as load:
-        settle(4)
+        time.sleep(4)
         faults.restart(service, kill=True)
-        settle(4)
+        time.sleep(4)
     check_invariants(faults, load.accepted)
 
 
-@STALLS
 def test_a_frozen_broker_under_load_loses_nothing(faults):
     assert faults.embedded.kafka is not None
     with Load(faults) as load:
-        settle(3)
+        time.sleep(3)
         faults.embedded.kafka.pause()
         try:
-            settle(20)
+            time.sleep(20)
         finally:
             faults.embedded.kafka.resume()
-        settle(5)
+        time.sleep(5)
     check_invariants(faults, load.accepted)
 
 
-@STALLS
 def test_every_inbound_event_delivered_three_times_counts_once(faults):
     reports = []
     messages = []
@@ -356,7 +378,7 @@ def test_every_inbound_event_delivered_three_times_counts_once(faults):
             ids = asyncio.run(episode_ids(faults, [r["case_id"] for r in reports]))
             assert set(ids) == {r["case_id"] for r in reports}
     # What the policy demands of a KY-111 report, read from the policy file itself.
-    policy = tomllib.loads(FAST_POLICY.read_text())
+    policy = tomllib.loads(faults.policy.read_text())
     demanded = [
         {"kind": rule["id"]}
         for rule in policy["jurisdictions"][COUNTY]["obligations"]
@@ -401,13 +423,13 @@ async def postmaster_started(stack: FaultStack) -> datetime:
 
 
 # Last in the module: what it finds must not spill into the other tests.
-@STALLS
 def test_a_database_restart_under_load_loses_nothing(faults):
     before = asyncio.run(postmaster_started(faults))
+    faults.resends_allowed += 2 * DELIVERY_BATCH  # the notifier's and followup's
     with Load(faults) as load:
-        settle(3)
+        time.sleep(3)
         faults.embedded.restart_postgres()
-        settle(8)
+        time.sleep(8)
     assert asyncio.run(postmaster_started(faults)) > before, "PostgreSQL restarted"
     for name in SERVICES:
         assert faults.services[name].alive(), f"{name} died with the database"

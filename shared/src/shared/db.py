@@ -6,6 +6,8 @@ connection's ``search_path``, so its SQL never names a schema and no service can
 read another's tables by accident.
 """
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -185,3 +187,79 @@ async def apply_migrations(pool: asyncpg.Pool, migrations: list[Migration]) -> i
             )
             applied_count += 1
     return applied_count
+
+
+class Wakeup:
+    """Wakes a worker loop when a NOTIFY arrives on ``channel``, and keeps listening
+    across database restarts.
+
+    LISTEN holds one pooled connection for as long as the worker runs. When the
+    database restarts, that connection dies with it; a worker that did not listen
+    again would be left on its poll interval for good (the fault tests found this
+    in every worker). So a lost connection wakes the worker at once, and the next
+    ``wait`` listens again, then wakes the worker once more for what it may have
+    missed meanwhile. While the database is away, ``wait`` still returns after the
+    poll interval: polling is the safety net.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, channel: str) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._event = asyncio.Event()
+        self._conn: Any = None
+
+    async def start(self) -> None:
+        await self._listen()
+
+    async def stop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        conn.remove_termination_listener(self._on_lost)
+        with contextlib.suppress(Exception):
+            await conn.remove_listener(self._channel, self._on_notify)
+        await self._pool.release(conn)
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None
+
+    def clear(self) -> None:
+        """Call before a round, so a NOTIFY that lands during it is not lost."""
+        self._event.clear()
+
+    async def wait(self, poll: float) -> None:
+        """Return on a NOTIFY, a lost or regained LISTEN, or after ``poll`` seconds."""
+        if self._conn is None:
+            try:
+                await self._listen()
+            except Exception as exc:  # database still away: poll until it is back
+                logger.warning(
+                    "cannot LISTEN on %s (%s); polling every %.1fs",
+                    self._channel,
+                    exc,
+                    poll,
+                )
+            else:
+                logger.info("listening on %s again", self._channel)
+                self._event.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), poll)
+
+    async def _listen(self) -> None:
+        conn = await self._pool.acquire()
+        try:
+            await conn.add_listener(self._channel, self._on_notify)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        conn.add_termination_listener(self._on_lost)
+        self._conn = conn
+
+    def _on_notify(self, *_: object) -> None:
+        self._event.set()
+
+    def _on_lost(self, *_: object) -> None:
+        # asyncpg has already handed the pool slot back; only forget the connection.
+        self._conn = None
+        self._event.set()

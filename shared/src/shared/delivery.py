@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shared.clock import Clock
 from shared.config import AlertingSettings
-from shared.db import Conn
+from shared.db import Conn, Wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -173,9 +173,8 @@ class DeliveryWorker:
         self._max_backoff = max_backoff
         self._poll = poll_interval.total_seconds()
         self._batch_size = batch_size
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup(pool, NOTIFY_CHANNEL)
         self._task: asyncio.Task[None] | None = None
-        self._listener: Any = None
         self._sent = Counter(
             "mfc_deliveries_sent_total",
             "Alert deliveries sent",
@@ -300,8 +299,7 @@ class DeliveryWorker:
             )
 
     async def start(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        await self._wakeup.start()
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 
     async def stop(self) -> None:
@@ -310,14 +308,7 @@ class DeliveryWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-            await self._pool.release(self._listener)
-            self._listener = None
-
-    def _on_notify(self, *_: object) -> None:
-        self._wakeup.set()
+        await self._wakeup.stop()
 
     async def _run(self) -> None:
         while True:
@@ -329,8 +320,7 @@ class DeliveryWorker:
                 handled = 0
             if handled == self._batch_size:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll)
+            await self._wakeup.wait(self._poll)
 
 
 def alert_event_callbacks(source: str) -> tuple[DeliveryCallback, DeliveryCallback]:

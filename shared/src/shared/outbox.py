@@ -14,12 +14,12 @@ import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from shared.db import Conn
+from shared.db import Conn, Wakeup
 from shared.events import CloudEvent
 from shared.published import PUBLISHED, checked
 
@@ -91,9 +91,8 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval = poll_interval.total_seconds()
         self._max_backoff = max_backoff.total_seconds()
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup(pool, NOTIFY_CHANNEL)
         self._task: asyncio.Task[None] | None = None
-        self._listener: Any = None
         self._published = Counter(
             "mfc_outbox_published_total", "Outbox rows published", registry=registry
         )
@@ -142,8 +141,7 @@ class OutboxRelay:
         return len(rows)
 
     async def start(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        await self._wakeup.start()
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self) -> None:
@@ -152,14 +150,7 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-            await self._pool.release(self._listener)
-            self._listener = None
-
-    def _on_notify(self, *_: object) -> None:
-        self._wakeup.set()
+        await self._wakeup.stop()
 
     async def _run(self) -> None:
         backoff = 0.1
@@ -181,5 +172,4 @@ class OutboxRelay:
                 continue  # more waiting: go on at once
             # LISTEN/NOTIFY is best-effort (a notify can come while a batch runs),
             # so the poll interval is the safety net.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+            await self._wakeup.wait(self._poll_interval)

@@ -22,7 +22,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from shared.clock import Clock
-from shared.db import Conn
+from shared.db import Conn, Wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,8 @@ class TimerScheduler:
         self._clock = clock
         self._poll = poll_interval.total_seconds()
         self._batch_size = batch_size
-        self._wakeup = asyncio.Event()
+        self._wakeup = Wakeup(pool, NOTIFY_CHANNEL)
         self._task: asyncio.Task[None] | None = None
-        self._listener: Any = None
         self._fired = Counter(
             "mfc_timers_fired_total", "Timer steps fired", ["kind"], registry=registry
         )
@@ -160,8 +159,7 @@ class TimerScheduler:
         return len(rows)
 
     async def start(self) -> None:
-        self._listener = await self._pool.acquire()
-        await self._listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        await self._wakeup.start()
         self._task = asyncio.create_task(self._run(), name="timer-scheduler")
 
     async def stop(self) -> None:
@@ -170,14 +168,7 @@ class TimerScheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._listener is not None:
-            with contextlib.suppress(Exception):
-                await self._listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-            await self._pool.release(self._listener)
-            self._listener = None
-
-    def _on_notify(self, *_: object) -> None:
-        self._wakeup.set()
+        await self._wakeup.stop()
 
     async def _run(self) -> None:
         while True:
@@ -189,5 +180,4 @@ class TimerScheduler:
                 fired = 0
             if fired == self._batch_size:
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self._poll)
+            await self._wakeup.wait(self._poll)

@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry
 
@@ -93,6 +93,42 @@ async def test_rows_written_while_no_relay_ran_are_published_when_one_starts(
         finally:
             await running.stop()
         assert numbers(records) == [0, 1, 2, 3]
+    finally:
+        await publisher.stop()
+        await pool.close()
+
+
+async def test_the_relay_listens_again_after_its_database_connection_dies(
+    infra, unique
+):
+    """A database restart kills the connection that LISTENs. The relay polls only
+    every five minutes here, so the row written afterwards reaches Kafka in time only
+    if the relay noticed the loss and listened again."""
+    pool, publisher = await setup(infra, unique, unique)
+    try:
+        running = relay(pool, publisher, poll_interval=timedelta(minutes=5))
+        await running.start()
+        try:
+            killed = await pool.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = $1 AND query LIKE 'LISTEN%'",
+                f"mfc-{unique}",
+            )
+            assert killed == 1
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, topic=unique, event=event(1))
+            records = await read_until(
+                infra.bootstrap_servers, unique, lambda rs: len(rs) >= 1
+            )
+            # And it keeps listening: a second row also comes without a poll.
+            async with pool.acquire() as conn, conn.transaction():
+                await enqueue(conn, topic=unique, event=event(2))
+            records = await read_until(
+                infra.bootstrap_servers, unique, lambda rs: len(rs) >= 2
+            )
+        finally:
+            await running.stop()
+        assert numbers(records) == [1, 2]
     finally:
         await publisher.stop()
         await pool.close()
