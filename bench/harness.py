@@ -1,0 +1,222 @@
+"""What every benchmark shares: a stack to run on, the machine it ran on, resource
+sampling of the service processes, and results written as JSON, markdown and PNG.
+
+Results go to ``bench/results/<name>.{json,md,png}``. The PNG needs matplotlib
+(``make bench`` installs it); without it the JSON and markdown are still written.
+"""
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from shared.devstack import (
+    DEV_COUNTIES,
+    EmbeddedInfrastructure,
+    Infrastructure,
+    ServiceSet,
+    free_port,
+)
+from shared.devtokens import dev_key_paths, mint
+
+RESULTS = Path(__file__).parent / "results"
+SERVICES = ("intake", "notifier", "followup", "audit")
+
+
+def machine() -> str:
+    memory = psutil.virtual_memory().total / 2**30
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, "
+        f"{platform.system()} {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation; nan for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def median_run(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Each numeric figure as the median over runs; other values from the first."""
+    merged: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        if isinstance(first, bool) or not isinstance(first, int | float):
+            merged[key] = first
+        else:
+            merged[key] = statistics.median(r[key] for r in runs)
+    return merged
+
+
+@dataclass
+class Usage:
+    peak_rss_mb: float = 0.0
+    cpu_seconds: float = 0.0
+
+
+@dataclass
+class ResourceSampler:
+    """Samples the resident memory and CPU time of processes (and their children)
+    every ``interval`` seconds while in use."""
+
+    pids: Mapping[str, int]
+    interval: float = 0.25
+    usage: dict[str, Usage] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def __enter__(self) -> "ResourceSampler":
+        self._procs = {name: psutil.Process(pid) for name, pid in self.pids.items()}
+        self._cpu_start = {n: self._cpu(p) or 0.0 for n, p in self._procs.items()}
+        self._cpu_last = dict(self._cpu_start)
+        self.usage = {name: Usage() for name in self.pids}
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        for name, proc in self._procs.items():
+            # A process that has exited keeps the CPU time of its last sample.
+            cpu = self._cpu(proc) or self._cpu_last[name]
+            self.usage[name].cpu_seconds = round(cpu - self._cpu_start[name], 2)
+
+    @staticmethod
+    def _cpu(proc: psutil.Process) -> float | None:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            return None
+        return float(times.user + times.system)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for name, proc in self._procs.items():
+                try:
+                    rss = proc.memory_info().rss / 2**20
+                except psutil.Error:
+                    continue
+                self._cpu_last[name] = self._cpu(proc) or self._cpu_last[name]
+                usage = self.usage[name]
+                usage.peak_rss_mb = round(max(usage.peak_rss_mb, rss), 1)
+            self._stop.wait(self.interval)
+
+
+@dataclass
+class BenchStack:
+    infra: Infrastructure
+    services: ServiceSet
+    state_dir: Path
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+    def pids(self) -> dict[str, int]:
+        pids = {}
+        for name in SERVICES:
+            process = self.services[name].process
+            assert process is not None, f"{name} is not running"
+            pids[name] = process.pid
+        return pids
+
+    def county_system_token(self, counties: str = DEV_COUNTIES) -> str:
+        """A development token for a county system reporting for ``counties``."""
+        private_key = dev_key_paths(self.state_dir / "auth")[0].read_bytes()
+        return mint(
+            private_key,
+            subject="bench-county-system",
+            roles=["county_system", "admin"],
+            counties=counties.split(","),
+            ttl=timedelta(hours=2),
+        )
+
+
+@contextmanager
+def bench_stack(
+    env: Mapping[str, str] | None = None, *, keep: Path | None = None
+) -> Iterator[BenchStack]:
+    """Embedded PostgreSQL and broker plus the four services as processes, each run
+    on fresh data (so runs do not disturb each other), unless ``DATABASE_URL`` and
+    ``KAFKA_BOOTSTRAP_SERVERS`` name real ones."""
+    with tempfile.TemporaryDirectory(prefix="mfc-bench-") as tmp:
+        root = keep or Path(tmp)
+        base = {**os.environ, **(env or {})}
+        for variable in ("AUTH_JWKS_URL", "AUTH_PUBLIC_KEYS_FILE", "AUTH_ISSUER"):
+            base.pop(variable, None)  # always the stack's own development issuer
+        embedded = EmbeddedInfrastructure(
+            data_dir=root / "infra", kafka_port=free_port(), env=base
+        )
+        infra = embedded.start()
+        try:
+            services = ServiceSet(
+                infra,
+                log_dir=root / "logs",
+                state_dir=root,
+                ports={name: free_port() for name in SERVICES},
+                env=base,
+            )
+            services.start()
+            try:
+                services.wait_ready(timeout=120)
+                yield BenchStack(infra, services, root)
+            finally:
+                services.stop()
+        finally:
+            embedded.stop()
+
+
+def write_results(
+    name: str,
+    result: Mapping[str, Any],
+    markdown: str,
+    plot: Callable[[Any], None] | None = None,
+    *,
+    directory: Path = RESULTS,
+) -> list[Path]:
+    """Write ``<name>.json`` and ``<name>.md`` and, with matplotlib, ``<name>.png``
+    (``plot`` draws on a matplotlib figure). Returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamped = {"date": datetime.now(UTC).isoformat(timespec="seconds"), **result}
+    written = [directory / f"{name}.json", directory / f"{name}.md"]
+    written[0].write_text(json.dumps(stamped, indent=2, default=str) + "\n")
+    written[1].write_text(markdown)
+    if plot is not None:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            from matplotlib import pyplot
+        except ImportError:
+            return written
+        figure = pyplot.figure(figsize=(9, 5))
+        plot(figure)
+        figure.tight_layout()
+        figure.savefig(directory / f"{name}.png", dpi=100)
+        pyplot.close(figure)
+        written.append(directory / f"{name}.png")
+    return written
+
+
+def wait_until(check: Callable[[], bool], *, within: float, every: float = 1) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return check()

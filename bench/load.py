@@ -1,0 +1,336 @@
+"""End-to-end load: many county systems report children, over HTTP and Kafka.
+
+    .venv/bin/python -m bench.load --rate 300 --duration 60 --runs 3
+    .venv/bin/python -m bench.load --rate 100 --duration 60 --runs 3 --name load-100
+
+Each run starts a fresh stack (embedded PostgreSQL and broker, the four services as
+processes, the shipped policy), sends seeded reports at a fixed rate (open loop: a
+slow answer does not slow the sender, as with many independent county systems), then
+waits until every report has its episode, its audit entry and its obligations.
+
+It measures, per run, then as medians over runs:
+- the rate achieved, and whether every report arrived (nothing may be missing);
+- latency from intake's answer (or, over Kafka, the broker's ack) to the audit
+  append of ``mfc.episode.reported`` and to the last obligation opened, p50/p99;
+- CPU seconds and peak resident memory of each service.
+Results: ``bench/results/<name>.{json,md,png}``.
+"""
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from bench import generator
+from bench.harness import (
+    SERVICES,
+    BenchStack,
+    ResourceSampler,
+    bench_stack,
+    machine,
+    median_run,
+    percentile,
+    write_results,
+)
+from shared import topics
+from shared.devstack import DEV_COUNTIES
+from shared.events import CloudEvent, EventType
+
+COUNTIES = DEV_COUNTIES.split(",")
+
+
+@dataclass
+class Sent:
+    case_id: str
+    county: str
+    via: str  # "http" or "kafka"
+    accepted_at: float | None = None  # epoch seconds of the answer or the ack
+    episode_id: str | None = None
+    obligations: int | None = None  # how many intake's answer named
+    error: str | None = None
+
+
+async def _post(
+    client: httpx.AsyncClient, url: str, body: dict[str, Any], sent: Sent
+) -> None:
+    for _ in range(5):  # a county system retries with the same key
+        try:
+            answer = await client.post(
+                url, json=body, headers={"Idempotency-Key": sent.case_id}
+            )
+        except httpx.TransportError as exc:
+            sent.error = repr(exc)
+            continue
+        if answer.status_code in (200, 201):
+            sent.accepted_at = time.time()
+            data = answer.json()
+            sent.episode_id = data["id"]
+            sent.obligations = len(data.get("obligations", []))
+            sent.error = None
+            return
+        sent.error = f"{answer.status_code}: {answer.text[:200]}"
+        if answer.status_code < 500:
+            return
+
+
+async def _produce(
+    producer: AIOKafkaProducer, body: dict[str, Any], sent: Sent
+) -> None:
+    event = CloudEvent.new(
+        type=EventType.EPISODE_REPORTED,
+        source=f"county/{sent.county}",
+        subject=sent.case_id,
+        data=body,
+        time=datetime.now(UTC),
+    )
+    try:
+        await producer.send_and_wait(
+            topics.INBOUND, event.to_bytes(), key=sent.case_id.encode()
+        )
+    except Exception as exc:  # recorded; the run then reports it
+        sent.error = repr(exc)
+        return
+    sent.accepted_at = time.time()
+
+
+async def drive(
+    stack: BenchStack, *, rate: float, duration: float, kafka_share: float, seed: int
+) -> tuple[list[Sent], float]:
+    """Send ``rate`` reports a second for ``duration`` seconds; return what was sent
+    and the seconds the sending took."""
+    rng = random.Random(seed)
+    total = int(rate * duration)
+    headers = {"Authorization": f"Bearer {stack.county_system_token()}"}
+    url = f"{stack.url('intake')}/v1/episodes"
+    producer = AIOKafkaProducer(
+        bootstrap_servers=stack.infra.bootstrap_servers, acks="all", linger_ms=5
+    )
+    await producer.start()
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    sent: list[Sent] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        async with httpx.AsyncClient(
+            headers=headers, limits=limits, timeout=30
+        ) as client:
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            for n in range(total):
+                delay = start + n / rate - loop.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                county = rng.choice(COUNTIES)
+                body = generator.report(
+                    rng, county=county, learned=datetime.now(UTC), n=n
+                )
+                via = "kafka" if rng.random() < kafka_share else "http"
+                item = Sent(body["case_id"], county, via)
+                sent.append(item)
+                coro = (
+                    _produce(producer, body, item)
+                    if via == "kafka"
+                    else _post(client, url, body, item)
+                )
+                tasks.append(asyncio.create_task(coro))
+            await asyncio.gather(*tasks)
+            elapsed = loop.time() - start
+    finally:
+        await producer.stop()
+    return sent, elapsed
+
+
+async def arrivals(
+    database_url: str, case_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Per case: its episode, when its reported event was appended to the audit log,
+    and its obligations (how many, when the last opened)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            """
+            SELECT e.case_id, e.id,
+                   (SELECT extract(epoch FROM min(l.appended_at)) FROM audit.log_entries l
+                     WHERE l.episode_id = e.id AND l.type = 'mfc.episode.reported')
+                     AS audited,
+                   (SELECT count(*) FROM notifier.obligations o WHERE o.episode_id = e.id)
+                     AS obligations,
+                   (SELECT extract(epoch FROM max(o.opened_at)) FROM notifier.obligations o
+                     WHERE o.episode_id = e.id) AS opened
+              FROM intake.episodes e WHERE e.case_id = ANY($1::text[])
+            """,
+            list(case_ids),
+        )
+    finally:
+        await conn.close()
+    return {
+        r["case_id"]: {
+            "episode_id": str(r["id"]),
+            "audited": float(r["audited"]) if r["audited"] is not None else None,
+            "obligations": r["obligations"],
+            "opened": float(r["opened"]) if r["opened"] is not None else None,
+        }
+        for r in rows
+    }
+
+
+def complete(sent: Sequence[Sent], found: dict[str, dict[str, Any]]) -> list[str]:
+    """Cases not yet whole: no episode, no audit entry, or fewer obligations than the
+    policy demands (intake's answer says how many; a Kafka report of the same county
+    demands as many as an HTTP one)."""
+    demanded = {s.county: s.obligations for s in sent if s.obligations is not None}
+    missing = []
+    for s in sent:
+        got = found.get(s.case_id)
+        want = s.obligations if s.obligations is not None else demanded.get(s.county, 1)
+        if got is None or got["audited"] is None or got["obligations"] < want:
+            missing.append(s.case_id)
+    return missing
+
+
+async def run_once(
+    stack: BenchStack,
+    *,
+    rate: float,
+    duration: float,
+    kafka_share: float,
+    seed: int,
+    settle: float,
+) -> tuple[dict[str, Any], list[tuple[float, float, float]]]:
+    with ResourceSampler(stack.pids()) as sampler:
+        sent, elapsed = await drive(
+            stack, rate=rate, duration=duration, kafka_share=kafka_share, seed=seed
+        )
+        deadline = time.monotonic() + settle
+        while True:
+            found = await arrivals(stack.infra.database_url, [s.case_id for s in sent])
+            missing = complete(sent, found)
+            if not missing or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+    errors = [s for s in sent if s.error is not None]
+    to_audit, to_opened, points = [], [], []
+    for s in sent:
+        got = found.get(s.case_id)
+        if s.accepted_at is None or got is None:
+            continue
+        if got["audited"] is not None:
+            to_audit.append(got["audited"] - s.accepted_at)
+        if got["opened"] is not None:
+            to_opened.append(got["opened"] - s.accepted_at)
+        if got["audited"] is not None and got["opened"] is not None:
+            points.append((s.accepted_at, got["audited"] - s.accepted_at,
+                           got["opened"] - s.accepted_at))  # fmt: skip
+    result: dict[str, Any] = {
+        "target_rate_per_s": rate,
+        "duration_s": duration,
+        "reports": len(sent),
+        "via_kafka": sum(s.via == "kafka" for s in sent),
+        "achieved_rate_per_s": round(len(sent) / elapsed, 1),
+        "rejected_or_failed": len(errors),
+        "incomplete": len(missing),
+        "audit_p50_s": round(percentile(to_audit, 50), 3),
+        "audit_p99_s": round(percentile(to_audit, 99), 3),
+        "obligations_p50_s": round(percentile(to_opened, 50), 3),
+        "obligations_p99_s": round(percentile(to_opened, 99), 3),
+    }
+    for name in SERVICES:
+        result[f"{name}_cpu_s"] = sampler.usage[name].cpu_seconds
+        result[f"{name}_peak_rss_mb"] = sampler.usage[name].peak_rss_mb
+    if errors:
+        result["first_error"] = errors[0].error
+    return result, points
+
+
+def markdown(result: dict[str, Any], runs: int) -> str:
+    rows = [
+        ("target rate", f"{result['target_rate_per_s']}/s for {result['duration_s']} s"),
+        ("reports (of them over Kafka)", f"{result['reports']} ({result['via_kafka']})"),
+        ("achieved send rate", f"{result['achieved_rate_per_s']}/s"),
+        ("rejected or failed", result["rejected_or_failed"]),
+        ("incomplete (no episode, audit entry or obligations)", result["incomplete"]),
+        ("answer to audit append, p50 / p99",
+         f"{result['audit_p50_s']} s / {result['audit_p99_s']} s"),
+        ("answer to obligations opened, p50 / p99",
+         f"{result['obligations_p50_s']} s / {result['obligations_p99_s']} s"),
+    ]  # fmt: skip
+    rows.extend(
+        (f"{name}: CPU, peak memory",
+         f"{result[f'{name}_cpu_s']} s, {result[f'{name}_peak_rss_mb']} MB")
+        for name in SERVICES
+    )  # fmt: skip
+    lines = [
+        f"Medians of {runs} run(s) on {result['machine']}, {result['date_of_run']}.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100, help="reports per second")
+    parser.add_argument("--duration", type=float, default=60, help="seconds of load")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--kafka-share", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--settle", type=float, default=120,
+                        help="seconds to wait for the last reports to arrive")  # fmt: skip
+    parser.add_argument("--name", default=None, help="results file name")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    runs: list[dict[str, Any]] = []
+    points: list[tuple[float, float, float]] = []
+    for n in range(args.runs):
+        with bench_stack() as stack:
+            result, points = asyncio.run(
+                run_once(
+                    stack,
+                    rate=args.rate,
+                    duration=args.duration,
+                    kafka_share=args.kafka_share,
+                    seed=args.seed + n,
+                    settle=args.settle,
+                )
+            )
+        print(json.dumps(result))  # noqa: T201
+        runs.append(result)
+    summary = {
+        **median_run(runs),
+        "runs": len(runs),
+        "machine": machine(),
+        "date_of_run": datetime.now(UTC).date().isoformat(),
+        "each_run": runs,
+    }
+    if not args.no_write:
+        name = args.name or f"load-{int(args.rate)}"
+
+        def plot(figure: Any) -> None:
+            axis = figure.add_subplot(1, 1, 1)
+            if points:
+                t0 = points[0][0]
+                axis.scatter([p[0] - t0 for p in points], [p[1] for p in points],
+                             s=4, label="answer to audit append")  # fmt: skip
+                axis.scatter([p[0] - t0 for p in points], [p[2] for p in points],
+                             s=4, label="answer to obligations opened")  # fmt: skip
+            axis.set_xlabel("seconds into the last run")
+            axis.set_ylabel("latency (s)")
+            axis.set_title(f"{args.rate:g} reports/s for {args.duration:g} s")
+            axis.legend()
+
+        write_results(name, summary, markdown(summary, len(runs)), plot)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

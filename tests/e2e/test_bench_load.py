@@ -1,0 +1,31 @@
+"""A tiny run of the end-to-end load benchmark, so it keeps working between real
+runs (the figures themselves come from ``python -m bench.load``, not from here)."""
+
+import math
+
+import pytest
+
+from bench import load
+from bench.harness import SERVICES
+from tests.conftest import BACKENDS
+
+pytestmark = pytest.mark.skipif(
+    "embedded" not in BACKENDS, reason="the benchmark starts its own embedded stack"
+)
+
+
+def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligations():
+    summary = load.main(
+        ["--rate", "4", "--duration", "3", "--runs", "1", "--kafka-share", "0.5",
+         "--settle", "90", "--no-write"]
+    )  # fmt: skip
+    assert summary["reports"] == 12
+    assert 0 < summary["via_kafka"] < 12
+    assert summary["rejected_or_failed"] == 0, summary.get("first_error")
+    assert summary["incomplete"] == 0
+    for figure in ("audit_p50_s", "audit_p99_s", "obligations_p99_s"):
+        assert math.isfinite(summary[figure])
+        assert 0 < summary[figure] < 90
+    for service in SERVICES:
+        assert summary[f"{service}_peak_rss_mb"] > 10
+        assert summary[f"{service}_cpu_s"] > 0

@@ -1,0 +1,71 @@
+"""The benchmarks' own parts: the seeded report generator and the result helpers."""
+
+import json
+import math
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from bench import generator
+from bench.harness import median_run, percentile, write_results
+from shared.events import EpisodeReportedData
+
+pytestmark = pytest.mark.unit
+
+
+def reports(seed: int, n: int = 200) -> list[dict]:
+    rng = random.Random(seed)
+    learned = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    return [
+        generator.report(rng, county="NC-063", learned=learned, n=i) for i in range(n)
+    ]
+
+
+def test_every_generated_report_is_one_intake_accepts():
+    for body in reports(seed=7):
+        EpisodeReportedData.model_validate(body)
+
+
+def test_the_same_seed_gives_the_same_reports_and_another_seed_others():
+    assert reports(seed=3) == reports(seed=3)
+    assert reports(seed=3) != reports(seed=4)
+    assert len({r["case_id"] for r in reports(seed=3)}) == 200
+
+
+def test_the_generated_load_varies_like_a_caseload():
+    bodies = reports(seed=1, n=1000)
+    circumstances = {b["circumstance"] for b in bodies}
+    assert {"runaway", "family_abduction"} <= circumstances
+    runaways = sum(b["circumstance"] == "runaway" for b in bodies)
+    assert 700 < runaways < 900
+    assert any(b["endangerments"]["prescription_medications"] for b in bodies)
+    assert not all(b["endangerments"]["prescription_medications"] for b in bodies)
+
+
+def test_percentiles_interpolate_between_ranks():
+    values = list(range(1, 101))
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([4.0], 99) == 4.0
+    assert math.isnan(percentile([], 50))
+
+
+def test_the_summary_of_runs_takes_the_median_of_each_figure():
+    runs = [
+        {"p99": 3.0, "ok": True, "machine": "a"},
+        {"p99": 1.0, "ok": False, "machine": "b"},
+        {"p99": 2.0, "ok": True, "machine": "c"},
+    ]
+    assert median_run(runs) == {"p99": 2.0, "ok": True, "machine": "a"}
+
+
+def test_results_are_written_as_json_and_markdown(tmp_path):
+    drawn = []
+    written = write_results(
+        "demo", {"rate": 5}, "| a | b |\n", drawn.append, directory=tmp_path
+    )
+    assert json.loads((tmp_path / "demo.json").read_text())["rate"] == 5
+    assert (tmp_path / "demo.md").read_text() == "| a | b |\n"
+    png = tmp_path / "demo.png"
+    assert (png in written) == png.exists() == bool(drawn)
