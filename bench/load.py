@@ -41,11 +41,14 @@ from bench.harness import (
     percentile,
     write_results,
 )
+from intake.deadlines import expected_obligations
 from shared import topics
 from shared.devstack import DEV_COUNTIES
-from shared.events import CloudEvent, EventType
+from shared.events import CloudEvent, EpisodeReportedData, EventType
+from shared.policy import default_policy_path, load_policy
 
 COUNTIES = DEV_COUNTIES.split(",")
+POLICY = load_policy(default_policy_path())  # what the benchmark's stack runs
 
 
 @dataclass
@@ -53,6 +56,7 @@ class Sent:
     case_id: str
     county: str
     via: str  # "http" or "kafka"
+    demanded: int  # obligations the policy opens for this report
     accepted_at: float | None = None  # epoch seconds of the answer or the ack
     episode_id: str | None = None
     obligations: int | None = None  # how many intake's answer named
@@ -133,7 +137,12 @@ async def drive(
                     rng, county=county, learned=datetime.now(UTC), n=n
                 )
                 via = "kafka" if rng.random() < kafka_share else "http"
-                item = Sent(body["case_id"], county, via)
+                demanded = len(
+                    expected_obligations(
+                        POLICY, EpisodeReportedData.model_validate(body)
+                    )
+                )
+                item = Sent(body["case_id"], county, via, demanded)
                 sent.append(item)
                 coro = (
                     _produce(producer, body, item)
@@ -184,14 +193,12 @@ async def arrivals(
 
 def complete(sent: Sequence[Sent], found: dict[str, dict[str, Any]]) -> list[str]:
     """Cases not yet whole: no episode, no audit entry, or fewer obligations than the
-    policy demands (intake's answer says how many; a Kafka report of the same county
-    demands as many as an HTTP one)."""
-    demanded = {s.county: s.obligations for s in sent if s.obligations is not None}
+    policy demands for that report (rules depend on the county, the child's age and
+    endangerments; intake's own ``expected_obligations`` says which)."""
     missing = []
     for s in sent:
         got = found.get(s.case_id)
-        want = s.obligations if s.obligations is not None else demanded.get(s.county, 1)
-        if got is None or got["audited"] is None or got["obligations"] < want:
+        if got is None or got["audited"] is None or got["obligations"] < s.demanded:
             missing.append(s.case_id)
     return missing
 
