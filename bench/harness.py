@@ -23,10 +23,9 @@ import psutil
 
 from shared.devstack import (
     DEV_COUNTIES,
-    EmbeddedInfrastructure,
     Infrastructure,
     ServiceSet,
-    free_port,
+    local_stack,
 )
 from shared.devtokens import dev_key_paths, mint
 
@@ -159,26 +158,8 @@ def bench_stack(
         base = {**os.environ, **(env or {})}
         for variable in ("AUTH_JWKS_URL", "AUTH_PUBLIC_KEYS_FILE", "AUTH_ISSUER"):
             base.pop(variable, None)  # always the stack's own development issuer
-        embedded = EmbeddedInfrastructure(
-            data_dir=root / "infra", kafka_port=free_port(), env=base
-        )
-        infra = embedded.start()
-        try:
-            services = ServiceSet(
-                infra,
-                log_dir=root / "logs",
-                state_dir=root,
-                ports={name: free_port() for name in SERVICES},
-                env=base,
-            )
-            services.start()
-            try:
-                services.wait_ready(timeout=120)
-                yield BenchStack(infra, services, root)
-            finally:
-                services.stop()
-        finally:
-            embedded.stop()
+        with local_stack(root, base) as local:
+            yield BenchStack(local.infra, local.services, root)
 
 
 def write_results(

@@ -42,7 +42,7 @@ from shared.devstack import (
     EmbeddedInfrastructure,
     Infrastructure,
     ServiceSet,
-    free_port,
+    local_stack,
 )
 from shared.events import CloudEvent, EventType
 from tests import api
@@ -123,41 +123,26 @@ class FaultStack:
 @pytest.fixture(scope="module")
 def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     root = tmp_path_factory.mktemp("faults")
-    embedded = EmbeddedInfrastructure(
-        data_dir=root / "infra", kafka_port=free_port(), env={}
-    )
-    infra = embedded.start()
-    try:
-        with webhook_receiver() as webhook:
-            env = dict(os.environ)
-            policy = bounded_policy(root)
-            for prefix in ("INTAKE", "NOTIFIER", "FOLLOWUP"):
-                env[f"{prefix}_POLICY_PATH"] = str(policy)
-            for prefix in ("NOTIFIER", "FOLLOWUP"):
-                env[f"{prefix}_WEBHOOK_URL"] = webhook.url
-                env[f"{prefix}_WEBHOOK_SECRET"] = SECRET
-                env[f"{prefix}_TIMER_POLL_INTERVAL"] = "200ms"
-                env[f"{prefix}_DELIVERY_INITIAL_BACKOFF"] = "200ms"
-                env[f"{prefix}_DELIVERY_MAX_ATTEMPTS"] = "20"
-            env["INTAKE_COUNTIES"] = COUNTY
-            for prefix in (s.upper() for s in SERVICES):
-                env[f"{prefix}_SHUTDOWN_GRACE"] = "2s"
-                env[f"{prefix}_HANDLER_MAX_BACKOFF"] = "2s"
-            services = ServiceSet(
-                infra,
-                log_dir=root / "logs",
-                state_dir=root,
-                ports={name: free_port() for name in SERVICES},
-                env=env,
+    with webhook_receiver() as webhook:
+        env = dict(os.environ)
+        policy = bounded_policy(root)
+        for prefix in ("INTAKE", "NOTIFIER", "FOLLOWUP"):
+            env[f"{prefix}_POLICY_PATH"] = str(policy)
+        for prefix in ("NOTIFIER", "FOLLOWUP"):
+            env[f"{prefix}_WEBHOOK_URL"] = webhook.url
+            env[f"{prefix}_WEBHOOK_SECRET"] = SECRET
+            env[f"{prefix}_TIMER_POLL_INTERVAL"] = "200ms"
+            env[f"{prefix}_DELIVERY_INITIAL_BACKOFF"] = "200ms"
+            env[f"{prefix}_DELIVERY_MAX_ATTEMPTS"] = "20"
+        env["INTAKE_COUNTIES"] = COUNTY
+        for prefix in (s.upper() for s in SERVICES):
+            env[f"{prefix}_SHUTDOWN_GRACE"] = "2s"
+            env[f"{prefix}_HANDLER_MAX_BACKOFF"] = "2s"
+        # Always embedded: the tests pause the broker and restart the database.
+        with local_stack(root, env, infra_env={}, ready_timeout=90) as local:
+            yield FaultStack(
+                local.embedded, local.infra, local.services, webhook, policy
             )
-            services.start()
-            try:
-                services.wait_ready(timeout=90)
-                yield FaultStack(embedded, infra, services, webhook, policy)
-            finally:
-                services.stop()
-    finally:
-        embedded.stop()
 
 
 class Load:

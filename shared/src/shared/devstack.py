@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -365,6 +365,50 @@ class EmbeddedInfrastructure:
         if self._postgres is not None:
             self._postgres.stop()
             self._postgres = None
+
+
+@dataclass
+class LocalStack:
+    embedded: EmbeddedInfrastructure
+    infra: Infrastructure
+    services: ServiceSet
+    state_dir: Path
+
+
+@contextlib.contextmanager
+def local_stack(
+    state_dir: Path,
+    env: Mapping[str, str],
+    *,
+    infra_env: Mapping[str, str] | None = None,
+    ready_timeout: float = 120,
+) -> Iterator[LocalStack]:
+    """The infrastructure (embedded, unless ``infra_env``, by default ``env``, names
+    a real database and broker) and the four services as processes on free ports,
+    with data, logs and keys under ``state_dir``; ready when entered, stopped in
+    reverse order on exit (benchmarks and fault tests)."""
+    embedded = EmbeddedInfrastructure(
+        data_dir=state_dir / "infra",
+        kafka_port=free_port(),
+        env=env if infra_env is None else infra_env,
+    )
+    infra = embedded.start()
+    try:
+        services = ServiceSet(
+            infra,
+            log_dir=state_dir / "logs",
+            state_dir=state_dir,
+            ports={name: free_port() for name, _ in SERVICES},
+            env=env,
+        )
+        services.start()
+        try:
+            services.wait_ready(timeout=ready_timeout)
+            yield LocalStack(embedded, infra, services, state_dir)
+        finally:
+            services.stop()
+    finally:
+        embedded.stop()
 
 
 def describe(infra: Infrastructure, services: ServiceSet) -> str:
