@@ -83,6 +83,10 @@ class ServiceSettings(BaseSettings):
     handler_max_backoff: Duration = timedelta(seconds=10)
     """Longest wait between attempts (the wait doubles from the initial one)."""
 
+    consumer_batch_size: int = Field(default=100, ge=1, le=10_000)
+    """Most events a batch consumer (notifier, followup, intake's projection) handles
+    in one transaction."""
+
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     """Most outbox rows published in one round."""
     outbox_poll_interval: Duration = timedelta(seconds=1)

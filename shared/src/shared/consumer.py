@@ -65,6 +65,19 @@ BatchHandler = Callable[[Conn, list[tuple[CloudEvent, RawMessage]]], Awaitable[N
 """Does the work of several new (never handled) events in one open transaction."""
 
 
+def each(handler: Handler) -> BatchHandler:
+    """A batch handler that hands the batch's events to ``handler`` one after the
+    other, in order, inside the batch's one transaction (``subscribe_batch``): one
+    claim and one commit per batch instead of per event."""
+
+    async def handle(conn: Conn, batch: list[tuple[CloudEvent, RawMessage]]) -> None:
+        for event, message in batch:
+            with log_context(event_id=event.id, episode_id=event.subject):
+                await handler(conn, event, message)
+
+    return handle
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int = 5

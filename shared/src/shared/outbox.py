@@ -42,16 +42,18 @@ async def enqueue(conn: Conn, *, topic: str, event: CloudEvent) -> None:
     if topic in PUBLISHED:
         checked(topic, event.type, event.data)
     key = event.subject or event.id
+    # One round trip: the NOTIFY (delivered at commit, it wakes the relay without
+    # waiting for its poll) goes with the INSERT, and only if a row was added.
     await conn.execute(
-        "INSERT INTO outbox (topic, key, event_id, payload) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (event_id) DO NOTHING",
+        "WITH added AS (INSERT INTO outbox (topic, key, event_id, payload) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING RETURNING 1) "
+        "SELECT pg_notify($5, current_schema()) FROM added",
         topic,
         key,
         event.id,
         event.to_bytes(),
+        NOTIFY_CHANNEL,
     )
-    # Delivered at commit; wakes the relay without waiting for its poll.
-    await conn.execute("SELECT pg_notify($1, current_schema())", NOTIFY_CHANNEL)
 
 
 @dataclass(frozen=True)

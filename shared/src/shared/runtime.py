@@ -162,10 +162,12 @@ class ServiceRuntime:
         handler: BatchHandler,
         *topic_names: str,
         pattern: str | None = None,
+        group_suffix: str | None = None,
         max_records: int = 500,
     ) -> None:
         """Like ``subscribe``, but up to ``max_records`` messages are handled in one
-        transaction (for append-heavy consumers such as the audit log)."""
+        transaction: one claim and one commit per batch (``shared.consumer.each``
+        turns a per-event handler into a batch handler)."""
         consumer = self._consumer(name)
 
         async def on_batch(message: KafkaMessage) -> None:
@@ -179,7 +181,7 @@ class ServiceRuntime:
             batch=True,
             max_records=max_records,
             batch_timeout_ms=50,
-            **self._subscriber_options(name, pattern),
+            **self._subscriber_options(name, pattern, group_suffix),
         )(on_batch)
 
     def _consumer(self, name: str) -> ReliableConsumer:

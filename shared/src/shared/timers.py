@@ -11,8 +11,9 @@ poll interval bounds lateness, NOTIFY on schedule wakes the loop early.
 
 import asyncio
 import contextlib
+import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,19 +54,52 @@ async def schedule(
     payload: dict[str, Any] | None = None,
 ) -> bool:
     """Add a step unless the subject has it already; True if added."""
-    added = await conn.fetchval(
-        "INSERT INTO timers (subject_id, step_key, kind, fire_at, payload) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (subject_id, step_key) DO NOTHING "
-        "RETURNING true",
-        subject_id,
-        step_key,
-        kind,
-        fire_at,
-        payload or {},
+    added = await schedule_many(
+        conn, [Step(subject_id, step_key, kind, fire_at, payload or {})]
     )
-    if added:
-        await conn.execute("SELECT pg_notify($1, current_schema())", NOTIFY_CHANNEL)
-    return bool(added)
+    return added == 1
+
+
+@dataclass(frozen=True)
+class Step:
+    """A timer to add (``schedule_many``)."""
+
+    subject_id: UUID
+    step_key: str
+    kind: str
+    fire_at: datetime
+    payload: dict[str, Any]
+
+
+# Rows and the wake-up NOTIFY in one round trip; PostgreSQL folds identical
+# notifications of one transaction into one.
+_SCHEDULE_MANY = """
+WITH added AS (
+    INSERT INTO timers (subject_id, step_key, kind, fire_at, payload)
+    SELECT s, k, t, f, p::jsonb
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[])
+         AS u(s, k, t, f, p)
+    ON CONFLICT (subject_id, step_key) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM (SELECT pg_notify($6, current_schema()) FROM added) AS n
+"""
+
+
+async def schedule_many(conn: Conn, steps: Sequence[Step]) -> int:
+    """Add each step its subject does not have yet; the number added."""
+    if not steps:
+        return 0
+    added: int = await conn.fetchval(
+        _SCHEDULE_MANY,
+        [s.subject_id for s in steps],
+        [s.step_key for s in steps],
+        [s.kind for s in steps],
+        [s.fire_at for s in steps],
+        [json.dumps(s.payload) for s in steps],
+        NOTIFY_CHANNEL,
+    )
+    return added
 
 
 async def postpone(conn: Conn, timer_id: int, until: datetime) -> None:

@@ -9,7 +9,13 @@ from prometheus_client import CollectorRegistry
 
 from shared.clock import ManualClock
 from shared.db import apply_migrations, create_pool, load_migrations
-from shared.timers import TimerScheduler, schedule
+from shared.timers import (
+    NOTIFY_CHANNEL,
+    Step,
+    TimerScheduler,
+    schedule,
+    schedule_many,
+)
 
 START = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -117,4 +123,51 @@ async def test_steps_not_due_yet_wait_and_a_failing_step_is_retried_alone(
         await scheduler.fire_due()
         assert await pool.fetchval("SELECT count(*) FROM effects") == 3
     finally:
+        await pool.close()
+
+
+async def test_many_steps_are_added_at_once_with_one_wake_up_at_commit(infra, unique):
+    pool = await setup(infra, unique)
+    notified: list[str] = []
+
+    def on_notify(_conn, _pid, _channel, payload):
+        notified.append(payload)
+
+    listener = await pool.acquire()
+    try:
+        await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+        subject = uuid4()
+        async with pool.acquire() as conn, conn.transaction():
+            assert await schedule(
+                conn, subject_id=subject, step_key="due", kind="due", fire_at=START
+            )
+            added = await schedule_many(
+                conn,
+                [
+                    Step(subject, "due", "due", START, {}),  # already there
+                    Step(subject, "remind", "remind", START, {"level": 1}),
+                    Step(uuid4(), "due", "due", START + timedelta(hours=1), {}),
+                ],
+            )
+            assert added == 2
+            await asyncio.sleep(0.2)
+            assert notified == []  # nothing before commit
+        for _ in range(50):
+            if notified:
+                break
+            await asyncio.sleep(0.05)
+        assert notified == [unique]  # one wake-up, naming the schema
+        rows = await pool.fetch(
+            "SELECT step_key, payload FROM timers WHERE subject_id = $1 "
+            "ORDER BY step_key",
+            subject,
+        )
+        assert [(r["step_key"], r["payload"]) for r in rows] == [
+            ("due", {}),
+            ("remind", {"level": 1}),
+        ]
+        assert await schedule_many(pool, []) == 0
+    finally:
+        await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+        await pool.release(listener)
         await pool.close()

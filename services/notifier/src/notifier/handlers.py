@@ -358,17 +358,16 @@ async def _open(
             if rule.reminders is not None
             else policy.document.defaults.reminders
         )
-        for step in initial_steps(
+        steps = initial_steps(
             opened_at=now, due_at=draft.due_at, reminders=reminders, chain=chain
-        ):
-            await timers.schedule(
-                conn,
-                subject_id=obligation_id,
-                step_key=step.key,
-                kind=step.kind,
-                fire_at=step.fire_at,
-                payload={"level": step.level},
-            )
+        )
+        await timers.schedule_many(
+            conn,
+            [
+                timers.Step(obligation_id, s.key, s.kind, s.fire_at, {"level": s.level})
+                for s in steps
+            ],
+        )
         metrics.opened.labels(rule.id, jurisdiction).inc()
         await emit(
             conn,

@@ -1,10 +1,12 @@
-"""Followup's Kafka side: canonical episode events start and end prompt series."""
+"""Followup's Kafka side: canonical episode events start and end prompt series,
+in batches of up to ``CONSUMER_BATCH_SIZE`` events per transaction."""
 
 from functools import partial
 
 from followup import handlers
 from shared import topics
 from shared.alerting import AlertingContext
+from shared.consumer import each
 from shared.runtime import ServiceRuntime
 
 
@@ -13,8 +15,9 @@ def register(
     ctx: AlertingContext,
     metrics: handlers.FollowupMetrics,
 ) -> None:
-    runtime.subscribe(
+    runtime.subscribe_batch(
         "followup-episodes",
-        partial(handlers.apply_episode_event, ctx=ctx, metrics=metrics),
+        each(partial(handlers.apply_episode_event, ctx=ctx, metrics=metrics)),
         topics.EPISODES,
+        max_records=runtime.settings.consumer_batch_size,
     )

@@ -17,7 +17,7 @@ from intake.adapters import postgres
 from intake.domain.lifecycle import LATER_EVENTS, EventInvalidError, EventRefusedError
 from intake.domain.model import ReportRejectedError
 from shared import topics
-from shared.consumer import PermanentError, RawMessage
+from shared.consumer import PermanentError, RawMessage, each
 from shared.db import Conn
 from shared.events import CloudEvent, EpisodeReportedData, EventType, InvalidEventError
 from shared.runtime import ServiceRuntime
@@ -126,10 +126,11 @@ def register(
             raise PermanentError(str(exc)) from exc
 
     runtime.subscribe("intake-inbound", on_inbound_event, topics.INBOUND)
-    runtime.subscribe(
+    runtime.subscribe_batch(
         "intake-deadlines",
-        deadlines.project,
+        each(deadlines.project),
         topics.OBLIGATIONS,
         topics.PROMPTS,
         group_suffix="deadlines",
+        max_records=runtime.settings.consumer_batch_size,
     )

@@ -1,11 +1,12 @@
 """The notifier's Kafka side: canonical episode events open, satisfy and close
-obligations."""
+obligations, in batches of up to ``CONSUMER_BATCH_SIZE`` events per transaction."""
 
 from functools import partial
 
 from notifier import handlers
 from shared import topics
 from shared.alerting import AlertingContext
+from shared.consumer import each
 from shared.runtime import ServiceRuntime
 
 
@@ -14,8 +15,9 @@ def register(
     ctx: AlertingContext,
     metrics: handlers.NotifierMetrics,
 ) -> None:
-    runtime.subscribe(
+    runtime.subscribe_batch(
         "notifier-episodes",
-        partial(handlers.apply_episode_event, ctx=ctx, metrics=metrics),
+        each(partial(handlers.apply_episode_event, ctx=ctx, metrics=metrics)),
         topics.EPISODES,
+        max_records=runtime.settings.consumer_batch_size,
     )
