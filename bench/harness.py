@@ -71,15 +71,25 @@ class Usage:
 
 @dataclass
 class ResourceSampler:
-    """Samples the resident memory and CPU time of processes (and their children)
-    every ``interval`` seconds while in use."""
+    """Samples the resident memory and CPU time of processes every ``interval``
+    seconds while in use, and how busy the whole machine was: ``busy_cores`` is the
+    average number of cores in use (everything: the services, PostgreSQL, the
+    broker, the load generator), of ``cores``."""
 
     pids: Mapping[str, int]
     interval: float = 0.25
     usage: dict[str, Usage] = field(default_factory=dict)
+    busy_cores: float = 0.0
+    cores: int = field(default_factory=lambda: psutil.cpu_count() or 1)
     _stop: threading.Event = field(default_factory=threading.Event)
 
+    @staticmethod
+    def _busy() -> float:
+        times = psutil.cpu_times()
+        return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
     def __enter__(self) -> "ResourceSampler":
+        self._machine_start = (self._busy(), time.monotonic())
         self._procs = {name: psutil.Process(pid) for name, pid in self.pids.items()}
         self._cpu_start = {n: self._cpu(p) or 0.0 for n, p in self._procs.items()}
         self._cpu_last = dict(self._cpu_start)
@@ -91,6 +101,9 @@ class ResourceSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+        busy, started = self._machine_start
+        elapsed = max(time.monotonic() - started, 1e-9)
+        self.busy_cores = round((self._busy() - busy) / elapsed, 2)
         for name, proc in self._procs.items():
             # A process that has exited keeps the CPU time of its last sample.
             cpu = self._cpu(proc) or self._cpu_last[name]

@@ -19,6 +19,7 @@ Results: ``bench/results/<name>.{json,md,png}``.
 import argparse
 import asyncio
 import json
+import os
 import random
 import time
 from collections.abc import Sequence
@@ -212,7 +213,8 @@ async def run_once(
     seed: int,
     settle: float,
 ) -> tuple[dict[str, Any], list[tuple[float, float, float]]]:
-    with ResourceSampler(stack.pids()) as sampler:
+    pids = {**stack.pids(), "load generator": os.getpid()}
+    with ResourceSampler(pids) as sampler:
         sent, elapsed = await drive(
             stack, rate=rate, duration=duration, kafka_share=kafka_share, seed=seed
         )
@@ -249,6 +251,9 @@ async def run_once(
         "obligations_p50_s": round(percentile(to_opened, 50), 3),
         "obligations_p99_s": round(percentile(to_opened, 99), 3),
     }
+    result["machine_busy_cores"] = sampler.busy_cores
+    result["machine_cores"] = sampler.cores
+    result["generator_cpu_s"] = sampler.usage["load generator"].cpu_seconds
     for name in SERVICES:
         result[f"{name}_cpu_s"] = sampler.usage[name].cpu_seconds
         result[f"{name}_peak_rss_mb"] = sampler.usage[name].peak_rss_mb
@@ -269,6 +274,11 @@ def markdown(result: dict[str, Any], runs: int) -> str:
         ("answer to obligations opened, p50 / p99",
          f"{result['obligations_p50_s']} s / {result['obligations_p99_s']} s"),
     ]  # fmt: skip
+    rows.append(
+        ("whole machine: cores busy on average (all processes)",
+         f"{result['machine_busy_cores']} of {result['machine_cores']}"),
+    )  # fmt: skip
+    rows.append(("load generator: CPU", f"{result['generator_cpu_s']} s"))
     rows.extend(
         (f"{name}: CPU, peak memory",
          f"{result[f'{name}_cpu_s']} s, {result[f'{name}_peak_rss_mb']} MB")

@@ -29,3 +29,5 @@ def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligati
     for service in SERVICES:
         assert summary[f"{service}_peak_rss_mb"] > 10
         assert summary[f"{service}_cpu_s"] > 0
+    assert summary["generator_cpu_s"] > 0
+    assert 0 < summary["machine_busy_cores"] <= summary["machine_cores"]

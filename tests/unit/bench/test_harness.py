@@ -3,12 +3,15 @@
 import json
 import math
 import random
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime
 
 import pytest
 
 from bench import generator
-from bench.harness import median_run, percentile, write_results
+from bench.harness import ResourceSampler, median_run, percentile, write_results
 from shared.events import EpisodeReportedData
 
 pytestmark = pytest.mark.unit
@@ -69,3 +72,19 @@ def test_results_are_written_as_json_and_markdown(tmp_path):
     assert (tmp_path / "demo.md").read_text() == "| a | b |\n"
     png = tmp_path / "demo.png"
     assert (png in written) == png.exists() == bool(drawn)
+
+
+def test_the_sampler_measures_a_process_and_the_whole_machine():
+    burner = subprocess.Popen(
+        [sys.executable, "-c", "import time\nt = time.process_time()\n"
+         "while time.process_time() - t < 0.6: pass\ntime.sleep(5)"]
+    )  # fmt: skip
+    try:
+        with ResourceSampler({"burner": burner.pid}, interval=0.05) as sampler:
+            time.sleep(1.0)
+    finally:
+        burner.kill()
+        burner.wait()
+    assert 0.4 <= sampler.usage["burner"].cpu_seconds <= 1.1
+    assert sampler.usage["burner"].peak_rss_mb > 1
+    assert 0.3 <= sampler.busy_cores <= sampler.cores
