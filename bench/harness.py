@@ -21,16 +21,10 @@ from typing import Any
 
 import psutil
 
-from shared.devstack import (
-    DEV_COUNTIES,
-    Infrastructure,
-    ServiceSet,
-    local_stack,
-)
+from shared.devstack import DEV_COUNTIES, SERVICE_NAMES, LocalStack, local_stack
 from shared.devtokens import dev_key_paths, mint
 
 RESULTS = Path(__file__).parent / "results"
-SERVICES = ("intake", "notifier", "followup", "audit")
 
 
 def machine() -> str:
@@ -130,18 +124,15 @@ class ResourceSampler:
             self._stop.wait(self.interval)
 
 
-@dataclass
-class BenchStack:
-    infra: Infrastructure
-    services: ServiceSet
-    state_dir: Path
+class BenchStack(LocalStack):
+    """The local stack, with what a benchmark asks of it."""
 
     def url(self, service: str) -> str:
         return self.services[service].url
 
     def pids(self) -> dict[str, int]:
         pids = {}
-        for name in SERVICES:
+        for name in SERVICE_NAMES:
             process = self.services[name].process
             assert process is not None, f"{name} is not running"
             pids[name] = process.pid
@@ -172,7 +163,7 @@ def bench_stack(
         for variable in ("AUTH_JWKS_URL", "AUTH_PUBLIC_KEYS_FILE", "AUTH_ISSUER"):
             base.pop(variable, None)  # always the stack's own development issuer
         with local_stack(root, base) as local:
-            yield BenchStack(local.infra, local.services, root)
+            yield BenchStack(local.embedded, local.infra, local.services, root)
 
 
 def write_results(

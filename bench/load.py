@@ -33,7 +33,6 @@ from aiokafka import AIOKafkaProducer
 
 from bench import generator
 from bench.harness import (
-    SERVICES,
     BenchStack,
     ResourceSampler,
     bench_stack,
@@ -44,7 +43,7 @@ from bench.harness import (
 )
 from intake.deadlines import expected_obligations
 from shared import topics
-from shared.devstack import DEV_COUNTIES
+from shared.devstack import DEV_COUNTIES, SERVICE_NAMES
 from shared.events import CloudEvent, EpisodeReportedData, EventType
 from shared.policy import default_policy_path, load_policy
 
@@ -254,7 +253,7 @@ async def run_once(
     result["machine_busy_cores"] = sampler.busy_cores
     result["machine_cores"] = sampler.cores
     result["generator_cpu_s"] = sampler.usage["load generator"].cpu_seconds
-    for name in SERVICES:
+    for name in SERVICE_NAMES:
         result[f"{name}_cpu_s"] = sampler.usage[name].cpu_seconds
         result[f"{name}_peak_rss_mb"] = sampler.usage[name].peak_rss_mb
     if errors:
@@ -282,7 +281,7 @@ def markdown(result: dict[str, Any], runs: int) -> str:
     rows.extend(
         (f"{name}: CPU, peak memory",
          f"{result[f'{name}_cpu_s']} s, {result[f'{name}_peak_rss_mb']} MB")
-        for name in SERVICES
+        for name in SERVICE_NAMES
     )  # fmt: skip
     lines = [
         f"Medians of {runs} run(s) on {result['machine']}, {result['date_of_run']}.",

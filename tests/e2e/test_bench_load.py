@@ -6,7 +6,7 @@ import math
 import pytest
 
 from bench import load
-from bench.harness import SERVICES
+from shared.devstack import SERVICE_NAMES
 from tests.conftest import BACKENDS
 
 pytestmark = pytest.mark.skipif(
@@ -26,7 +26,7 @@ def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligati
     for figure in ("audit_p50_s", "audit_p99_s", "obligations_p99_s"):
         assert math.isfinite(summary[figure])
         assert 0 < summary[figure] < 90
-    for service in SERVICES:
+    for service in SERVICE_NAMES:
         assert summary[f"{service}_peak_rss_mb"] > 10
         assert summary[f"{service}_cpu_s"] > 0
     assert summary["generator_cpu_s"] > 0

@@ -11,12 +11,10 @@ from uuid import uuid4
 
 import httpx
 
-from shared.devstack import free_port
+from shared.devstack import SERVICE_NAMES, free_port
 from tests import api
 from tests.conftest import make_report
 from tests.e2e.test_walking_skeleton import eventually
-
-SERVICES = ("intake", "notifier", "followup", "audit")
 
 
 def start(
@@ -71,7 +69,7 @@ def mfc_token(data_dir: Path, env: dict[str, str], *args: str) -> dict[str, str]
 def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
     """Also the development tokens: without an identity provider configured, `mfc
     dev` makes a token key and `mfc token` signs with it."""
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in SERVICE_NAMES}
     env = {
         key: value
         for key, value in os.environ.items()
@@ -85,7 +83,7 @@ def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
     process, lines = start(tmp_path / "data", env)
     try:
         banner = "".join(lines)
-        for name in SERVICES:
+        for name in SERVICE_NAMES:
             assert f"http://127.0.0.1:{ports[name]}" in banner
         report = make_report()
         sender = mfc_token(
@@ -143,11 +141,13 @@ def test_mfc_dev_uses_the_infrastructure_the_environment_names(infra, tmp_path):
     services run on that broker and database (own schemas and groups here, so they
     stay out of the session stack's way)."""
     suffix = uuid4().hex[:8]
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in SERVICE_NAMES}
     env = dict(os.environ)
     env.update({f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()})
-    env.update({f"{n.upper()}_DB_SCHEMA": f"{n}_dev_{suffix}" for n in SERVICES})
-    env.update({f"{n.upper()}_CONSUMER_GROUP": f"{n}-dev-{suffix}" for n in SERVICES})
+    env.update({f"{n.upper()}_DB_SCHEMA": f"{n}_dev_{suffix}" for n in SERVICE_NAMES})
+    env.update(
+        {f"{n.upper()}_CONSUMER_GROUP": f"{n}-dev-{suffix}" for n in SERVICE_NAMES}
+    )
     env["KAFKA_BOOTSTRAP_SERVERS"] = infra.bootstrap_servers
     env["DATABASE_URL"] = infra.database_url
     intake = f"http://127.0.0.1:{ports['intake']}"

@@ -38,7 +38,9 @@ import httpx
 import pytest
 
 from shared import topics
+from shared.delivery import BATCH_SIZE as DELIVERY_BATCH
 from shared.devstack import (
+    SERVICE_NAMES,
     EmbeddedInfrastructure,
     Infrastructure,
     ServiceSet,
@@ -56,10 +58,7 @@ pytestmark = pytest.mark.skipif(
     "embedded" not in BACKENDS, reason="the fault tests run on the embedded backend"
 )
 
-SERVICES = ("intake", "notifier", "followup", "audit")
-
 COUNTY = "KY-111"  # the county the fast policy has rules for
-DELIVERY_BATCH = 50  # shared.delivery.DeliveryWorker's batch size
 
 
 def bounded_policy(directory: Path) -> Path:
@@ -135,7 +134,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
             env[f"{prefix}_DELIVERY_INITIAL_BACKOFF"] = "200ms"
             env[f"{prefix}_DELIVERY_MAX_ATTEMPTS"] = "20"
         env["INTAKE_COUNTIES"] = COUNTY
-        for prefix in (s.upper() for s in SERVICES):
+        for prefix in (s.upper() for s in SERVICE_NAMES):
             env[f"{prefix}_SHUTDOWN_GRACE"] = "2s"
             env[f"{prefix}_HANDLER_MAX_BACKOFF"] = "2s"
         # Always embedded: the tests pause the broker and restart the database.
@@ -304,7 +303,7 @@ def check_invariants(stack: FaultStack, accepted: dict[str, dict[str, Any]]) -> 
             asyncio.run(_check(stack, accepted))
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", SERVICE_NAMES)
 def test_a_service_killed_under_load_loses_nothing(faults, service):
     if service in ("notifier", "followup"):
         faults.resends_allowed += DELIVERY_BATCH
@@ -416,6 +415,6 @@ def test_a_database_restart_under_load_loses_nothing(faults):
         faults.embedded.restart_postgres()
         time.sleep(8)
     assert asyncio.run(postmaster_started(faults)) > before, "PostgreSQL restarted"
-    for name in SERVICES:
+    for name in SERVICE_NAMES:
         assert faults.services[name].alive(), f"{name} died with the database"
     check_invariants(faults, load.accepted)

@@ -38,6 +38,8 @@ from shared.db import Conn, Wakeup
 logger = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "mfc_deliveries"
+BATCH_SIZE = 50
+"""Deliveries a worker claims at a time (a crash may resend up to this many)."""
 
 
 class Channel(Protocol):
@@ -161,7 +163,7 @@ class DeliveryWorker:
         initial_backoff: timedelta = timedelta(seconds=1),
         max_backoff: timedelta = timedelta(minutes=5),
         poll_interval: timedelta = timedelta(milliseconds=500),
-        batch_size: int = 50,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self._pool = pool
         self._channels = dict(channels)

@@ -37,6 +37,7 @@ SERVICES: tuple[tuple[str, int], ...] = (
     ("followup", 8003),
     ("audit", 8004),
 )
+SERVICE_NAMES = tuple(name for name, _ in SERVICES)
 
 # Counties the development stack serves unless INTAKE_COUNTIES says otherwise.
 DEV_COUNTIES = "NC-063,NC-183,CA-037,TX-201,MO-510,FL-086,KY-111"

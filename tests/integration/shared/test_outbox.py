@@ -36,6 +36,14 @@ def relay(pool, publisher, **kwargs) -> OutboxRelay:
     return OutboxRelay(pool, publisher, registry=CollectorRegistry(), **kwargs)
 
 
+async def enqueue_and_read(infra, pool, topic: str, *, number: int, until: int):
+    """Enqueue ``event(number)`` in a transaction of its own, then read the topic
+    until it holds ``until`` records."""
+    async with pool.acquire() as conn, conn.transaction():
+        await enqueue(conn, topic=topic, event=event(number))
+    return await read_until(infra.bootstrap_servers, topic, lambda rs: len(rs) >= until)
+
+
 def numbers(records) -> list[int]:
     return [json.loads(r.value)["data"]["n"] for r in records]
 
@@ -85,11 +93,7 @@ async def test_rows_written_while_no_relay_ran_are_published_when_one_starts(
         await running.start()
         try:
             # Written after start: LISTEN/NOTIFY wakes the relay.
-            async with pool.acquire() as conn, conn.transaction():
-                await enqueue(conn, topic=unique, event=event(3))
-            records = await read_until(
-                infra.bootstrap_servers, unique, lambda rs: len(rs) >= 4
-            )
+            records = await enqueue_and_read(infra, pool, unique, number=3, until=4)
         finally:
             await running.stop()
         assert numbers(records) == [0, 1, 2, 3]
@@ -115,17 +119,9 @@ async def test_the_relay_listens_again_after_its_database_connection_dies(
                 f"mfc-{unique}",
             )
             assert killed == 1
-            async with pool.acquire() as conn, conn.transaction():
-                await enqueue(conn, topic=unique, event=event(1))
-            records = await read_until(
-                infra.bootstrap_servers, unique, lambda rs: len(rs) >= 1
-            )
+            await enqueue_and_read(infra, pool, unique, number=1, until=1)
             # And it keeps listening: a second row also comes without a poll.
-            async with pool.acquire() as conn, conn.transaction():
-                await enqueue(conn, topic=unique, event=event(2))
-            records = await read_until(
-                infra.bootstrap_servers, unique, lambda rs: len(rs) >= 2
-            )
+            records = await enqueue_and_read(infra, pool, unique, number=2, until=2)
         finally:
             await running.stop()
         assert numbers(records) == [1, 2]
