@@ -84,8 +84,8 @@ class ServiceSettings(BaseSettings):
     """Longest wait between attempts (the wait doubles from the initial one)."""
 
     consumer_batch_size: int = Field(default=100, ge=1, le=10_000)
-    """Most events a batch consumer (notifier, followup, intake's projection) handles
-    in one transaction."""
+    """Most events a consumer handles in one transaction (the notifier, followup and
+    intake's projection)."""
 
     outbox_batch_size: int = Field(default=500, ge=1, le=10_000)
     """Most outbox rows published in one round."""

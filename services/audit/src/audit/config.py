@@ -23,7 +23,7 @@ class AuditSettings(ServiceSettings):
     """Port of the HTTP API."""
     consumer_group: str = "audit"
     """Kafka consumer group; replicas of one service share it."""
-    append_batch_size: int = Field(default=500, ge=1, le=10_000)
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
     """Most events appended in one transaction."""
     signing_key_file: Path = Path("audit-signing-key.pem")
     """Ed25519 private key (PEM) that signs checkpoints; `mfc audit keygen` makes one."""
