@@ -33,6 +33,17 @@ def post(stack, path: str, body: Any, **headers: str) -> httpx.Response:
     )
 
 
+def send(stack, topic: str, key: str, *events: CloudEvent) -> None:
+    """Produce ``events`` to ``topic`` in order, all under ``key``."""
+    asyncio.run(
+        produce(
+            stack.infra.bootstrap_servers,
+            topic,
+            *[(key.encode(), event.to_bytes()) for event in events],
+        )
+    )
+
+
 def open_episode(stack, **overrides: Any) -> dict[str, Any]:
     answer = post(stack, "/v1/episodes", make_report(**overrides))
     assert answer.status_code == 201, answer.text
@@ -200,21 +211,17 @@ def test_one_refusal_names_every_field_at_fault(stack):
         data=body,
         time=now(),
     )
-    asyncio.run(
-        produce(
-            stack.infra.bootstrap_servers,
-            topics.INBOUND,
-            (body["case_id"].encode(), inbound.to_bytes()),
-        )
-    )
+    send(stack, topics.INBOUND, body["case_id"], inbound)
     reason = dead_letter_reason(stack, inbound.id)
     for field in ("data.child.sex", "data.county_code", "data.agency_learned_at"):
         assert field in reason
 
 
-def dead_letter_reason(stack, event_id: str, **query: str) -> str:
-    """The reason intake gave for dead-lettering ``event_id`` (``query`` narrows
-    the audit search, e.g. to an episode)."""
+def dead_letter(
+    stack, event_id: str, consumer: str = "intake-inbound", **query: str
+) -> dict[str, Any]:
+    """What ``consumer`` recorded when it dead-lettered ``event_id`` (``query``
+    narrows the audit search, e.g. to an episode)."""
     for attempt in eventually():
         with attempt:
             letters = [
@@ -223,10 +230,38 @@ def dead_letter_reason(stack, event_id: str, **query: str) -> str:
                     stack, type=EventType.DEADLETTER_RECORDED, limit=1000, **query
                 )
                 if e["event"]["data"].get("original_event_id") == event_id
-                and e["event"]["data"]["consumer"] == "intake-inbound"
+                and e["event"]["data"]["consumer"] == consumer
             ]
             assert len(letters) == 1
-    return str(letters[0]["reason"])
+    return dict(letters[0])
+
+
+def dead_letter_reason(stack, event_id: str, **query: str) -> str:
+    """The reason intake gave for dead-lettering ``event_id``."""
+    return str(dead_letter(stack, event_id, **query)["reason"])
+
+
+def test_a_malformed_obligation_or_prompt_event_is_dead_lettered_without_retries(
+    stack,
+):
+    """The deadline projection cannot apply an event that lacks its fields; no retry
+    can mend that, so it is dead-lettered at the first attempt (not after the
+    retries, which would hold up every later event of its partition)."""
+    episode = open_episode(stack)
+    malformed = CloudEvent.new(
+        type="mfc.prompt.issued",
+        source="service/followup",
+        subject=episode["id"],
+        data={"episode_id": episode["id"], "kind": "welfare_check"},  # no prompt_id
+        time=now(),
+    )
+    send(stack, topics.PROMPTS, episode["id"], malformed)
+    letter = dead_letter(
+        stack, malformed.id, consumer="intake-deadlines", episode_id=episode["id"]
+    )
+    assert letter["attempts"] == 1
+    assert "prompt_id" in letter["reason"]
+    assert letter["original_topic"] == topics.PROMPTS
 
 
 def test_a_closed_case_can_be_reported_again_as_a_new_episode(stack):
@@ -341,16 +376,7 @@ def test_later_events_arrive_over_kafka_too_and_misfits_are_dead_lettered(stack)
             "screened_by": "cw",
         },
     )
-    key = episode["id"].encode()
-    asyncio.run(
-        produce(
-            stack.infra.bootstrap_servers,
-            topics.INBOUND,
-            (key, notice.to_bytes()),
-            (key, notice.to_bytes()),
-            (key, misfit.to_bytes()),
-        )
-    )
+    send(stack, topics.INBOUND, episode["id"], notice, notice, misfit)
     for attempt in eventually():
         with attempt:
             assert canonical_types(stack, episode["id"]) == [
@@ -437,14 +463,7 @@ def test_no_inbound_record_blocks_the_topic_or_vanishes(stack, open_episode_id, 
         data={"note": f"sentinel {uuid4()}"},
         time=now(),
     )
-    key = episode_id.encode()
-    asyncio.run(
-        produce(
-            stack.infra.bootstrap_servers,
-            topics.INBOUND,
-            *[(key, e.to_bytes()) for e in [*events, sentinel]],
-        )
-    )
+    send(stack, topics.INBOUND, episode_id, *events, sentinel)
     for attempt in eventually(60):
         with attempt:
             timeline = api.get(

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from shared.consumer import RawMessage
 from shared.db import Conn
-from shared.events import CloudEvent, EpisodeReportedData
+from shared.events import CloudEvent, EpisodeReportedData, InvalidEventError
 from shared.policy import (
     EpisodeFacts,
     Policy,
@@ -97,10 +97,18 @@ async def project(conn: Conn, event: CloudEvent, _message: RawMessage) -> None:
     """Apply one obligation or prompt event to the projection. Events of an episode
     arrive in order (keyed by episode); other types are ignored."""
     data, at = event.data, event.time
-    if event.type.startswith("mfc.obligation."):
-        await _project_obligation(conn, event.type.rsplit(".", 1)[1], data, at)
-    elif event.type.startswith("mfc.prompt."):
-        await _project_prompt(conn, event.type.rsplit(".", 1)[1], data, at)
+    try:
+        if event.type.startswith("mfc.obligation."):
+            await _project_obligation(conn, event.type.rsplit(".", 1)[1], data, at)
+        elif event.type.startswith("mfc.prompt."):
+            await _project_prompt(conn, event.type.rsplit(".", 1)[1], data, at)
+    except (KeyError, ValueError, TypeError) as exc:
+        # A field missing or of the wrong form: no retry can mend it, so it goes
+        # to the dead-letter topic at once instead of holding up its partition.
+        raise InvalidEventError(
+            f"{event.type} does not carry what the projection needs "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 async def _project_obligation(

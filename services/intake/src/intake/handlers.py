@@ -141,7 +141,7 @@ async def report_episode(
         raise
     missing = completeness(report)
     episode_id = uuid4()
-    inserted = await postgres.insert_episode_if_none_open(
+    created = await postgres.insert_episode_if_none_open(
         conn,
         episode_id=episode_id,
         county_code=report.county_code,
@@ -152,7 +152,7 @@ async def report_episode(
         agency_learned_at=report.agency_learned_at,
         now=now,
     )
-    if not inserted:
+    if created is None:
         existing = await postgres.open_episode_for_case(
             conn, county_code=report.county_code, case_id=report.case_id
         )
@@ -179,8 +179,6 @@ async def report_episode(
         now=now,
     )
     await _remember(conn, idempotency_key, digest, episode_id, now)
-    created = await postgres.get_episode(conn, episode_id)
-    assert created is not None
     metrics.accepted.inc()
     logger.info("episode %s opened for %s", episode_id, report.county_code)
     return Outcome(created, created=True)

@@ -44,15 +44,16 @@ async def insert_episode_if_none_open(
     completeness: list[str],
     agency_learned_at: datetime,
     now: datetime,
-) -> bool:
-    """Insert a new open episode; False if the case already has an open one."""
-    inserted = await conn.fetchval(
-        """
+) -> Episode | None:
+    """Insert a new open episode and return it; None if the case already has an
+    open one."""
+    row = await conn.fetchrow(
+        f"""
         INSERT INTO episodes (id, county_code, case_id, status, report, report_digest,
                               completeness, agency_learned_at, created_at, updated_at)
         VALUES ($1, $2, $3, 'missing', $4, $5, $6, $7, $8, $8)
         ON CONFLICT (county_code, case_id) WHERE status <> 'closed' DO NOTHING
-        RETURNING true
+        RETURNING {_COLUMNS}
         """,
         episode_id,
         county_code,
@@ -63,7 +64,7 @@ async def insert_episode_if_none_open(
         agency_learned_at,
         now,
     )
-    return bool(inserted)
+    return _episode(row) if row else None
 
 
 async def open_episode_for_case(

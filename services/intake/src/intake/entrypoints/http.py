@@ -175,6 +175,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def _projected(
+    conn: Conn,
+    outcome: handlers.Outcome,
+    expected: Callable[[], list[ObligationSummary]] | None,
+) -> tuple[list[ObligationSummary], list[PromptSummary]]:
+    """The obligations and prompts to show with an episode. The deadline projection
+    learns of a report only after it commits, so until then a report's answer shows
+    the obligations its policy demands (``expected``) and no prompts."""
+    if expected is not None and outcome.created:
+        return expected(), []  # a new episode: nothing can be projected for it yet
+    obligations = await deadlines.obligations_of(conn, outcome.episode.id)
+    if not obligations and expected is not None:
+        obligations = expected()
+    return obligations, await deadlines.prompts_of(conn, outcome.episode.id)
+
+
 def create_router(
     runtime: ServiceRuntime,
     ctx: handlers.IntakeContext,
@@ -194,11 +210,7 @@ def create_router(
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 outcome = await command(conn)
-                episode_id = outcome.episode.id
-                obligations = await deadlines.obligations_of(conn, episode_id)
-                if not obligations and expected is not None:
-                    obligations = expected()
-                prompts = await deadlines.prompts_of(conn, episode_id)
+                obligations, prompts = await _projected(conn, outcome, expected)
         except (ReportRejectedError, EventInvalidError) as exc:
             return problems_response(exc.problems)
         except handlers.IdempotencyKeyReusedError as exc:
