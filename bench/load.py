@@ -106,13 +106,32 @@ async def _produce(
     sent.accepted_at = time.time()
 
 
+def reports(
+    rng: random.Random, total: int, kafka_share: float
+) -> list[tuple[Sent, dict[str, Any]]]:
+    """The reports to send, made before the clock starts: the generator stands for
+    county systems on other machines, so it should take as little of this one's
+    CPU during the run as it can. Each is learned now, a minute or so before it is
+    sent at most."""
+    learned = datetime.now(UTC)
+    plan = []
+    for n in range(total):
+        county = rng.choice(COUNTIES)
+        body = generator.report(rng, county=county, learned=learned, n=n)
+        via = "kafka" if rng.random() < kafka_share else "http"
+        demanded = len(
+            expected_obligations(POLICY, EpisodeReportedData.model_validate(body))
+        )
+        plan.append((Sent(body["case_id"], county, via, demanded), body))
+    return plan
+
+
 async def drive(
     stack: BenchStack, *, rate: float, duration: float, kafka_share: float, seed: int
 ) -> tuple[list[Sent], float]:
     """Send ``rate`` reports a second for ``duration`` seconds; return what was sent
     and the seconds the sending took."""
-    rng = random.Random(seed)
-    total = int(rate * duration)
+    plan = reports(random.Random(seed), int(rate * duration), kafka_share)
     headers = {"Authorization": f"Bearer {stack.county_system_token()}"}
     url = f"{stack.url('intake')}/v1/episodes"
     producer = AIOKafkaProducer(
@@ -128,25 +147,14 @@ async def drive(
         ) as client:
             loop = asyncio.get_running_loop()
             start = loop.time()
-            for n in range(total):
+            for n, (item, body) in enumerate(plan):
                 delay = start + n / rate - loop.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                county = rng.choice(COUNTIES)
-                body = generator.report(
-                    rng, county=county, learned=datetime.now(UTC), n=n
-                )
-                via = "kafka" if rng.random() < kafka_share else "http"
-                demanded = len(
-                    expected_obligations(
-                        POLICY, EpisodeReportedData.model_validate(body)
-                    )
-                )
-                item = Sent(body["case_id"], county, via, demanded)
                 sent.append(item)
                 coro = (
                     _produce(producer, body, item)
-                    if via == "kafka"
+                    if item.via == "kafka"
                     else _post(client, url, body, item)
                 )
                 tasks.append(asyncio.create_task(coro))
