@@ -5,8 +5,10 @@
 
 Each run starts a fresh stack (embedded PostgreSQL and broker, the four services as
 processes, the shipped policy), sends seeded reports at a fixed rate (open loop: a
-slow answer does not slow the sender, as with many independent county systems), then
-waits until every report has its episode, its audit entry and its obligations.
+slow answer does not slow the sender, as with many independent county systems, up to
+``IN_FLIGHT`` unanswered reports; past that the sender waits, and the rate achieved
+falls below the target), then waits until every report has its episode, its audit
+entry and its obligations.
 
 It measures, per run, then as medians over runs:
 - the rate achieved, and whether every report arrived (nothing may be missing);
@@ -126,19 +128,29 @@ def reports(
     return plan
 
 
+IN_FLIGHT = 64
+"""Most reports sent and not yet answered (HTTP) or acknowledged (Kafka)."""
+
+
 async def drive(
-    stack: BenchStack, *, rate: float, duration: float, kafka_share: float, seed: int
+    stack: BenchStack, plan: Sequence[tuple[Sent, dict[str, Any]]], *, rate: float
 ) -> tuple[list[Sent], float]:
-    """Send ``rate`` reports a second for ``duration`` seconds; return what was sent
-    and the seconds the sending took."""
-    plan = reports(random.Random(seed), int(rate * duration), kafka_share)
+    """Send the reports of ``plan``, ``rate`` a second; return what was sent and the
+    seconds the sending took."""
     headers = {"Authorization": f"Bearer {stack.county_system_token()}"}
     url = f"{stack.url('intake')}/v1/episodes"
     producer = AIOKafkaProducer(
         bootstrap_servers=stack.infra.bootstrap_servers, acks="all", linger_ms=5
     )
     await producer.start()
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    limits = httpx.Limits(
+        max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT
+    )
+    # Past IN_FLIGHT unanswered reports the sender waits, like a county system
+    # with a bounded worker pool; without the bound, tens of thousands of
+    # requests queued in the HTTP client at 300/s cost the generator more CPU
+    # than the whole system under test.
+    in_flight = asyncio.Semaphore(IN_FLIGHT)
     sent: list[Sent] = []
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -157,7 +169,10 @@ async def drive(
                     if item.via == "kafka"
                     else _post(client, url, body, item)
                 )
-                tasks.append(asyncio.create_task(coro))
+                await in_flight.acquire()
+                task = asyncio.create_task(coro)
+                task.add_done_callback(lambda _: in_flight.release())
+                tasks.append(task)
             await asyncio.gather(*tasks)
             elapsed = loop.time() - start
     finally:
@@ -221,10 +236,9 @@ async def run_once(
     settle: float,
 ) -> tuple[dict[str, Any], list[tuple[float, float, float]]]:
     pids = {**stack.pids(), "load generator": os.getpid()}
+    plan = reports(random.Random(seed), int(rate * duration), kafka_share)
     with ResourceSampler(pids) as sampler:
-        sent, elapsed = await drive(
-            stack, rate=rate, duration=duration, kafka_share=kafka_share, seed=seed
-        )
+        sent, elapsed = await drive(stack, plan, rate=rate)
         deadline = time.monotonic() + settle
         while True:
             found = await arrivals(stack.infra.database_url, [s.case_id for s in sent])
