@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deadlines", type=int, default=100_000)
     parser.add_argument("--window", type=float, default=120)
-    parser.add_argument("--lead", type=float, default=240,
+    parser.add_argument("--lead", type=float, default=120,
                         help="seconds from start to the first deadline")  # fmt: skip
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--schedulers", default=",".join(SCHEDULERS))
