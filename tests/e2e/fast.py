@@ -122,8 +122,9 @@ def lag_samples(url: str) -> dict[str, tuple[int, int]]:
     return found
 
 
-def report_now(stack: Any, **child: Any) -> dict[str, Any]:
-    """Report a KY-111 child (the county the fast policy has rules for), clock now."""
+def report_of_now(**child: Any) -> dict[str, Any]:
+    """A report of a KY-111 child (the county the fast policy has rules for), whose
+    agency learned of it now."""
     now = datetime.now(UTC)
     report = make_report(
         county_code="KY-111",
@@ -132,6 +133,12 @@ def report_now(stack: Any, **child: Any) -> dict[str, Any]:
         agency_learned_at=now.isoformat(),
     )
     report["child"].update(child)
+    return report
+
+
+def report_now(stack: Any, **child: Any) -> dict[str, Any]:
+    """Report a KY-111 child, clock now; the episode as intake answered."""
+    report = report_of_now(**child)
     answer = api.post(f"{stack.url('intake')}/v1/episodes", json=report, timeout=10)
     assert answer.status_code == 201, answer.text
     result: dict[str, Any] = answer.json()

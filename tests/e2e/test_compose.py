@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from shared.devstack import free_port
 from tests import api
-from tests.conftest import BACKENDS, make_report
-from tests.e2e.fast import FAST_POLICY
+from tests.conftest import BACKENDS
+from tests.e2e.fast import FAST_POLICY, report_of_now
 from tests.e2e.test_notifier import messages_handled
 from tests.e2e.test_walking_skeleton import eventually
 
@@ -135,15 +135,7 @@ class ComposeStack:
         }
 
     def exec(self, service: str, *command: str) -> str:
-        container = self.containers()[service]["Id"]
-        result = subprocess.run(
-            ["docker", "exec", container, *command],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+        return self.run("exec", "-T", service, *command, timeout=60)
 
     def sql(self, query: str) -> list[str]:
         port = self.env["MFC_POSTGRES_PORT"]
@@ -255,15 +247,11 @@ def test_every_container_becomes_healthy(compose):
 
 
 def report(stack: ComposeStack, intake: str = "intake") -> str:
-    now = datetime.now(UTC)
-    body = make_report(
-        county_code="KY-111",
-        last_seen_at=(now - timedelta(minutes=2)).isoformat(),
-        discovered_at=(now - timedelta(minutes=1)).isoformat(),
-        agency_learned_at=now.isoformat(),
-    )
     answer = api.post(
-        f"{stack.url(intake)}/v1/episodes", json=body, headers=headers(), timeout=10
+        f"{stack.url(intake)}/v1/episodes",
+        json=report_of_now(),
+        headers=headers(),
+        timeout=10,
     )
     assert answer.status_code == 201, answer.text
     episode_id: str = answer.json()["id"]
