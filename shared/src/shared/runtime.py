@@ -163,11 +163,10 @@ class ServiceRuntime:
         *topic_names: str,
         pattern: str | None = None,
         group_suffix: str | None = None,
-        max_records: int = 500,
     ) -> None:
-        """Like ``subscribe``, but up to ``max_records`` messages are handled in one
-        transaction: one claim and one commit per batch (``shared.consumer.each``
-        turns a per-event handler into a batch handler)."""
+        """Like ``subscribe``, but up to ``CONSUMER_BATCH_SIZE`` messages are handled
+        in one transaction: one claim and one commit per batch
+        (``shared.consumer.each`` turns a per-event handler into a batch handler)."""
         consumer = self._consumer(name)
 
         async def on_batch(message: KafkaMessage) -> None:
@@ -179,7 +178,7 @@ class ServiceRuntime:
         self.router.subscriber(
             *topic_names,
             batch=True,
-            max_records=max_records,
+            max_records=self.settings.consumer_batch_size,
             batch_timeout_ms=50,
             **self._subscriber_options(name, pattern, group_suffix),
         )(on_batch)

@@ -65,7 +65,7 @@ def create_app(settings: AuditSettings, *, clock: Clock | None = None) -> FastAP
         return workers["checkpointer"]
 
     runtime.add_worker(make_checkpointer)
-    stream.register(runtime, metrics, batch_size=settings.consumer_batch_size)
+    stream.register(runtime, metrics)
     app = FastAPI(
         title="missing-from-care audit", version="1", lifespan=runtime.lifespan
     )

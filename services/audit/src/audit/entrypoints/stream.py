@@ -6,12 +6,9 @@ from shared import topics
 from shared.runtime import ServiceRuntime
 
 
-def register(
-    runtime: ServiceRuntime, metrics: AuditMetrics, *, batch_size: int
-) -> None:
+def register(runtime: ServiceRuntime, metrics: AuditMetrics) -> None:
     runtime.subscribe_batch(
         "audit-log",
         make_append_handler(metrics),
         pattern=topics.AUDITED_PATTERN,
-        max_records=batch_size,
     )

@@ -132,5 +132,4 @@ def register(
         topics.OBLIGATIONS,
         topics.PROMPTS,
         group_suffix="deadlines",
-        max_records=runtime.settings.consumer_batch_size,
     )

@@ -19,5 +19,4 @@ def register(
         "notifier-episodes",
         each(partial(handlers.apply_episode_event, ctx=ctx, metrics=metrics)),
         topics.EPISODES,
-        max_records=runtime.settings.consumer_batch_size,
     )
