@@ -12,7 +12,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -68,9 +68,17 @@ class ResourceSampler:
     """Samples the resident memory and CPU time of processes every ``interval``
     seconds while in use, and how busy the whole machine was: ``busy_cores`` is the
     average number of cores in use (everything: the services, PostgreSQL, the
-    broker, the load generator), of ``cores``."""
+    broker, the load generator), of ``cores``.
+
+    A name in ``trees`` stands for its pid's whole process tree: PostgreSQL's
+    postmaster for all its backends, so the database's CPU is counted whole. A
+    child started during the sampling counts from zero; one that exits keeps the
+    CPU of its last sample. Memory is always that of the process itself (backends
+    share PostgreSQL's buffers, so a sum over the tree would count them many
+    times)."""
 
     pids: Mapping[str, int]
+    trees: Collection[str] = ()
     interval: float = 0.25
     usage: dict[str, Usage] = field(default_factory=dict)
     busy_cores: float = 0.0
@@ -85,8 +93,10 @@ class ResourceSampler:
     def __enter__(self) -> "ResourceSampler":
         self._machine_start = (self._busy(), time.monotonic())
         self._procs = {name: psutil.Process(pid) for name, pid in self.pids.items()}
-        self._cpu_start = {n: self._cpu(p) or 0.0 for n, p in self._procs.items()}
-        self._cpu_last = dict(self._cpu_start)
+        # Per tracked name: CPU at first sight and at the last sample, per pid.
+        self._first: dict[str, dict[int, float]] = {n: {} for n in self.pids}
+        self._last: dict[str, dict[int, float]] = {n: {} for n in self.pids}
+        self._sample_cpu(starting=True)
         self.usage = {name: Usage() for name in self.pids}
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -98,10 +108,11 @@ class ResourceSampler:
         busy, started = self._machine_start
         elapsed = max(time.monotonic() - started, 1e-9)
         self.busy_cores = round((self._busy() - busy) / elapsed, 2)
-        for name, proc in self._procs.items():
-            # A process that has exited keeps the CPU time of its last sample.
-            cpu = self._cpu(proc) or self._cpu_last[name]
-            self.usage[name].cpu_seconds = round(cpu - self._cpu_start[name], 2)
+        self._sample_cpu()
+        for name in self.pids:
+            first, last = self._first[name], self._last[name]
+            used = sum(cpu - first[pid] for pid, cpu in last.items())
+            self.usage[name].cpu_seconds = round(used, 2)
 
     @staticmethod
     def _cpu(proc: psutil.Process) -> float | None:
@@ -111,14 +122,31 @@ class ResourceSampler:
             return None
         return float(times.user + times.system)
 
+    def _tree(self, name: str, proc: psutil.Process) -> list[psutil.Process]:
+        if name not in self.trees:
+            return [proc]
+        try:
+            return [proc, *proc.children(recursive=True)]
+        except psutil.Error:
+            return [proc]
+
+    def _sample_cpu(self, *, starting: bool = False) -> None:
+        for name, root in self._procs.items():
+            for proc in self._tree(name, root):
+                cpu = self._cpu(proc)
+                if cpu is None:
+                    continue  # exited: keeps its last sample
+                self._first[name].setdefault(proc.pid, cpu if starting else 0.0)
+                self._last[name][proc.pid] = cpu
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._sample_cpu()
             for name, proc in self._procs.items():
                 try:
                     rss = proc.memory_info().rss / 2**20
                 except psutil.Error:
                     continue
-                self._cpu_last[name] = self._cpu(proc) or self._cpu_last[name]
                 usage = self.usage[name]
                 usage.peak_rss_mb = round(max(usage.peak_rss_mb, rss), 1)
             self._stop.wait(self.interval)
@@ -136,6 +164,17 @@ class BenchStack(LocalStack):
             process = self.services[name].process
             assert process is not None, f"{name} is not running"
             pids[name] = process.pid
+        return pids
+
+    def infra_pids(self) -> dict[str, int]:
+        """The embedded PostgreSQL's postmaster and broker, each that is running
+        here (none for a real database or broker named by the environment)."""
+        pids = {}
+        postmaster = self.embedded.postgres_pid()
+        if postmaster is not None:
+            pids["postgres"] = postmaster
+        if self.embedded.kafka is not None and self.embedded.kafka.pid is not None:
+            pids["broker"] = self.embedded.kafka.pid
         return pids
 
     def county_system_token(self, counties: str = DEV_COUNTIES) -> str:

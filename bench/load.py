@@ -235,9 +235,10 @@ async def run_once(
     seed: int,
     settle: float,
 ) -> tuple[dict[str, Any], list[tuple[float, float, float]]]:
-    pids = {**stack.pids(), "load generator": os.getpid()}
+    infra = stack.infra_pids()  # empty with a real database and broker
+    pids = {**stack.pids(), **infra, "load generator": os.getpid()}
     plan = reports(random.Random(seed), int(rate * duration), kafka_share)
-    with ResourceSampler(pids) as sampler:
+    with ResourceSampler(pids, trees=infra) as sampler:
         sent, elapsed = await drive(stack, plan, rate=rate)
         deadline = time.monotonic() + settle
         while True:
@@ -278,6 +279,12 @@ async def run_once(
     for name in SERVICE_NAMES:
         result[f"{name}_cpu_s"] = sampler.usage[name].cpu_seconds
         result[f"{name}_peak_rss_mb"] = sampler.usage[name].peak_rss_mb
+    for name in infra:  # the whole process tree: PostgreSQL with its backends
+        result[f"{name}_cpu_s"] = sampler.usage[name].cpu_seconds
+    delivered = len(sent) - len(missing)
+    if delivered:
+        busy = sum(sampler.usage[name].cpu_seconds for name in pids)
+        result["cpu_ms_per_report"] = round(1000 * busy / delivered, 1)
     if errors:
         result["first_error"] = errors[0].error
     return result, points
@@ -300,6 +307,14 @@ def markdown(result: dict[str, Any], runs: int) -> str:
          f"{result['machine_busy_cores']} of {result['machine_cores']}"),
     )  # fmt: skip
     rows.append(("load generator: CPU", f"{result['generator_cpu_s']} s"))
+    rows.extend(
+        (f"{name} (all its processes): CPU", f"{result[f'{name}_cpu_s']} s")
+        for name in ("postgres", "broker")
+        if f"{name}_cpu_s" in result
+    )
+    if "cpu_ms_per_report" in result:
+        rows.append(("CPU per report, all processes above",
+                     f"{result['cpu_ms_per_report']} ms"))  # fmt: skip
     rows.extend(
         (f"{name}: CPU, peak memory",
          f"{result[f'{name}_cpu_s']} s, {result[f'{name}_peak_rss_mb']} MB")

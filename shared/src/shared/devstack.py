@@ -81,6 +81,13 @@ class EmbeddedPostgres:
         uri: str = self._server.get_uri()
         return uri
 
+    def pid(self) -> int | None:
+        """The postmaster's pid (its first line of ``postmaster.pid``), if running."""
+        try:
+            return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, IndexError, ValueError):
+            return None
+
     def stop(self) -> None:
         if self._server is not None:
             self._server.cleanup()  # with cleanup_mode="stop": stops, keeps the data
@@ -125,6 +132,10 @@ class EmbeddedKafka:
         if self._process is not None:
             _terminate(self._process, timeout=10)
             self._process = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
     def pause(self) -> None:
         """SIGSTOP the broker (fault tests: a frozen broker)."""
@@ -350,6 +361,10 @@ class EmbeddedInfrastructure:
             ensure_topics(bootstrap, topics.ALL, partitions=topics.DEFAULT_PARTITIONS)
         )
         return Infrastructure(bootstrap_servers=bootstrap, database_url=database_url)
+
+    def postgres_pid(self) -> int | None:
+        """The embedded postmaster's pid; None for a real database."""
+        return None if self._postgres is None else self._postgres.pid()
 
     def restart_postgres(self) -> None:
         """Stop the embedded PostgreSQL and start it again on the same data and the

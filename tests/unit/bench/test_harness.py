@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime
 
+import psutil
 import pytest
 
 from bench import generator
@@ -88,3 +89,29 @@ def test_the_sampler_measures_a_process_and_the_whole_machine():
     assert 0.4 <= sampler.usage["burner"].cpu_seconds <= 1.1
     assert sampler.usage["burner"].peak_rss_mb > 1
     assert 0.3 <= sampler.busy_cores <= sampler.cores
+
+
+def test_the_sampler_counts_children_started_while_it_samples():
+    """PostgreSQL's backends are children of its postmaster: a child that appears
+    during the sampling and burns CPU counts for its parent's name."""
+    burn = (
+        "import time\nt = time.process_time()\n"
+        "while time.process_time() - t < 0.6: pass\ntime.sleep(5)"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time\ntime.sleep(0.3)\n"
+         f"child = subprocess.Popen([sys.executable, '-c', {burn!r}])\n"
+         "time.sleep(5)\nchild.kill()"]
+    )  # fmt: skip
+    try:
+        pids = {"parent": parent.pid, "parent alone": parent.pid}
+        with ResourceSampler(pids, trees={"parent"}, interval=0.05) as sampler:
+            time.sleep(1.5)
+    finally:
+        for child in psutil.Process(parent.pid).children(recursive=True):
+            child.kill()
+        parent.kill()
+        parent.wait()
+    # The parent alone sleeps (well under 0.3 s of CPU); its child burns 0.6 s.
+    assert 0.5 <= sampler.usage["parent"].cpu_seconds <= 1.3
+    assert sampler.usage["parent alone"].cpu_seconds < 0.3
