@@ -30,4 +30,10 @@ def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligati
         assert summary[f"{service}_peak_rss_mb"] > 10
         assert summary[f"{service}_cpu_s"] > 0
     assert summary["generator_cpu_s"] > 0
+    # The embedded database (with its backends) and broker are measured too.
+    assert summary["postgres_cpu_s"] > 0
+    assert summary["broker_cpu_s"] > 0
+    assert 0 < summary["cpu_ms_per_report"] < 60_000
+    # 12 reports sent over 3 s: the end-to-end rate is at most the send rate.
+    assert 0 < summary["end_to_end_rate_per_s"] <= summary["achieved_rate_per_s"]
     assert 0 < summary["machine_busy_cores"] <= summary["machine_cores"]
