@@ -50,6 +50,8 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/alerts")
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real receivers allow
+
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             with receiver.lock:
@@ -62,6 +64,7 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
                         "json": json.loads(body),
                         "status": status,
                         "received_at": time.monotonic(),
+                        "client": self.client_address,  # (host, port): a connection
                     }
                 )
             self.send_response(status)
