@@ -205,6 +205,20 @@ def bench_stack(
             yield BenchStack(local.embedded, local.infra, local.services, root)
 
 
+def measure_table(
+    rows: Sequence[tuple[str, object]], *, runs: int, result: Mapping[str, Any]
+) -> str:
+    """A result as markdown: what ran where, then a row per measure."""
+    lines = [
+        f"Medians of {runs} run(s) on {result['machine']}, {result['date_of_run']}.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in rows),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def write_results(
     name: str,
     result: Mapping[str, Any],

@@ -39,6 +39,7 @@ from bench.harness import (
     ResourceSampler,
     bench_stack,
     machine,
+    measure_table,
     median_run,
     percentile,
     write_results,
@@ -331,14 +332,7 @@ def markdown(result: dict[str, Any], runs: int) -> str:
          f"{result[f'{name}_cpu_s']} s, {result[f'{name}_peak_rss_mb']} MB")
         for name in SERVICE_NAMES
     )  # fmt: skip
-    lines = [
-        f"Medians of {runs} run(s) on {result['machine']}, {result['date_of_run']}.",
-        "",
-        "| measure | value |",
-        "|---|---|",
-        *(f"| {k} | {v} |" for k, v in rows),
-    ]
-    return "\n".join(lines) + "\n"
+    return measure_table(rows, runs=runs, result=result)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -1,0 +1,289 @@
+"""Deadline precision through the notifier: many open obligations fall due in a short
+window, and each must page on-call the moment it is missed.
+
+    .venv/bin/python -m bench.escalations --obligations 100000 --window 120 --runs 3
+
+Where ``bench.deadlines`` measures the timer scheduler alone with a one-INSERT step,
+this runs the notifier service as deployed (a fresh local stack: embedded PostgreSQL
+and broker, the four services as processes) with its webhook channel pointed at a
+receiver in this process. Before the clock starts it writes ``--obligations`` open
+obligations straight into the notifier's tables, as the notifier opens them (the
+shipped policy's rules and chains, one episode each), each with its breach step due
+evenly within ``--window`` seconds from ``--lead`` seconds on. Nobody records a
+notice, so at each due time the notifier fires the breach: the alert, its delivery
+row, the ``mfc.obligation.breached`` event through its outbox; its delivery worker
+POSTs the signed alert to the receiver.
+
+It measures, per run, then as medians over runs:
+- obligations whose breach never reached the receiver (missed), and alerts received
+  more than once (twice);
+- lateness, received minus due, p50/p99/max;
+- CPU seconds and peak memory of the notifier, and the CPU of PostgreSQL.
+Results: ``bench/results/escalations.{json,md,png}``.
+"""
+
+import argparse
+import asyncio
+import json
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+from aiohttp import web
+
+from bench.harness import (
+    BenchStack,
+    ResourceSampler,
+    bench_stack,
+    machine,
+    measure_table,
+    median_run,
+    percentile,
+    write_results,
+)
+from shared import timers
+from shared.db import create_pool
+from shared.devstack import DEV_COUNTIES, free_port
+from shared.policy import default_policy_path, load_policy
+
+POLICY = load_policy(default_policy_path())  # what the benchmark's stack runs
+COUNTIES = DEV_COUNTIES.split(",")
+WEBHOOK_SECRET = "bench-only-signing-key"  # the receiver does not check it
+CHUNK = 5_000
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 standing for on-call's paging system: it answers
+    every alert 204 and notes when each alert id arrived."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: dict[str, list[float]] = defaultdict(list)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/alerts"
+
+    async def _alert(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.received[body["alert_id"]].append(time.time())
+        return web.Response(status=204)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_post("/alerts", self._alert)
+        runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", self.port)
+        self._loop.run_until_complete(site.start())
+        self._ready.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def __enter__(self) -> "Receiver":
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def obligation_rows(
+    count: int, first_due: datetime, window: float, opened_at: datetime
+) -> Iterator[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """(episode row, obligation row) pairs as the notifier writes them: the shipped
+    policy's rules in turn, over the development counties; due evenly in the
+    window."""
+    defaults = POLICY.document.defaults
+    for n in range(count):
+        county = COUNTIES[n % len(COUNTIES)]
+        rules = POLICY.obligations_for(county)
+        rule = rules[n % len(rules)]
+        episode_id = uuid4()
+        staff = {
+            role: {"id": f"{role}-{n}", "name": f"Bench {role.title()} {n}",
+                   "email": f"{role}-{n}@example.org"}
+            for role in ("caseworker", "supervisor")
+        }  # fmt: skip
+        due = first_due + timedelta(seconds=window * n / count)
+        episode: tuple[Any, ...] = (episode_id, county, "B.E.", staff["caseworker"],
+                   staff["supervisor"], {}, {})  # fmt: skip
+        obligation = (
+            uuid4(), episode_id, county, POLICY.jurisdiction_of(county), rule.id,
+            rule.title, opened_at, due - timedelta(hours=24), due, POLICY.digest,
+            rule.model_dump(mode="json"),
+            POLICY.chain(rule.chain).model_dump(mode="json"),
+            defaults.snooze, defaults.breach_repeat,
+        )  # fmt: skip
+        yield episode, obligation
+
+
+async def seed(
+    database_url: str, count: int, first_due: datetime, window: float
+) -> None:
+    """Write the open obligations, each with its breach step, into the notifier's
+    schema (the notifier has made it, running)."""
+    pool = await create_pool(database_url, schema="notifier", max_size=2)
+    rows = list(obligation_rows(count, first_due, window, datetime.now(UTC)))
+    try:
+        for start in range(0, count, CHUNK):
+            chunk = rows[start : start + CHUNK]
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.executemany(
+                    "INSERT INTO episodes (episode_id, county_code, child_initials, "
+                    "caseworker, supervisor, facts, times) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    [episode for episode, _ in chunk],
+                )
+                await conn.executemany(
+                    "INSERT INTO obligations (id, episode_id, county_code, "
+                    "jurisdiction, kind, title, opened_at, clock_start, due_at, "
+                    "policy_digest, rule, chain, snooze, breach_repeat) VALUES "
+                    "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    [obligation for _, obligation in chunk],
+                )
+                await timers.schedule_many(
+                    conn,
+                    [timers.Step(o[0], "breach:0", "breach", o[8], {"level": None})
+                     for _, o in chunk],
+                )  # fmt: skip
+    finally:
+        await pool.close()
+
+
+async def breaches(database_url: str) -> dict[str, tuple[UUID, datetime]]:
+    """Each breach alert the notifier raised: alert id -> (obligation, due)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT a.id, a.obligation_id, o.due_at FROM notifier.alerts a "
+            "JOIN notifier.obligations o ON o.id = a.obligation_id "
+            "WHERE a.step_key = 'breach:0'"
+        )
+    finally:
+        await conn.close()
+    return {str(r["id"]): (r["obligation_id"], r["due_at"]) for r in rows}
+
+
+@contextmanager
+def escalation_stack(receiver: Receiver) -> Iterator[BenchStack]:
+    env = {
+        "NOTIFIER_WEBHOOK_URL": receiver.url,
+        "NOTIFIER_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    with bench_stack(env) as stack:
+        yield stack
+
+
+def run_once(count: int, window: float, lead: float, settle: float) -> dict[str, Any]:
+    with Receiver() as receiver, escalation_stack(receiver) as stack:
+        url = stack.infra.database_url
+        first_due = datetime.now(UTC) + timedelta(seconds=lead)
+        started = time.monotonic()
+        asyncio.run(seed(url, count, first_due, window))
+        setup_s = time.monotonic() - started
+        infra = stack.infra_pids()
+        pids = {"notifier": stack.pids()["notifier"], **infra}
+        with ResourceSampler(pids, trees=infra) as sampler:
+            last_due = first_due + timedelta(seconds=window)
+            time.sleep(max((last_due - datetime.now(UTC)).total_seconds(), 0))
+            deadline = time.monotonic() + settle
+            while time.monotonic() < deadline:
+                if len(receiver.received) >= count:
+                    break
+                time.sleep(1)
+        raised = asyncio.run(breaches(url))
+    lateness = []
+    for alert_id, (_, due) in raised.items():
+        if alert_id in receiver.received:
+            lateness.append(min(receiver.received[alert_id]) - due.timestamp())
+    twice = sum(len(times) > 1 for times in receiver.received.values())
+    return {
+        "obligations": count,
+        "setup_s": round(setup_s, 1),
+        "missed": count - len(lateness),
+        "twice": twice,
+        "lateness_p50_s": round(percentile(lateness, 50), 3),
+        "lateness_p99_s": round(percentile(lateness, 99), 3),
+        "lateness_max_s": round(max(lateness, default=float("nan")), 3),
+        "notifier_cpu_s": sampler.usage["notifier"].cpu_seconds,
+        "notifier_peak_rss_mb": sampler.usage["notifier"].peak_rss_mb,
+        **{f"{n}_cpu_s": sampler.usage[n].cpu_seconds for n in infra},
+        "busy_cores": sampler.busy_cores,
+        "cores": sampler.cores,
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    rows = [
+        ("obligations due", f"{result['obligations']} within {result['window_s']} s"),
+        ("breaches missed (never reached the receiver)", result["missed"]),
+        ("alerts received twice", result["twice"]),
+        ("lateness, received minus due: p50 / p99 / max",
+         f"{result['lateness_p50_s']} / {result['lateness_p99_s']} / "
+         f"{result['lateness_max_s']} s"),
+        ("notifier: CPU, peak memory",
+         f"{result['notifier_cpu_s']} s, {result['notifier_peak_rss_mb']} MB"),
+        ("postgres (all its processes): CPU", f"{result.get('postgres_cpu_s')} s"),
+        ("whole machine: cores busy on average",
+         f"{result['busy_cores']} of {result['cores']}"),
+        ("writing the obligations (before the clock)", f"{result['setup_s']} s"),
+    ]  # fmt: skip
+    return measure_table(rows, runs=result["runs"], result=result)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--obligations", type=int, default=100_000)
+    parser.add_argument("--window", type=float, default=120, help="seconds")
+    parser.add_argument("--lead", type=float, default=60,
+                        help="seconds from the start to the first due time")  # fmt: skip
+    parser.add_argument("--settle", type=float, default=120,
+                        help="seconds to wait for the last alerts")  # fmt: skip
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args(argv)
+    runs = []
+    for _ in range(args.runs):
+        runs.append(run_once(args.obligations, args.window, args.lead, args.settle))
+        print(json.dumps(runs[-1]))  # noqa: T201
+    result = median_run(runs)
+    result.update(
+        window_s=args.window,
+        runs=args.runs,
+        machine=machine(),
+        date_of_run=datetime.now(UTC).date().isoformat(),
+        each_run=runs,
+    )
+    if not args.no_write:
+
+        def plot(figure: Any) -> None:
+            axis = figure.add_subplot(1, 1, 1)
+            for q in ("p50", "p99", "max"):
+                axis.plot(range(1, len(runs) + 1),
+                          [r[f"lateness_{q}_s"] for r in runs], marker="o", label=q)  # fmt: skip
+            axis.axhline(1.0, color="grey", linestyle="--", label="target p99")
+            axis.set_xlabel("run")
+            axis.set_ylabel("lateness, received minus due (s)")
+            axis.set_title(f"{args.obligations} breaches within {args.window:g} s")
+            axis.legend()
+
+        write_results("escalations", result, markdown(result), plot)
+    print(markdown(result))  # noqa: T201
+    return result
+
+
+if __name__ == "__main__":
+    main()
