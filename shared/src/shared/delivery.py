@@ -83,7 +83,13 @@ class WebhookChannel:
             "X-MFC-Delivery": delivery_id,
         }
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self._timeout)
+            # As many kept-alive connections as a worker's batch sends at once:
+            # with httpx's default of 20, the other 30 were opened and closed
+            # again on every batch.
+            connections = httpx.Limits(
+                max_connections=BATCH_SIZE, max_keepalive_connections=BATCH_SIZE
+            )
+            self._client = httpx.AsyncClient(timeout=self._timeout, limits=connections)
         answer = await self._client.post(address, content=body, headers=headers)
         if answer.status_code >= 300:
             raise RuntimeError(f"webhook answered {answer.status_code}")
