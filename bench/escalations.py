@@ -29,16 +29,14 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 import asyncpg
 from aiohttp import web
 
 from bench.harness import (
-    BenchStack,
     ResourceSampler,
     bench_stack,
     machine,
@@ -163,32 +161,30 @@ async def seed(
         await pool.close()
 
 
-async def breaches(database_url: str) -> dict[str, tuple[UUID, datetime]]:
-    """Each breach alert the notifier raised: alert id -> (obligation, due)."""
+async def breaches(database_url: str) -> dict[str, datetime]:
+    """Each breach alert the notifier raised: alert id -> its obligation's due."""
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT a.id, a.obligation_id, o.due_at FROM notifier.alerts a "
+            "SELECT a.id, o.due_at FROM notifier.alerts a "
             "JOIN notifier.obligations o ON o.id = a.obligation_id "
             "WHERE a.step_key = 'breach:0'"
         )
     finally:
         await conn.close()
-    return {str(r["id"]): (r["obligation_id"], r["due_at"]) for r in rows}
-
-
-@contextmanager
-def escalation_stack(receiver: Receiver) -> Iterator[BenchStack]:
-    env = {
-        "NOTIFIER_WEBHOOK_URL": receiver.url,
-        "NOTIFIER_WEBHOOK_SECRET": WEBHOOK_SECRET,
-    }
-    with bench_stack(env) as stack:
-        yield stack
+    return {str(r["id"]): r["due_at"] for r in rows}
 
 
 def run_once(count: int, window: float, lead: float, settle: float) -> dict[str, Any]:
-    with Receiver() as receiver, escalation_stack(receiver) as stack:
+    with (
+        Receiver() as receiver,
+        bench_stack(
+            {
+                "NOTIFIER_WEBHOOK_URL": receiver.url,
+                "NOTIFIER_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            }
+        ) as stack,
+    ):
         url = stack.infra.database_url
         first_due = datetime.now(UTC) + timedelta(seconds=lead)
         started = time.monotonic()
@@ -206,7 +202,7 @@ def run_once(count: int, window: float, lead: float, settle: float) -> dict[str,
                 time.sleep(1)
         raised = asyncio.run(breaches(url))
     lateness = []
-    for alert_id, (_, due) in raised.items():
+    for alert_id, due in raised.items():
         if alert_id in receiver.received:
             lateness.append(min(receiver.received[alert_id]) - due.timestamp())
     twice = sum(len(times) > 1 for times in receiver.received.values())

@@ -1,11 +1,12 @@
-"""A tiny run of the end-to-end load benchmark, so it keeps working between real
-runs (the figures themselves come from ``python -m bench.load``, not from here)."""
+"""A tiny run of each benchmark that starts the whole stack, so they keep working
+between real runs (the figures themselves come from ``python -m bench.<name>``, not
+from here)."""
 
 import math
 
 import pytest
 
-from bench import load
+from bench import escalations, load
 from shared.devstack import SERVICE_NAMES
 from tests.conftest import BACKENDS
 
@@ -37,3 +38,18 @@ def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligati
     # 12 reports sent over 3 s: the end-to-end rate is at most the send rate.
     assert 0 < summary["end_to_end_rate_per_s"] <= summary["achieved_rate_per_s"]
     assert 0 < summary["machine_busy_cores"] <= summary["machine_cores"]
+
+
+def test_every_breach_due_in_the_window_pages_the_receiver_once():
+    summary = escalations.main(
+        ["--obligations", "200", "--window", "5", "--lead", "10", "--settle", "60",
+         "--runs", "1", "--no-write"]
+    )  # fmt: skip
+    assert summary["missed"] == 0
+    assert summary["twice"] == 0
+    assert math.isfinite(summary["lateness_p99_s"])
+    # Never before the due time (a breach paged early would be a false alarm).
+    assert 0 <= summary["lateness_p50_s"] <= summary["lateness_p99_s"] < 60
+    assert summary["notifier_cpu_s"] > 0
+    assert summary["notifier_peak_rss_mb"] > 10
+    assert summary["postgres_cpu_s"] > 0
