@@ -624,3 +624,69 @@ def test_the_episode_shows_its_deadlines_and_prompts(stack):
             status = {o["kind"]: o["status"] for o in episode["obligations"]}
             assert status["ncmec_report"] == "satisfied"
             assert status["law_enforcement_report"] == "open"
+
+
+def test_a_person_records_a_notice_they_gave_as_themselves(stack):
+    """The console's "record a notice given": a caseworker or on-call person records
+    the call they made; ``notified_by`` is their sign-in (the token's subject), and
+    the notice satisfies the duty like a county system's."""
+    episode_id = open_episode(stack, county_code="NC-063")["id"]
+    path = f"/v1/episodes/{episode_id}/notifications"
+    oncall = api.bearer("oncall", counties=["NC-063"], subject="oncall-7")
+    notice = {
+        "recipient": "law_enforcement",
+        "method": "phone",
+        "notified_at": now().isoformat(),
+        "reference_number": "24-118833",
+        "agency": "Durham Police Department",
+    }
+
+    forged = post(stack, path, {**notice, "notified_by": "cw-1"}, **oncall)
+    assert forged.status_code == 422, forged.text
+    [problem] = forged.json()["detail"]
+    assert problem["loc"] == ["body", "notified_by"]
+    assert problem["msg"].startswith("set from your sign-in")
+    county = api.bearer("county_system", counties=["NC-063"])
+    unnamed = post(stack, path, notice, **county)  # a county system names its staff
+    assert unnamed.status_code == 422, unnamed.text
+    assert [p["loc"] for p in unnamed.json()["detail"]] == [["body", "notified_by"]]
+    assert [
+        t["type"]
+        for t in api.get(f"{stack.url('intake')}/v1/episodes/{episode_id}").json()[
+            "timeline"
+        ]
+    ] == [EventType.EPISODE_REPORTED]  # nothing recorded by either
+
+    recorded = post(stack, path, notice, **oncall)
+    assert recorded.status_code == 201, recorded.text
+    again = post(stack, path, {**notice, "notified_by": "oncall-7"}, **oncall)
+    assert again.status_code == 200, "their own id is the same notice"
+    timeline = api.get(f"{stack.url('intake')}/v1/episodes/{episode_id}").json()[
+        "timeline"
+    ]
+    assert [t["data"].get("notified_by") for t in timeline[1:]] == ["oncall-7"]
+    caseworker = api.bearer("caseworker", counties=["NC-063"], subject="cw-1")
+    by_caseworker = post(
+        stack,
+        path,
+        {**notice, "recipient": "ncmec", "notified_by": "cw-1"},
+        **caseworker,
+    )
+    assert by_caseworker.status_code == 201, by_caseworker.text
+
+    for attempt in eventually(30):
+        with attempt:
+            episode = api.get(
+                f"{stack.url('intake')}/v1/episodes/{episode_id}", timeout=10
+            ).json()
+            status = {o["kind"]: o["status"] for o in episode["obligations"]}
+            assert status.get("law_enforcement_report") == "satisfied"
+            assert status.get("ncmec_report") == "satisfied"
+            assert status.get("law_enforcement_written_report") == "open"  # by phone
+            recorded_by = {
+                e["event"]["data"]["recipient"]: e["event"]["data"]["notified_by"]
+                for e in audit_entries(
+                    stack, episode_id=episode_id, type=EventType.NOTIFICATION_RECORDED
+                )
+            }
+            assert recorded_by == {"law_enforcement": "oncall-7", "ncmec": "cw-1"}

@@ -157,19 +157,18 @@ def test_an_ack_snoozes_its_obligation_then_alerting_resumes(stack, fast):
                 if p["reason"] == "breached"
             ]
             assert breaches
-    acked = api.post(
-        f"{fast.url}/v1/alerts/{breaches[0]['alert_id']}/ack",
-        json={"acked_by": "oncall-a"},
-        timeout=5,
-    )
-    assert acked.status_code == 200
+    ack_url = f"{fast.url}/v1/alerts/{breaches[0]['alert_id']}/ack"
+    acked = api.post(ack_url, headers=person("oncall", "oncall-a"), timeout=5)
+    assert acked.status_code == 200, acked.text
+    assert acked.json()["acked_by"] == "oncall-a"  # the token's subject
     acked_at = time.monotonic()
     second = api.post(
-        f"{fast.url}/v1/alerts/{breaches[0]['alert_id']}/ack",
-        json={"acked_by": "sv-1", "note": "on it"},
-        timeout=5,
+        ack_url, json={"note": "on it"}, headers=person("oncall", "sv-1"), timeout=5
     )
-    assert [a["acked_by"] for a in second.json()["acks"]] == ["oncall-a", "sv-1"]
+    assert [(a["acked_by"], a["note"]) for a in second.json()["acks"]] == [
+        ("oncall-a", None),
+        ("sv-1", "on it"),
+    ]
     count_at_ack = len(alerts_for(fast, episode_id, "law_enforcement_report"))
     time.sleep(2.5)  # inside the 3 s snooze: silence
     assert (
@@ -189,12 +188,159 @@ def test_an_ack_snoozes_its_obligation_then_alerting_resumes(stack, fast):
         "law_enforcement_report",
         "ncmec_report",
     }  # an ack never satisfies
-    assert (
-        api.post(
-            f"{fast.url}/v1/alerts/{uuid4()}/ack", json={"acked_by": "x"}, timeout=5
-        ).status_code
-        == 404
+    assert api.post(f"{fast.url}/v1/alerts/{uuid4()}/ack", timeout=5).status_code == 404
+
+
+def person(role: str, subject: str, *counties: str) -> dict[str, str]:
+    """The bearer token of a person signed in (``sub``: who they are)."""
+    return api.bearer(role, counties=counties or ("KY-111",), subject=subject)
+
+
+def test_an_ack_is_by_whoever_signed_in_never_by_the_body(stack, fast):
+    episode_id = report_now(stack)["id"]
+    for attempt in eventually(20):
+        with attempt:
+            raised = alerts_for(fast, episode_id, "law_enforcement_report")
+            assert raised
+    first = raised[0]
+    ack_url = f"{fast.url}/v1/alerts/{first['alert_id']}/ack"
+    forged = api.post(
+        ack_url,
+        json={"acked_by": "someone-else", "note": "not me"},
+        headers=person("caseworker", "cw-1"),
+        timeout=5,
     )
+    assert forged.status_code == 422, forged.text
+    [problem] = forged.json()["detail"]
+    assert problem["loc"] == ["body", "acked_by"]
+    assert problem["msg"] == "set from your sign-in; do not send it"
+    acked = api.post(
+        ack_url, json={}, headers=person("caseworker", "cw-1"), timeout=5
+    ).json()
+    assert [(a["acked_by"], a["note"]) for a in acked["acks"]] == [("cw-1", None)]
+    for attempt in eventually(30):
+        with attempt:
+            events = [
+                e["event"]["data"]
+                for e in audit_entries(
+                    stack, episode_id=episode_id, type="mfc.alert.acknowledged"
+                )
+            ]
+            assert len(events) == 1
+    [event] = events
+    assert event["acked_by"] == "cw-1"
+    assert event["alert_id"] == first["alert_id"]
+
+
+def test_one_alert_and_the_inboxes_the_console_shows(stack, fast):
+    episode_id = report_now(stack)["id"]
+    for attempt in eventually(30):
+        with attempt:
+            le = alerts_for(fast, episode_id, "law_enforcement_report")
+            assert {p["reason"] for p in le} >= {"opened", "escalated"}
+            assert alerts_for(fast, episode_id, "ncmec_report")
+    # The alert links to its console page, with the episode's.
+    first = next(p for p in le if p["step"] == "escalate:0")
+    assert first["alert_url"] == f"http://127.0.0.1:8000/alerts/{first['alert_id']}"
+    assert first["episode_url"] == f"http://127.0.0.1:8000/episodes/{episode_id}"
+    assert f"Open and acknowledge: {first['alert_url']}\n" in first["text"]
+
+    oncall = person("oncall", "oncall-a")
+    api.post(
+        f"{fast.url}/v1/alerts/{first['alert_id']}/ack",
+        json={"note": "calling the police"},
+        headers=oncall,
+        timeout=5,
+    )
+    one = api.get(
+        f"{fast.url}/v1/alerts/{first['alert_id']}", headers=oncall, timeout=5
+    )
+    assert one.status_code == 200, one.text
+    alert = one.json()
+    assert alert["id"] == first["alert_id"]
+    assert alert["episode_id"] == episode_id
+    assert (alert["step_key"], alert["level"], alert["level_name"]) == (
+        "escalate:0",
+        0,
+        "caseworker",
+    )
+    assert alert["reason"] == "opened"
+    assert {"scheduled_at", "created_at", "obligation_id"} <= alert.keys()
+    assert alert["recipients"] == [{"id": "cw-1", "name": "Casey Worker"}]  # no email
+    assert [(a["acked_by"], a["note"]) for a in alert["acks"]] == [
+        ("oncall-a", "calling the police")
+    ]
+    obligation = alert["obligation"]
+    assert obligation["id"] == alert["obligation_id"]
+    assert obligation["kind"] == "law_enforcement_report"
+    assert obligation["child_initials"] == "J.T."
+    assert obligation["source"] == "test rule (seconds instead of hours)"
+    # Another county's alert is answered like one that does not exist.
+    elsewhere = person("oncall", "oncall-a", "TX-201")
+    for alert_id in (first["alert_id"], str(uuid4())):
+        missing = api.get(
+            f"{fast.url}/v1/alerts/{alert_id}", headers=elsewhere, timeout=5
+        )
+        assert (missing.status_code, missing.json()) == (
+            404,
+            {"detail": "no such alert"},
+        )
+
+    # The obligations inbox: most urgent first, with each one's alerting state.
+    # (This notifier replays earlier tests' episodes too: hence the limit.)
+    def obligations(**params: Any) -> list[dict[str, Any]]:
+        return api.get(
+            f"{fast.url}/v1/obligations",
+            params={"status": "open", "limit": 1000, **params},
+            headers=oncall,
+            timeout=5,
+        ).json()
+
+    due = [datetime.fromisoformat(o["due_at"]) for o in obligations()]
+    assert due
+    assert due == sorted(due)
+    mine = {o["kind"]: o for o in obligations(episode_id=episode_id)}
+    assert mine.keys() == {"law_enforcement_report", "ncmec_report"}
+    for o in mine.values():
+        assert o["child_initials"] == "J.T."
+        assert o["level_reached"] >= 0
+        assert o["last_alert_id"] in {
+            p["alert_id"] for p in alerts_for(fast, episode_id, o["kind"])
+        }
+        assert o["source"] == "test rule (seconds instead of hours)"
+
+    # The alerts inbox: newest first, only those whose obligation is still open.
+    def alerts(**params: Any) -> list[dict[str, Any]]:
+        return api.get(
+            f"{fast.url}/v1/alerts",
+            params={"limit": 1000, **params},
+            headers=oncall,
+            timeout=5,
+        ).json()
+
+    record_notice(stack, episode_id, "law_enforcement")
+    satisfied = mine["law_enforcement_report"]["id"]
+    for attempt in eventually(15):
+        with attempt:
+            still_open = alerts(open="true", episode_id=episode_id)
+            assert {a["obligation_id"] for a in still_open} == {
+                mine["ncmec_report"]["id"]
+            }
+    inbox = alerts(open="true")
+    assert satisfied not in {a["obligation_id"] for a in inbox}
+    assert {a["id"] for a in still_open} <= {a["id"] for a in inbox}
+    created = [datetime.fromisoformat(a["created_at"]) for a in inbox]
+    assert created == sorted(created, reverse=True)
+    assert satisfied in {
+        a["obligation_id"] for a in alerts(episode_id=episode_id)
+    }  # without open=true: every alert
+    assert len(alerts(limit=3)) == 3
+    assert api.get(f"{fast.url}/v1/alerts", headers=elsewhere, timeout=5).json() == []
+    # One episode's: in the order they were raised, as before.
+    raised = [
+        datetime.fromisoformat(a["created_at"]) for a in alerts(episode_id=episode_id)
+    ]
+    assert raised == sorted(raised)
 
 
 def _steps_once(fast: FastService, episode_id: str) -> Counter:

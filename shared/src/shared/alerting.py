@@ -21,6 +21,7 @@ class AlertingContext:
     clock: Clock
     source: str
     episode_url_template: str
+    alert_url_template: str
     webhook_url: str | None
     email_enabled: bool
 
@@ -35,6 +36,7 @@ class AlertingContext:
             clock=runtime.clock,
             source=runtime.source,
             episode_url_template=settings.episode_url_template,
+            alert_url_template=settings.alert_url_template,
             webhook_url=settings.webhook_url,
             email_enabled=settings.smtp_host is not None,
         )

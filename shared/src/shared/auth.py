@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 from prometheus_client import CollectorRegistry, Counter
 
-from shared.config import ServiceSettings
+from shared.config import TokenSettings
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ class KeySource:
 
     async def candidates(self, token: str) -> list[Any]:
         """The keys that may have signed ``token``: the one its ``kid`` names, or
-        every configured key when it names none (a static set is small)."""
+        every configured key when it names none or a key has no id (a static set
+        is small)."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError:
@@ -111,7 +112,12 @@ class KeySource:
             except jwt.PyJWKClientError:
                 raise TokenRefusedError("unknown signing key") from None
             return [found.key]
-        keys = [key for key_id, key in self._static if kid is None or key_id == kid]
+        # A PEM key has no id of its own: it may have signed a token of any kid.
+        keys = [
+            key
+            for key_id, key in self._static
+            if kid is None or key_id is None or key_id == kid
+        ]
         if not keys:
             raise TokenRefusedError("unknown signing key")
         return keys
@@ -193,7 +199,7 @@ class TokenVerifier:
         )
 
 
-def token_verifier(settings: ServiceSettings) -> TokenVerifier:
+def token_verifier(settings: TokenSettings) -> TokenVerifier:
     return TokenVerifier(
         KeySource(
             jwks_url=settings.auth_jwks_url,

@@ -9,7 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.durations import Duration
@@ -18,7 +24,77 @@ if TYPE_CHECKING:
     from shared.kafka import KafkaSecurity
 
 
-class ServiceSettings(BaseSettings):
+class TokenSettings(BaseSettings):
+    """How bearer tokens are checked: the services and the console read the same
+    unprefixed ``AUTH_*`` settings."""
+
+    model_config = SettingsConfigDict(
+        extra="ignore",
+        # An empty variable means "not set" (compose passes ${VAR:-} as "").
+        env_ignore_empty=True,
+        frozen=True,
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+    )
+
+    auth_issuer: str = Field(validation_alias="AUTH_ISSUER")
+    """The ``iss`` every bearer token must carry (your identity provider)."""
+    auth_audience: str = Field(
+        default="missing-from-care", validation_alias="AUTH_AUDIENCE"
+    )
+    """The ``aud`` every bearer token must carry."""
+    auth_jwks_url: str | None = Field(default=None, validation_alias="AUTH_JWKS_URL")
+    """The identity provider's JWKS URL (keys cached, refetched for an unknown kid)."""
+    auth_public_keys_file: Path | None = Field(
+        default=None, validation_alias="AUTH_PUBLIC_KEYS_FILE"
+    )
+    """Instead of a JWKS URL: a file of static public keys, a JWKS document or PEM
+    blocks (several during a key rotation)."""
+    auth_algorithms: Annotated[frozenset[str], NoDecode] = Field(
+        default=frozenset({"RS256", "ES256", "EdDSA"}),
+        validation_alias="AUTH_ALGORITHMS",
+    )
+    """Signature algorithms accepted, comma-separated; asymmetric ones only."""
+    auth_leeway: Duration = Field(
+        default=timedelta(seconds=30), validation_alias="AUTH_LEEWAY"
+    )
+    """Clock drift allowed when checking a token's ``exp`` and ``nbf``."""
+    auth_roles_claim: str = Field(default="roles", validation_alias="AUTH_ROLES_CLAIM")
+    """The claim that lists the caller's roles."""
+    auth_counties_claim: str = Field(
+        default="counties", validation_alias="AUTH_COUNTIES_CLAIM"
+    )
+    """The claim that lists the caller's county codes (``*``: every county)."""
+
+    @field_validator("auth_algorithms", mode="before")
+    @classmethod
+    def _split_algorithms(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("auth_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: frozenset[str]) -> frozenset[str]:
+        refused = sorted(a for a in value if a.lower() == "none" or a.startswith("HS"))
+        if refused:
+            raise ValueError(
+                f"not allowed: {', '.join(refused)} (the services hold public keys only)"
+            )
+        if not value:
+            raise ValueError("allow at least one algorithm, e.g. ES256")
+        return value
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> "TokenSettings":
+        if (self.auth_jwks_url is None) == (self.auth_public_keys_file is None):
+            raise ValueError(
+                "set exactly one of AUTH_JWKS_URL and AUTH_PUBLIC_KEYS_FILE"
+            )
+        return self
+
+
+class ServiceSettings(TokenSettings):
     model_config = SettingsConfigDict(
         extra="ignore",
         # An empty variable means "not set" (compose passes ${VAR:-} as "").
@@ -103,55 +179,8 @@ class ServiceSettings(BaseSettings):
     db_pool_max_size: int = 10
     """Most open database connections."""
 
-    auth_issuer: str = Field(validation_alias="AUTH_ISSUER")
-    """The ``iss`` every bearer token must carry (your identity provider)."""
-    auth_audience: str = Field(
-        default="missing-from-care", validation_alias="AUTH_AUDIENCE"
-    )
-    """The ``aud`` every bearer token must carry."""
-    auth_jwks_url: str | None = Field(default=None, validation_alias="AUTH_JWKS_URL")
-    """The identity provider's JWKS URL (keys cached, refetched for an unknown kid)."""
-    auth_public_keys_file: Path | None = Field(
-        default=None, validation_alias="AUTH_PUBLIC_KEYS_FILE"
-    )
-    """Instead of a JWKS URL: a file of static public keys, a JWKS document or PEM
-    blocks (several during a key rotation)."""
-    auth_algorithms: Annotated[frozenset[str], NoDecode] = Field(
-        default=frozenset({"RS256", "ES256", "EdDSA"}),
-        validation_alias="AUTH_ALGORITHMS",
-    )
-    """Signature algorithms accepted, comma-separated; asymmetric ones only."""
-    auth_leeway: Duration = Field(
-        default=timedelta(seconds=30), validation_alias="AUTH_LEEWAY"
-    )
-    """Clock drift allowed when checking a token's ``exp`` and ``nbf``."""
-    auth_roles_claim: str = Field(default="roles", validation_alias="AUTH_ROLES_CLAIM")
-    """The claim that lists the caller's roles."""
-    auth_counties_claim: str = Field(
-        default="counties", validation_alias="AUTH_COUNTIES_CLAIM"
-    )
-    """The claim that lists the caller's county codes (``*``: every county)."""
     metrics_require_token: bool = False
     """Serve ``/metrics`` only to a token with the ``metrics`` or ``admin`` role."""
-
-    @field_validator("auth_algorithms", mode="before")
-    @classmethod
-    def _split_algorithms(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("auth_algorithms")
-    @classmethod
-    def _asymmetric_only(cls, value: frozenset[str]) -> frozenset[str]:
-        refused = sorted(a for a in value if a.lower() == "none" or a.startswith("HS"))
-        if refused:
-            raise ValueError(
-                f"not allowed: {', '.join(refused)} (the services hold public keys only)"
-            )
-        if not value:
-            raise ValueError("allow at least one algorithm, e.g. ES256")
-        return value
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> "ServiceSettings":
@@ -181,22 +210,17 @@ class ServiceSettings(BaseSettings):
             keyfile=self.kafka_ssl_keyfile,
         )
 
-    @model_validator(mode="after")
-    def _one_key_source(self) -> "ServiceSettings":
-        if (self.auth_jwks_url is None) == (self.auth_public_keys_file is None):
-            raise ValueError(
-                "set exactly one of AUTH_JWKS_URL and AUTH_PUBLIC_KEYS_FILE"
-            )
-        return self
-
 
 class AlertingSettings(ServiceSettings):
     """Settings of the services that alert people (notifier, followup)."""
 
     policy_path: Path = Field(default_factory=lambda: _default_policy())
     """The jurisdiction policy file (TOML); the shipped one by default."""
-    episode_url_template: str = "http://127.0.0.1:8001/v1/episodes/{episode_id}"
-    """The link every alert carries."""
+    episode_url_template: str = "http://127.0.0.1:8000/episodes/{episode_id}"
+    """The console page of an episode, which every alert links to."""
+    alert_url_template: str = "http://127.0.0.1:8000/alerts/{alert_id}"
+    """The console page of one alert, which every alert links to (the notifier's:
+    followup's prompt alerts link to their episode)."""
     webhook_url: str | None = None
     """Where alerts are POSTed as signed JSON; none: no webhook delivery."""
     webhook_secret: SecretStr | None = None
@@ -213,6 +237,22 @@ class AlertingSettings(ServiceSettings):
     """Wait after the first failed delivery attempt (doubling)."""
     timer_poll_interval: Duration = timedelta(milliseconds=500)
     """How often due steps are looked for; bounds alert lateness."""
+
+    @field_validator("episode_url_template", "alert_url_template")
+    @classmethod
+    def _template_names_its_id(cls, value: str, info: ValidationInfo) -> str:
+        # A template naming another placeholder would fail as each alert is sent,
+        # so it fails at start-up instead.
+        placeholder = (
+            "alert_id" if info.field_name == "alert_url_template" else "episode_id"
+        )
+        try:
+            value.format(**{placeholder: "x"})
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                f"must be a URL whose only placeholder is {{{placeholder}}}"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> "AlertingSettings":

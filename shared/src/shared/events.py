@@ -330,8 +330,9 @@ class EpisodeUpdatedData(_Data):
     updated_by: Identifier | None = None
 
 
-class NotificationRecordedData(_Data):
-    """``mfc.notification.recorded``: a notice was given to someone."""
+class NotificationFields(_Data):
+    """What a notice says besides who gave it (the HTTP API can take that from the
+    caller's sign-in)."""
 
     recipient: Recipient
     method: NotificationMethod
@@ -339,6 +340,11 @@ class NotificationRecordedData(_Data):
     reference_number: Identifier | None = None
     ncic_number: Identifier | None = None
     agency: ShortText | None = None
+
+
+class NotificationRecordedData(NotificationFields):
+    """``mfc.notification.recorded``: a notice was given to someone."""
+
     notified_by: Identifier
 
 

@@ -180,6 +180,7 @@ async def notifier(infra, unique, tmp_path) -> AsyncIterator[Notifier]:
         clock=clock,
         source="service/notifier",
         episode_url_template="https://mfc.example/episodes/{episode_id}",
+        alert_url_template="https://mfc.example/alerts/{alert_id}",
         webhook_url="http://127.0.0.1:9/alerts",
         email_enabled=False,
     )
@@ -412,3 +413,124 @@ async def test_the_watchdog_stays_silent_when_a_step_is_stuck_or_missing(notifie
         lost = {"healthy": False, "unscheduled": 1, "stuck": 0}
         assert await watchdog.check() == lost
         assert receiver.heartbeats == 1
+
+
+async def test_every_alert_links_to_its_console_page_and_its_episodes(notifier):
+    episode_id = await notifier.report()
+    await notifier.at(START)
+    opened = steps(await notifier.alerts(episode_id))["escalate:0"]
+    payload = await notifier.pool.fetchval(
+        "SELECT payload FROM deliveries WHERE alert_id = $1 AND channel = 'webhook'",
+        opened["id"],
+    )
+    assert payload["alert_url"] == f"https://mfc.example/alerts/{opened['id']}"
+    assert payload["episode_url"] == f"https://mfc.example/episodes/{episode_id}"
+    assert f"Open and acknowledge: {payload['alert_url']}\n" in payload["text"]
+    assert f"Episode: {payload['episode_url']}\n" in payload["text"]
+    assert "POST /v1/alerts" not in payload["text"]
+
+
+async def test_the_obligation_inbox_is_most_urgent_first_with_its_alerting_state(
+    notifier,
+):
+    notifier.clock.set(START + H)
+    later = await notifier.report()  # due at 4 h, opened first
+    notifier.clock.set(START)
+    sooner = await notifier.report()  # due at 3 h
+    await notifier.at(START + 30 * M)  # escalate:0 and the 30 min reminder
+    await notifier.at(START + H)  # the supervisor (level 1) for `sooner`
+    fired = steps(await notifier.alerts(sooner))
+    assert fired["escalate:1"]["level"] == 1
+    await notifier.ack(fired["escalate:1"]["id"], "sv-1")
+
+    async def inbox(**query: Any) -> list[dict[str, Any]]:
+        async with notifier.pool.acquire() as conn:
+            rows = await postgres.find_obligations(
+                conn,
+                **{"episode_id": None, "status": "open", "due_before": None, **query},
+                limit=100,
+            )
+        return [dict(r) for r in rows]
+
+    first, second = await inbox()
+    assert [first["episode_id"], second["episode_id"]] == [sooner, later]
+    assert first["due_at"] < second["due_at"]
+    assert first["child_initials"] == second["child_initials"] == "J.T."
+    assert first["source"] == "test rule"
+    assert first["level_reached"] == 1
+    newest = max(
+        (await notifier.alerts(sooner)), key=lambda a: (a["created_at"], a["step_key"])
+    )
+    assert first["last_alert_id"] == newest["id"] == fired["escalate:1"]["id"]
+    assert first["acked"] is True
+    # `later` opened at 1 h: its first alert fired with the clock at 1 h.
+    assert second["level_reached"] == 0
+    assert (
+        second["last_alert_id"]
+        == steps(await notifier.alerts(later))["escalate:0"]["id"]
+    )
+    assert second["acked"] is False
+
+    # A newer alert than the acked one: the inbox shows it unacknowledged.
+    await notifier.at(START + 2 * H)  # the manager (level 2)
+    [first, _] = await inbox()
+    assert (
+        first["last_alert_id"]
+        == steps(await notifier.alerts(sooner))["escalate:2"]["id"]
+    )
+    assert first["acked"] is False
+    assert first["level_reached"] == 2
+
+    # Before any alert fires: nothing reached, nothing acked.
+    notifier.clock.set(START + 2 * H)
+    fresh = await notifier.report()
+    [row] = await inbox(episode_id=fresh)
+    assert (row["level_reached"], row["last_alert_id"], row["acked"]) == (
+        None,
+        None,
+        False,
+    )
+
+
+async def test_alerts_are_found_newest_first_and_only_those_still_open(notifier):
+    settled = await notifier.report()
+    await notifier.at(START)
+    notifier.clock.set(START + 10 * M)
+    live = await notifier.report()
+    await notifier.at(START + 10 * M)
+    await notifier.at(START + 30 * M)  # the reminder of `settled`
+    await notifier.handle(
+        EventType.NOTIFICATION_RECORDED,
+        {
+            "episode_id": str(settled),
+            "county_code": "KY-111",
+            "recipient": "law_enforcement",
+            "method": "phone",
+            "notified_at": (START + 35 * M).isoformat(),
+            "notified_by": "cw-1",
+        },
+    )
+    assert (await notifier.obligation(settled))["status"] == "satisfied"
+
+    async def found(**query: Any) -> list[tuple[UUID, str]]:
+        async with notifier.pool.acquire() as conn:
+            rows = await postgres.find_alerts(
+                conn, **{"episode_id": None, "open_only": False, "limit": 100, **query}
+            )
+        return [(r["episode_id"], r["step_key"]) for r in rows]
+
+    assert await found() == [
+        (settled, "remind:0"),
+        (live, "escalate:0"),
+        (settled, "escalate:0"),
+    ]
+    assert await found(open_only=True) == [(live, "escalate:0")]
+    assert await found(limit=1) == [(settled, "remind:0")]
+    # One episode's: in the order they were raised, as before.
+    assert await found(episode_id=settled) == [
+        (settled, "escalate:0"),
+        (settled, "remind:0"),
+    ]
+    assert await found(episode_id=settled, open_only=True) == []
+    assert await found(counties=["KY-111"]) == await found()
+    assert await found(counties=["TX-201"]) == []

@@ -209,6 +209,22 @@ async def test_a_pem_file_with_two_keys_accepts_both_during_a_rotation(tmp_path)
     assert (await verifier.verify(signed(new, algorithm="EdDSA"))).subject == "u-1"
 
 
+async def test_a_pem_key_verifies_tokens_whatever_kid_they_name(tmp_path):
+    """An identity provider names its key (kid) in every token; a PEM file names
+    none, so its keys are tried for any kid, and a forged token still fails."""
+    key, stranger = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    path = tmp_path / "key.pem"
+    path.write_bytes(public_pem(key))
+    verifier = verifier_for(path)
+    named = signed(key, headers={"kid": "idp-key-1"})
+    assert (await verifier.verify(named)).subject == "u-1"
+    with pytest.raises(TokenRefusedError, match="signature does not verify"):
+        await verifier.verify(signed(stranger, headers={"kid": "idp-key-1"}))
+
+
 def jwks(*pairs) -> dict:
     keys = []
     for kid, key in pairs:

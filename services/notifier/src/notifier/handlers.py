@@ -621,6 +621,7 @@ async def _raise_alert(
         return None
     metrics.alerts.labels(reason).inc()
     url = ctx.episode_url_template.format(episode_id=obligation["episode_id"])
+    alert_url = ctx.alert_url_template.format(alert_id=alert_id)
     due = obligation["due_at"]
     state = "OVERDUE since" if reason == "breached" else "due"
     waiting = (
@@ -635,7 +636,7 @@ async def _raise_alert(
         f"{state.capitalize()} {due:%Y-%m-%d %H:%M} UTC ({reason}, level {level}: {chain.levels[level].name})"
         f"{waiting}\n"
         f"Episode: {url}\n"
-        f"Acknowledge: POST /v1/alerts/{alert_id}/ack\n"
+        f"Open and acknowledge: {alert_url}\n"
         f"Only recording the notice itself closes this duty.\n"
     )
     webhook_payload = {
@@ -656,6 +657,7 @@ async def _raise_alert(
         "level_name": chain.levels[level].name,
         "recipients": [{"id": r["id"], "name": r["name"]} for r in recipients],
         "episode_url": url,
+        "alert_url": alert_url,
         "subject": subject,
         "text": text,
     }

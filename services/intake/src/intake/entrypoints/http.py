@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from intake import deadlines, handlers
 from intake.adapters import postgres
@@ -27,6 +27,8 @@ from shared.events import (
     EpisodeReportedData,
     EpisodeUpdatedData,
     EventType,
+    Identifier,
+    NotificationFields,
     NotificationRecordedData,
     ScreeningCompletedData,
 )
@@ -95,6 +97,20 @@ class EpisodeView(BaseModel):
         )
 
 
+class NotificationRequest(NotificationFields):
+    """A notice given, as the HTTP API takes it. A county system names the staff
+    member who gave it; a person signed in (caseworker, on-call) records a notice they
+    gave themselves: ``notified_by`` is then their sign-in, and may be left out."""
+
+    notified_by: Annotated[
+        Identifier | None,
+        Field(
+            description="Who gave the notice: required from a county system; for a "
+            "person, their sign-in (leave it out, or send your own)"
+        ),
+    ] = None
+
+
 class EpisodePage(BaseModel):
     episodes: list[EpisodeView]
     next_cursor: str | None
@@ -116,7 +132,7 @@ def problems_response(problems: list[FieldProblem]) -> JSONResponse:
 BODY_MODELS: dict[str, type[BaseModel]] = {
     "report_episode": EpisodeReportedData,
     "record_updates": EpisodeUpdatedData,
-    "record_notifications": NotificationRecordedData,
+    "record_notifications": NotificationRequest,
     "record_located": EpisodeLocatedData,
     "record_screening": ScreeningCompletedData,
     "record_close": EpisodeClosedData,
@@ -198,6 +214,9 @@ def create_router(
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["episodes"])
     sender = Depends(runtime.auth.require(Role.COUNTY_SYSTEM))
+    notifier = Depends(
+        runtime.auth.require(Role.COUNTY_SYSTEM, Role.CASEWORKER, Role.ONCALL)
+    )
     reader = Depends(
         runtime.auth.require(Role.CASEWORKER, Role.ONCALL, Role.COUNTY_SYSTEM)
     )
@@ -256,23 +275,40 @@ def create_router(
             lambda: deadlines.expected_obligations(ctx.policy, report),
         )
 
+    def notice(body: NotificationRequest, principal: Principal) -> BaseModel:
+        """The notice to record: who gave it is the caller's sign-in for a person,
+        and named in the body by a county system (or an admin)."""
+        try:
+            return notice_of(body, principal)
+        except EventInvalidError:
+            metrics.rejected.labels("notified_by").inc()
+            raise
+
     def later_event(
-        path: str, event_type: str, model: type[BaseModel], summary: str
+        path: str,
+        event_type: str,
+        model: type[BaseModel],
+        summary: str,
+        *,
+        description: str | None = None,
+        caller: Any = sender,
+        prepare: Callable[[Any, Principal], BaseModel] | None = None,
     ) -> None:
         async def record(
             episode_id: UUID,
             body: Any,
             response: Response,
-            principal: Annotated[Principal, sender],
+            principal: Annotated[Principal, caller],
             idempotency_key: IdempotencyKey = None,
         ) -> Any:
             async def command(conn: Conn) -> handlers.Outcome:
+                data = body if prepare is None else prepare(body, principal)
                 await _in_scope(conn, episode_id, principal)
                 return await handlers.record_event(
                     conn,
                     episode_id,
                     event_type,
-                    body,
+                    data,
                     ctx=ctx,
                     metrics=metrics,
                     idempotency_key=idempotency_key,
@@ -292,6 +328,7 @@ def create_router(
                 **ERROR_RESPONSES,
             },
             summary=summary,
+            description=description,
             name=f"record_{path}",
         )
 
@@ -301,8 +338,14 @@ def create_router(
     later_event(
         "notifications",
         EventType.NOTIFICATION_RECORDED,
-        NotificationRecordedData,
+        NotificationRequest,
         "A notice was given (law enforcement, NCMEC, ...)",
+        description="A county system names who gave the notice (`notified_by`). A "
+        "caseworker or on-call person records a notice they gave themselves: "
+        "`notified_by` is then their sign-in (the token's subject), may be left "
+        "out, and any other value is refused (422).",
+        caller=notifier,
+        prepare=notice,
     )
     later_event(
         "located", EventType.EPISODE_LOCATED, EpisodeLocatedData, "Child located"
@@ -365,6 +408,39 @@ def create_router(
         )
 
     return router
+
+
+SET_FROM_SIGN_IN = "set from your sign-in; leave it out or send your own"
+
+
+def notice_of(
+    body: NotificationRequest, principal: Principal
+) -> NotificationRecordedData:
+    """The notice as it is recorded. County systems (and admins) record notices
+    their staff gave and must name who gave it; a person (caseworker, on-call)
+    records a notice they gave themselves, so ``notified_by`` is their sign-in (the
+    token's subject) and another name is refused.
+
+    Raises:
+        EventInvalidError: ``notified_by`` missing, or not the caller's own.
+    """
+    speaks_for_staff = bool({Role.COUNTY_SYSTEM, Role.ADMIN} & principal.roles)
+    if speaks_for_staff:
+        if body.notified_by is None:
+            raise EventInvalidError([FieldProblem(("notified_by",), "Field required")])
+        by = body.notified_by
+    elif body.notified_by in (None, principal.subject):
+        by = principal.subject
+    else:
+        raise EventInvalidError([FieldProblem(("notified_by",), SET_FROM_SIGN_IN)])
+    try:
+        return NotificationRecordedData(
+            **body.model_dump(exclude={"notified_by"}), notified_by=by
+        )
+    except ValidationError:  # a subject no notice can carry (e.g. too long)
+        raise EventInvalidError(
+            [FieldProblem(("notified_by",), "your sign-in's subject is not a valid id")]
+        ) from None
 
 
 async def _in_scope(conn: Conn, episode_id: UUID, principal: Principal) -> None:

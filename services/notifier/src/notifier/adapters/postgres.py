@@ -131,6 +131,26 @@ async def acks_of(conn: Conn, alert_id: UUID) -> list[asyncpg.Record]:
     )
 
 
+_OBLIGATION_VIEW = """
+    SELECT o.*, e.child_initials, o.rule ->> 'source' AS source,
+           latest.id AS last_alert_id, coalesce(latest.acked, false) AS acked,
+           reached.level_reached
+    FROM obligations o
+    JOIN episodes e USING (episode_id)
+    LEFT JOIN LATERAL (
+        SELECT a.id, EXISTS (SELECT 1 FROM acks k WHERE k.alert_id = a.id) AS acked
+        FROM alerts a WHERE a.obligation_id = o.id
+        ORDER BY a.created_at DESC, a.step_key DESC LIMIT 1
+    ) latest ON true
+    LEFT JOIN LATERAL (
+        SELECT max(a.level) AS level_reached FROM alerts a WHERE a.obligation_id = o.id
+    ) reached ON true
+"""
+"""Obligations with what an inbox shows of each: the child's initials, the rule's
+source, the newest alert (and whether it was acked) and the highest level alerted.
+One query, whatever the number of rows (the alerts by obligation index)."""
+
+
 async def find_obligations(
     conn: Conn,
     *,
@@ -140,17 +160,18 @@ async def find_obligations(
     limit: int,
     counties: list[str] | None = None,
 ) -> list[asyncpg.Record]:
-    """``counties``: those to look in (None: every county)."""
+    """Most urgent first (``due_at`` ascending); ``counties``: those to look in
+    (None: every county)."""
     breached = status == "breached"
     return await conn.fetch(
-        """
-        SELECT * FROM obligations
-        WHERE ($1::uuid IS NULL OR episode_id = $1)
-          AND ($6::text[] IS NULL OR county_code = ANY($6))
-          AND ($2::text IS NULL OR status = $2)
-          AND (NOT $3::boolean OR breached_at IS NOT NULL)
-          AND ($4::timestamptz IS NULL OR due_at < $4)
-        ORDER BY due_at, id LIMIT $5
+        _OBLIGATION_VIEW
+        + """
+        WHERE ($1::uuid IS NULL OR o.episode_id = $1)
+          AND ($6::text[] IS NULL OR o.county_code = ANY($6))
+          AND ($2::text IS NULL OR o.status = $2)
+          AND (NOT $3::boolean OR o.breached_at IS NOT NULL)
+          AND ($4::timestamptz IS NULL OR o.due_at < $4)
+        ORDER BY o.due_at ASC, o.id ASC LIMIT $5
         """,
         episode_id,
         "open" if breached else status,
@@ -159,6 +180,39 @@ async def find_obligations(
         limit,
         counties,
     )
+
+
+async def obligation_view(conn: Conn, obligation_id: UUID) -> asyncpg.Record | None:
+    """One obligation as :func:`find_obligations` answers it."""
+    return await conn.fetchrow(_OBLIGATION_VIEW + " WHERE o.id = $1", obligation_id)
+
+
+async def find_alerts(
+    conn: Conn,
+    *,
+    episode_id: UUID | None,
+    open_only: bool,
+    limit: int,
+    counties: list[str] | None = None,
+) -> list[asyncpg.Record]:
+    """Alerts of an episode in the order they were raised, or of every episode
+    newest first; either way the newest ``limit``. ``open_only``: only those whose
+    obligation is still open. ``counties``: those to look in (None: every county)."""
+    rows = await conn.fetch(
+        """
+        SELECT a.* FROM alerts a
+        JOIN obligations o ON o.id = a.obligation_id
+        WHERE ($1::uuid IS NULL OR a.episode_id = $1)
+          AND ($2::text[] IS NULL OR o.county_code = ANY($2))
+          AND (NOT $3::boolean OR o.status = 'open')
+        ORDER BY a.created_at DESC, a.step_key DESC LIMIT $4
+        """,
+        episode_id,
+        counties,
+        open_only,
+        limit,
+    )
+    return rows[::-1] if episode_id is not None else rows
 
 
 async def alerts_of(

@@ -4,8 +4,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import AwareDatetime, BaseModel, StringConstraints
+from pydantic import AwareDatetime, BaseModel, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from notifier import handlers
 from notifier.adapters import postgres
@@ -15,8 +18,16 @@ from shared.runtime import ServiceRuntime
 
 
 class AckRequest(BaseModel):
-    acked_by: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     note: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    acked_by: SkipJsonSchema[Any] = None
+    """Refused: who acknowledged is the caller's sign-in (the token's subject)."""
+
+    @field_validator("acked_by", mode="before")
+    @classmethod
+    def _not_from_the_body(cls, _value: Any) -> None:
+        raise PydanticCustomError(
+            "set_from_token", "set from your sign-in; do not send it"
+        )
 
 
 class AckView(BaseModel):
@@ -51,26 +62,87 @@ class ObligationView(BaseModel):
     satisfied_at: datetime | None
     reference_number: str | None
     closed_reason: str | None
+    child_initials: str | None = None
+    """The child's initials (never the name)."""
+    level_reached: int | None = None
+    """The highest escalation level alerted so far; null before the first alert."""
+    last_alert_id: UUID | None = None
+    """The newest alert of this obligation; null before the first alert."""
+    acked: bool = False
+    """Whether the newest alert has been acknowledged."""
+    source: str | None = None
+    """The rule's legal source, as the rule cited it when the obligation opened."""
+
+    @classmethod
+    def of(cls, row: asyncpg.Record) -> "ObligationView":
+        return cls(
+            **{k: row[k] for k in cls.model_fields if k != "breached"},
+            breached=row["breached_at"] is not None,
+        )
+
+
+class Recipient(BaseModel):
+    id: str
+    name: str
+
+
+class Ack(BaseModel):
+    acked_by: str
+    acked_at: datetime
+    note: str | None
+
+
+class AlertView(BaseModel):
+    """One alert with its acknowledgements and its obligation."""
+
+    id: UUID
+    obligation_id: UUID
+    episode_id: UUID
+    step_key: str
+    """The timer step that raised it: ``escalate:N``, ``remind:N``, ``breach:N``."""
+    level: int
+    level_name: str
+    reason: str
+    """``opened``, ``escalated``, ``reminded`` or ``breached``."""
+    scheduled_at: datetime
+    created_at: datetime
+    recipients: list[Recipient]
+    """Who was alerted (id and name; addresses stay with the notifier)."""
+    acks: list[Ack]
+    """Every acknowledgement of this alert, in order."""
+    obligation: ObligationView
 
 
 def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["notifier"])
     staff = Depends(runtime.auth.require(Role.CASEWORKER, Role.ONCALL))
 
-    @router.post("/alerts/{alert_id}/ack", response_model=AckView)
+    @router.post(
+        "/alerts/{alert_id}/ack",
+        response_model=AckView,
+        responses={
+            404: {"description": "No such alert (or not in the caller's counties)"},
+            422: {
+                "description": "Invalid, naming each bad field (acked_by is refused)"
+            },
+        },
+    )
     async def acknowledge(
-        alert_id: UUID, body: AckRequest, principal: Annotated[Principal, staff]
+        alert_id: UUID,
+        principal: Annotated[Principal, staff],
+        body: AckRequest | None = None,
     ) -> AckView:
-        """Acknowledge an alert: quiets its obligation's alerts to the alert's level
-        (and the levels below) for the snooze period; escalation to higher levels
-        goes on. Only recording the notice itself satisfies the obligation."""
+        """Acknowledge an alert as the signed-in person (the token's subject is
+        ``acked_by``): quiets its obligation's alerts to the alert's level (and the
+        levels below) for the snooze period; escalation to higher levels goes on.
+        Only recording the notice itself satisfies the obligation."""
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 outcome = await handlers.acknowledge(
                     conn,
                     alert_id,
-                    acked_by=body.acked_by,
-                    note=body.note,
+                    acked_by=principal.subject,
+                    note=body.note if body else None,
                     ctx=ctx,
                     in_scope=principal.sees,
                 )
@@ -86,7 +158,8 @@ def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
         due_before: AwareDatetime | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[ObligationView]:
-        """Obligations by episode, status (``breached``: open and past due) and due time."""
+        """Obligations by episode, status (``breached``: open and past due) and due
+        time, most urgent first (``due_at`` ascending)."""
         async with runtime.pool.acquire() as conn:
             rows = await postgres.find_obligations(
                 conn,
@@ -96,23 +169,61 @@ def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
                 limit=limit,
                 counties=principal.county_filter(),
             )
-        return [
-            ObligationView(
-                **{k: r[k] for k in ObligationView.model_fields if k != "breached"},
-                breached=r["breached_at"] is not None,
-            )
-            for r in rows
-        ]
+        return [ObligationView.of(r) for r in rows]
 
     @router.get("/alerts")
     async def list_alerts(
-        episode_id: UUID, principal: Annotated[Principal, staff]
+        principal: Annotated[Principal, staff],
+        episode_id: UUID | None = None,
+        open: Annotated[
+            bool, Query(description="Only alerts whose obligation is still open")
+        ] = False,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[dict[str, Any]]:
-        """The alerts raised for an episode, with who was alerted and why."""
+        """The alerts raised, with who was alerted and why: an episode's in the
+        order they were raised, or every episode's newest first (an inbox); either
+        way the newest ``limit``."""
         async with runtime.pool.acquire() as conn:
-            rows = await postgres.alerts_of(
-                conn, episode_id, counties=principal.county_filter()
+            rows = await postgres.find_alerts(
+                conn,
+                episode_id=episode_id,
+                open_only=open,
+                limit=limit,
+                counties=principal.county_filter(),
             )
         return [dict(r) for r in rows]
+
+    @router.get(
+        "/alerts/{alert_id}",
+        response_model=AlertView,
+        responses={
+            404: {"description": "No such alert (or not in the caller's counties)"}
+        },
+    )
+    async def get_alert(
+        alert_id: UUID, principal: Annotated[Principal, staff]
+    ) -> AlertView:
+        """One alert: whom it went to and why, its acknowledgements and its
+        obligation."""
+        async with runtime.pool.acquire() as conn:
+            alert = await postgres.get_alert(conn, alert_id)
+            if alert is None:
+                raise HTTPException(status_code=404, detail="no such alert")
+            obligation = await postgres.obligation_view(conn, alert["obligation_id"])
+            if obligation is None or not principal.sees(obligation["county_code"]):
+                raise HTTPException(status_code=404, detail="no such alert")
+            acks = await postgres.acks_of(conn, alert_id)
+        return AlertView(
+            **{
+                k: alert[k]
+                for k in AlertView.model_fields
+                if k not in ("recipients", "acks", "obligation")
+            },
+            recipients=[
+                Recipient(id=r["id"], name=r["name"]) for r in alert["recipients"]
+            ],
+            acks=[Ack(**a) for a in acks],
+            obligation=ObligationView.of(obligation),
+        )
 
     return router
