@@ -22,6 +22,6 @@ echo "bootstrap: installing packages (pinned by constraints.txt)" >&2
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -c constraints.txt \
   -e "./shared[dev]" -e ./services/intake -e ./services/notifier \
-  -e ./services/followup -e ./services/audit -r requirements-dev.txt \
+  -e ./services/followup -e ./services/audit -e ./services/console -r requirements-dev.txt \
   -r bench/requirements.txt
 echo "$digest" > "$venv/.mfc-installed"

@@ -10,11 +10,11 @@ from fastapi import FastAPI
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from shared.config import ServiceSettings
+from shared.config import ServiceSettings, TokenSettings
 from shared.durations import format_duration
 
 
-def _env_name(settings: type[ServiceSettings], name: str, field: FieldInfo) -> str:
+def _env_name(settings: type[TokenSettings], name: str, field: FieldInfo) -> str:
     if isinstance(field.validation_alias, str):
         return field.validation_alias
     prefix = str(settings.model_config.get("env_prefix", ""))
@@ -34,7 +34,7 @@ def _default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
-def render(services: dict[str, type[ServiceSettings]]) -> str:
+def render(services: dict[str, type[TokenSettings]]) -> str:
     lines = [
         "# Configuration reference",
         "",
@@ -73,7 +73,9 @@ def settings_classes() -> dict[str, type[ServiceSettings]]:
 
 
 def render_all() -> str:
-    return render(settings_classes())
+    from console.config import ConsoleSettings
+
+    return render({**settings_classes(), "console": ConsoleSettings})
 
 
 def openapi_documents() -> dict[str, dict[str, Any]]:
