@@ -78,13 +78,28 @@ def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
     }
     env.update({f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()})
     env["MFC_KAFKA_PORT"] = str(free_port())
+    front = {
+        "CONSOLE_HTTP_PORT": free_port(),
+        "MFC_IDP_PORT": free_port(),
+        "MFC_SMTP_PORT": free_port(),
+        "MFC_MAIL_UI_PORT": free_port(),
+    }
+    env.update({k: str(v) for k, v in front.items()})
     intake = f"http://127.0.0.1:{ports['intake']}"
 
     process, lines = start(tmp_path / "data", env)
     try:
         banner = "".join(lines)
-        for name in SERVICE_NAMES:
-            assert f"http://127.0.0.1:{ports[name]}" in banner
+        for port in [*ports.values(), *front.values()]:
+            assert f"127.0.0.1:{port}" in banner
+        # The people's side: the console answers, the sign-in provider publishes
+        # its keys, and the services trust the tokens it signs (and mfc token's).
+        console = f"http://127.0.0.1:{front['CONSOLE_HTTP_PORT']}"
+        assert httpx.get(f"{console}/healthz", timeout=5).status_code == 200
+        assert "Sign in" in httpx.get(console, timeout=5).text
+        issuer = f"http://127.0.0.1:{front['MFC_IDP_PORT']}"
+        discovery = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=5)
+        assert discovery.json()["issuer"] == issuer
         report = make_report()
         sender = mfc_token(
             tmp_path / "data", env, "--role", "county_system", "--county", "NC-063"
@@ -120,7 +135,7 @@ def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
     assert not any(
         f":{port}"
         in subprocess.run(["ss", "-ltn"], capture_output=True, text=True).stdout
-        for port in ports.values()
+        for port in [*ports.values(), *front.values()]
     )
 
     # Same data directory: PostgreSQL kept the episode, and the token key stayed.

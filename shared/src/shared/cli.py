@@ -27,26 +27,39 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 
 
 def dev(args: argparse.Namespace) -> int:
+    from shared import devfront
+
     data_dir = Path(args.data_dir).resolve()
     infrastructure = EmbeddedInfrastructure(
         data_dir=data_dir, kafka_port=args.kafka_port, env=os.environ
     )
     services: ServiceSet | None = None
+    front = (
+        devfront.FrontDoor(state_dir=data_dir, echo=_echo)
+        if devfront.wanted()
+        else None
+    )
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     try:
         print(f"mfc dev: starting infrastructure (data in {data_dir})", flush=True)  # noqa: T201
         infra = infrastructure.start()
-        services = ServiceSet(
-            infra,
-            log_dir=data_dir / "logs",
-            echo=lambda line: print(line, flush=True),  # noqa: T201
-        )
+        env = dict(os.environ)
+        if front is not None:
+            front.start()
+            env = front.service_env(env)
+        services = ServiceSet(infra, log_dir=data_dir / "logs", env=env, echo=_echo)
         services.start()
         services.wait_ready(timeout=args.ready_timeout)
-        print(describe(infra, services), flush=True)  # noqa: T201
+        if front is not None:
+            front.start_console(services, env)
+            front.wait_ready(timeout=args.ready_timeout)
+        people = front.describe() if front is not None else None
+        print(describe(infra, services, people=people), flush=True)  # noqa: T201
         while True:
             exited = services.first_exited()
+            if exited is None and front is not None and not front.console_alive():
+                exited = front.console
             if exited is not None:
                 print(f"mfc dev: {exited.name} exited; stopping", file=sys.stderr)  # noqa: T201
                 return 1
@@ -54,22 +67,30 @@ def dev(args: argparse.Namespace) -> int:
     except _StopError as stop:
         print(f"mfc dev: {stop}, stopping", flush=True)  # noqa: T201
         return 0
-    except (RuntimeError, TimeoutError) as exc:
+    except (RuntimeError, TimeoutError, OSError) as exc:
         print(f"mfc dev: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     finally:
         # Ignore a second Ctrl-C while we shut down in order.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if front is not None and front.console is not None:
+            front.console.stop()
         if services is not None:
             services.stop()
+        if front is not None:
+            front.stop()
         infrastructure.stop()
         print("mfc dev: stopped", flush=True)  # noqa: T201
 
 
+def _echo(line: str) -> None:
+    print(line, flush=True)  # noqa: T201
+
+
 def token(args: argparse.Namespace) -> int:
     from shared.auth import Role
-    from shared.devtokens import DEV_AUDIENCE, DEV_ISSUER, dev_key_paths, mint
+    from shared.devtokens import DEV_AUDIENCE, dev_issuer, dev_key_paths, mint
     from shared.durations import parse_duration
 
     key_file = (
@@ -97,7 +118,9 @@ def token(args: argparse.Namespace) -> int:
             subject=args.subject,
             roles=args.role,
             counties=[c.upper() for c in args.county] or ["*"],
-            issuer=args.issuer or os.environ.get("AUTH_ISSUER", DEV_ISSUER),
+            issuer=args.issuer
+            or os.environ.get("AUTH_ISSUER")
+            or dev_issuer(os.environ),
             audience=args.audience or os.environ.get("AUTH_AUDIENCE", DEV_AUDIENCE),
             ttl=parse_duration(args.ttl),
         )
@@ -154,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         help="the `mfc dev` data directory that holds the key (env MFC_DATA_DIR)",
     )
     token_parser.add_argument("--key-file", help="a PEM private key instead")
-    token_parser.add_argument("--issuer", help="iss (default: env AUTH_ISSUER)")
+    token_parser.add_argument(
+        "--issuer",
+        help="iss (default: env AUTH_ISSUER, else the `mfc dev` sign-in provider)",
+    )
     token_parser.add_argument("--audience", help="aud (default: env AUTH_AUDIENCE)")
     token_parser.set_defaults(func=token)
     docs_parser = commands.add_parser(

@@ -427,8 +427,13 @@ def local_stack(
         embedded.stop()
 
 
-def describe(infra: Infrastructure, services: ServiceSet) -> str:
+def describe(
+    infra: Infrastructure, services: ServiceSet, *, people: str | None = None
+) -> str:
+    """What runs where; ``people``: the lines of the people's side (devfront)."""
     lines = ["", "missing-from-care is running:"]
+    if people:
+        lines.append(people)
     for name, service in services.services.items():
         lines.append(
             f"  {name:<9} {service.url}   (docs {service.url}/docs, metrics {service.url}/metrics)"
