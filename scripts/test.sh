@@ -23,5 +23,8 @@ if [[ ",$MFC_TEST_BACKENDS," == *",containers,"* ]]; then
   export MFC_TEST_KAFKA_IMAGE="${MFC_TEST_KAFKA_IMAGE:-local/tansu:latest}"
 fi
 
+# Debian's Chromium for the console's browser tests (Playwright drives it).
+bash scripts/browser.sh
+
 bash scripts/lint.sh
 .venv/bin/python -m pytest "$@"

@@ -42,3 +42,6 @@ class Stack:
 
     def url(self, service: str) -> str:
         return self.services[service].url
+
+
+from tests.browser import browser, page  # noqa: E402, F401  (the console's browser tests)
