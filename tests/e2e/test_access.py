@@ -282,7 +282,7 @@ ENDPOINTS = [
         lambda w, county: f"/v1/prompts/{w.prompts[county]}/complete",
         frozenset({"caseworker"}),
         "404",
-        body=lambda _c: {"completed_by": "cw-1"},
+        body=lambda _c: {"note": "done"},
     ),
     Endpoint(
         "prompts",

@@ -63,14 +63,22 @@ def test_recurring_prompts_keep_their_cadence_complete_and_escalate(stack, fast)
     latest = search[-1]
     done = api.post(
         f"{fast.url}/v1/prompts/{latest['id']}/complete",
-        json={"completed_by": "cw-1", "note": "called shelters"},
+        json={"note": "called shelters"},
         timeout=5,
     )
     assert done.status_code == 200
     assert done.json()["status"] == "completed"
+    assert done.json()["completed_by"] == "test-user", "the token's subject"
+    named = api.post(
+        f"{fast.url}/v1/prompts/{latest['id']}/complete",
+        json={"completed_by": "someone-else"},
+        timeout=5,
+    )
+    assert named.status_code == 422
+    assert named.json()["detail"][0]["loc"] == ["body", "completed_by"]
     again = api.post(
         f"{fast.url}/v1/prompts/{latest['id']}/complete",
-        json={"completed_by": "cw-1"},
+        json={},
         timeout=5,
     )
     assert again.status_code == 409

@@ -464,7 +464,7 @@ async def _notify(
         f"{prompt['title']}\nChild: {episode['child_initials']}  Episode: {prompt['episode_id']}\n"
         + (f"Still missing: {', '.join(missing)}\n" if missing else "")
         + f"Due {prompt['due_at']:%Y-%m-%d %H:%M} UTC\nEpisode: {url}\n"
-        f"Complete: POST /v1/prompts/{prompt['id']}/complete\n"
+        "Mark it done on the episode page.\n"
     )
     payload = {
         "alert_id": str(alert_id),

@@ -5,7 +5,9 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, StringConstraints, field_validator
+from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import PydanticCustomError
 
 from followup import handlers
 from shared.alerting import AlertingContext
@@ -14,8 +16,16 @@ from shared.runtime import ServiceRuntime
 
 
 class CompleteRequest(BaseModel):
-    completed_by: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     note: Annotated[str, StringConstraints(max_length=4000)] | None = None
+    completed_by: SkipJsonSchema[Any] = None
+    """Refused: who completed it is the caller's sign-in (the token's subject)."""
+
+    @field_validator("completed_by", mode="before")
+    @classmethod
+    def _not_from_the_body(cls, _value: Any) -> None:
+        raise PydanticCustomError(
+            "set_from_token", "set from your sign-in; do not send it"
+        )
 
 
 class PromptView(BaseModel):
@@ -56,17 +66,18 @@ def create_router(
     @router.post("/prompts/{prompt_id}/complete", response_model=PromptView)
     async def complete(
         prompt_id: UUID,
-        body: CompleteRequest,
         principal: Annotated[Principal, caseworker],
+        body: CompleteRequest | None = None,
     ) -> PromptView:
-        """Complete this occurrence; a recurring prompt's next one comes on schedule."""
+        """Complete this occurrence as the caller (the token's subject); a recurring
+        prompt's next one comes on schedule."""
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 row = await handlers.complete_prompt(
                     conn,
                     prompt_id,
-                    completed_by=body.completed_by,
-                    note=body.note,
+                    completed_by=principal.subject,
+                    note=body.note if body else None,
                     ctx=ctx,
                     metrics=metrics,
                     in_scope=principal.sees,
