@@ -436,3 +436,61 @@ def test_the_consoles_logs_hold_no_child_name(people, page):
     log = people.front.console.log_path if people.front.console else None
     assert log is not None
     assert last not in log.read_text()
+
+
+def test_caseworker_records_the_law_enforcement_report_in_their_own_name(people, page):
+    """And marks a task done, also in their own name."""
+    episode_id, sent = people.report(child={"photo_url": None})
+    sign_in(page, people, "Casey Fieldworker")
+    expect(page).to_have_url(f"{people.console}/inbox")
+    ours = page.locator(".card").filter(has_text=f"case {sent['case_id']}")
+    ours.filter(has_text="Report to law enforcement").get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Report to law enforcement"
+    )
+    page.get_by_role("link", name="Record the notice given").click()
+    page.get_by_label("Who was told").select_option("law_enforcement")
+    page.get_by_label("How").select_option("phone")
+    page.get_by_label(re.compile("Report or case number")).fill("24-118833")
+    page.get_by_label(re.compile("Agency")).fill("Durham Police Department")
+    page.get_by_role("button", name="Record the notice").click()
+    expect(page.get_by_role("status").first).to_contain_text("Notice recorded")
+    done = eventually(
+        lambda: _status(
+            obligation(people, episode_id, "law_enforcement_report"), "satisfied"
+        )
+    )
+    assert done["reference_number"] == "24-118833"
+    page.reload()
+    expect(page.locator("ol.timeline")).to_contain_text("by caseworker.nc063")
+
+    def task_listed() -> None:
+        page.reload()
+        expect(page.locator("ul.tasks")).to_contain_text(
+            "Provide the missing report items", timeout=1000
+        )
+
+    eventually(lambda: _playwright_assert(task_listed))
+    page.get_by_role(
+        "button", name=re.compile("Mark done.*Provide the missing report items")
+    ).click()
+    expect(page.get_by_role("status").first).to_contain_text("Task marked done")
+    expect(page.locator("ul.tasks")).to_contain_text("by caseworker.nc063")
+    look(page, "episode-task-done")
+
+
+def test_a_notice_form_with_a_mistake_says_which_field(people, page):
+    episode_id, _ = people.report()
+    sign_in(page, people, "Robin Oncall")
+    page.goto(f"{people.console}/episodes/{episode_id}")
+    page.get_by_label("Who was told").select_option("ncmec")
+    page.get_by_label("How").select_option("online")
+    page.get_by_label(re.compile("Report or case number")).fill("x" * 300)
+    page.get_by_role("button", name="Record the notice").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("The notice was not recorded")
+    expect(alert).to_contain_text("reference number")
+    expect(page.get_by_label(re.compile("Report or case number"))).to_have_value(
+        "x" * 300
+    )
+    look(page, "episode-form-error", status=422)

@@ -186,6 +186,15 @@ class Api:
         )
         return found
 
+    async def complete_prompt(self, prompt_id: str, note: str | None) -> dict[str, Any]:
+        found: dict[str, Any] = await self._json(
+            "POST",
+            "followup",
+            f"/v1/prompts/{prompt_id}/complete",
+            json={"note": note} if note else {},
+        )
+        return found
+
     # audit
     async def compliance(self, filters: Mapping[str, Any]) -> dict[str, Any]:
         found: dict[str, Any] = await self._json(

@@ -110,6 +110,7 @@ def create_router(console: Console) -> APIRouter:
             form={},
             problems=[],
             recorded=request.query_params.get("recorded") == "1",
+            task_done=request.query_params.get("done") == "1",
             **view,
         )
 
@@ -138,8 +139,18 @@ def create_router(console: Console) -> APIRouter:
             form=fields,
             problems=problems,
             recorded=False,
+            task_done=False,
             **view,
         )
+
+    @router.post("/episodes/{episode_id}/tasks/{prompt_id}/done")
+    async def complete_task(
+        request: Request, episode_id: str, prompt_id: str
+    ) -> Response:
+        user = await console.user(request)
+        fields = await form_of(request, console.sessions)
+        await console.api(user).complete_prompt(prompt_id, fields.get("note") or None)
+        return see_other(f"/episodes/{episode_id}?done=1#tasks")
 
     @router.get("/episodes/{episode_id}/call-sheet")
     async def call_sheet(request: Request, episode_id: str) -> Response:
