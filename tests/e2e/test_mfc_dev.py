@@ -100,6 +100,7 @@ def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
         issuer = f"http://127.0.0.1:{front['MFC_IDP_PORT']}"
         discovery = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=5)
         assert discovery.json()["issuer"] == issuer
+        assert "reported an invented missing child (demo)" in banner
         report = make_report()
         sender = mfc_token(
             tmp_path / "data", env, "--role", "county_system", "--county", "NC-063"
@@ -116,6 +117,10 @@ def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
             f"{intake}/v1/episodes", json=report, headers=sender, timeout=10
         )
         assert created.status_code == 201
+        listed = httpx.get(f"{intake}/v1/episodes", headers=sender, timeout=10)
+        cases = [e["case_id"] for e in listed.json()["episodes"]]
+        assert len(cases) == 2
+        assert cases[0].startswith("DEMO-"), "the demo a newcomer acts on"
         auditor = mfc_token(tmp_path / "data", env, "--role", "auditor")
         for attempt in eventually():
             with attempt:

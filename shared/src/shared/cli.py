@@ -54,6 +54,8 @@ def dev(args: argparse.Namespace) -> int:
         if front is not None:
             front.start_console(services, env)
             front.wait_ready(timeout=args.ready_timeout)
+            if os.environ.get("MFC_DEV_DEMO", "1") != "0" and front.seed_demo(services):
+                print("mfc dev: reported an invented missing child (demo)", flush=True)  # noqa: T201
         people = front.describe() if front is not None else None
         print(describe(infra, services, people=people), flush=True)  # noqa: T201
         while True:

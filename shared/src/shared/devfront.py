@@ -8,14 +8,18 @@ tokens people get at sign-in are what the services check. Alert emails go to the
 catcher, whose inbox the console links to, and alert links point at the console.
 """
 
+import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
+
 from shared.devstack import ServiceProcess, ServiceSet, wait_for_port
-from shared.devtokens import dev_issuer, dev_key_paths, ensure_dev_key
+from shared.devtokens import dev_issuer, dev_key_paths, ensure_dev_key, mint
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class FrontDoor:
         if private_key_pem is None:
             ensure_dev_key(state_dir / "auth")
             private_key_pem = dev_key_paths(state_dir / "auth")[0].read_bytes()
+        self._private_key_pem = private_key_pem
         self.issuer = dev_issuer({"MFC_IDP_PORT": str(ports.idp)})
         self.idp = DevIdentityProvider(
             issuer=self.issuer, private_key_pem=private_key_pem, port=ports.idp
@@ -92,6 +97,8 @@ class FrontDoor:
 
     def start(self) -> None:
         """The provider and the mail catcher: before the services."""
+        # One line per request to the provider would bury the services' output.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.idp.start()
         self.mail.start()
 
@@ -129,6 +136,37 @@ class FrontDoor:
         if not self.console.alive():
             raise RuntimeError(f"console exited; see {self.console.log_path}")
 
+    def seed_demo(self, services: ServiceSet, *, county: str = "NC-063") -> str | None:
+        """On a stack with no episode yet, report one invented missing child, so
+        that a newcomer has an alert to open and acknowledge. Returns its id, or
+        None when there was something already (``MFC_DEV_DEMO=0`` turns it off)."""
+        private_key = dev_key_paths(self.state_dir / "auth")[0]
+        token = mint(
+            self._private_key_pem or private_key.read_bytes(),
+            subject="demo-county-system",
+            roles=["county_system"],
+            counties=[county],
+            issuer=self.issuer,
+            ttl=timedelta(minutes=5),
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        intake = services["intake"].url
+        found = httpx.get(
+            f"{intake}/v1/episodes", params={"limit": 1}, headers=headers, timeout=10
+        )
+        found.raise_for_status()
+        if found.json()["episodes"]:
+            return None
+        created = httpx.post(
+            f"{intake}/v1/episodes",
+            json=demo_report(county, datetime.now(UTC)),
+            headers=headers,
+            timeout=10,
+        )
+        created.raise_for_status()
+        episode_id: str = created.json()["id"]
+        return episode_id
+
     def _session_secret(self) -> str:
         """Kept with the data, so sessions survive a restart of ``mfc dev``."""
         path = self.state_dir / "auth" / "console-session-secret"
@@ -156,6 +194,43 @@ class FrontDoor:
                 f"  mail      {self.mail.url}   (every alert email; SMTP 127.0.0.1:{self.ports.smtp})",
             ]
         )
+
+
+def demo_report(county: str, now: datetime) -> dict[str, object]:
+    """An invented child (no real person), reported an hour and a half after the
+    agency learned of it: the law-enforcement duty counts down, alerts go out."""
+    learned = now - timedelta(minutes=90)
+    return {
+        "county_code": county,
+        "case_id": f"DEMO-{now:%Y%m%d-%H%M%S}",
+        "child": {
+            "first_name": "Alex",
+            "last_name": "Example",
+            "date_of_birth": "2011-04-02",
+            "sex": "female",
+            "height_cm": 152,
+            "weight_kg": 45,
+            "hair_color": "brown",
+            "eye_color": "green",
+        },
+        "last_seen_at": (learned - timedelta(hours=3)).isoformat(),
+        "discovered_at": (learned - timedelta(minutes=30)).isoformat(),
+        "agency_learned_at": learned.isoformat(),
+        "circumstance": "runaway",
+        "last_known_location": "Bus station, Main Street",
+        "placement_type": "foster_home",
+        "endangerments": {"pregnant": False, "suicidal_tendencies": "unknown"},
+        "caseworker": {
+            "id": "cw-17",
+            "name": "Casey Worker",
+            "email": "casey.worker@example.org",
+        },
+        "supervisor": {
+            "id": "sv-03",
+            "name": "Sam Supervisor",
+            "email": "sam.supervisor@example.org",
+        },
+    }
 
 
 def wanted(env: Mapping[str, str] = os.environ) -> bool:
