@@ -99,7 +99,7 @@ if [ "${MFC_SKIP_PYTHON_IMAGE:-0}" != 1 ]; then
     || find shared services -type f; } | grep -v -e __pycache__ -e '\.egg-info/' | sort)
   digest=$(cd "$root" && cat constraints.txt docker/python/Dockerfile $sources | sha256sum | cut -c1-12)
   missing=""
-  for service in intake notifier followup audit; do
+  for service in intake notifier followup audit console; do
     have "local/mfc-$service:$digest" || missing="$missing $service"
   done
   if [ -n "$missing" ]; then
@@ -111,12 +111,13 @@ if [ "${MFC_SKIP_PYTHON_IMAGE:-0}" != 1 ]; then
     say "building a wheelhouse for$missing"
     "$venv_python" -m pip wheel -q --disable-pip-version-check -c "$root/constraints.txt" -w "$ctx/wheels" \
       "$root/shared" "$root/services/intake" "$root/services/notifier" \
-      "$root/services/followup" "$root/services/audit"
+      "$root/services/followup" "$root/services/audit" "$root/services/console"
     for service in $missing; do
       say "building local/mfc-$service ($digest)"
-      build -q --build-arg "PYTHON_BASE=$python_image" -f "$ctx/services/$service/Dockerfile" \
+      # --network host: the console's image installs a font from the OS packages.
+      build -q --network host --build-arg "PYTHON_BASE=$python_image" -f "$ctx/services/$service/Dockerfile" \
         -t "local/mfc-$service:$digest" -t "local/mfc-$service:latest" "$ctx"
     done
   fi
 fi
-say "images ready: $base_image $pg_image $tansu_image $prometheus_image $mail_image$([ "${MFC_SKIP_PYTHON_IMAGE:-0}" = 1 ] || echo " $python_image local/mfc-{intake,notifier,followup,audit}")"
+say "images ready: $base_image $pg_image $tansu_image $prometheus_image $mail_image$([ "${MFC_SKIP_PYTHON_IMAGE:-0}" = 1 ] || echo " $python_image local/mfc-{intake,notifier,followup,audit,console}")"

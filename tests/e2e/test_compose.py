@@ -48,6 +48,7 @@ PORTS = {
     "notifier": 8002,
     "followup": 8003,
     "audit": 8004,
+    "console": 8000,
     "intake-2": 8011,
     "notifier-2": 8012,
     "followup-2": 8013,
@@ -199,6 +200,12 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
         "MFC_KAFKA_CONTROLLER_PORT": str(free_port()),
         "MFC_POSTGRES_PORT": str(free_port()),
         "MFC_SMTP_PORT": str(free_port()),
+        # The console: sign-in is not exercised here (the browser tests do that on
+        # the development stack); the page and its readiness are.
+        "CONSOLE_OIDC_ISSUER_URL": jwks.url,
+        "CONSOLE_OIDC_CLIENT_ID": "mfc-console",
+        "CONSOLE_SESSION_SECRET": secrets.token_hex(32),
+        "CONSOLE_SESSION_HTTPS_ONLY": "false",
     }
     env_file = tmp / "compose.env"
     env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
@@ -238,12 +245,14 @@ def test_every_container_becomes_healthy(compose):
         assert container["HostConfig"]["NetworkMode"] == "host", name
         assert container["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
         assert container["Config"]["Image"].startswith("local/"), name
-        if name.split("-")[0] in SERVICES:
+        if name.split("-")[0] in (*SERVICES, "console"):
             assert container["Config"]["User"] == "mfc", name
     for name in PORTS:
         path = "/-/ready" if name == "prometheus" else "/readyz"
         answer = api.get(f"{compose.url(name)}{path}", anonymous=True, timeout=5)
         assert answer.status_code == 200, (name, answer.text)
+    welcome = api.get(compose.url("console"), anonymous=True, timeout=5)
+    assert "Sign in" in welcome.text
 
 
 def report(stack: ComposeStack, intake: str = "intake") -> str:
@@ -347,7 +356,7 @@ def test_prometheus_scrapes_every_service_and_loads_every_alert_rule(compose):
                 f"{prometheus}/api/v1/targets", anonymous=True, timeout=5
             ).json()["data"]["activeTargets"]
             health = {t["labels"]["job"]: t["health"] for t in targets}
-            assert health == dict.fromkeys(SERVICES, "up")
+            assert health == dict.fromkeys((*SERVICES, "console"), "up")
     rules = api.get(f"{prometheus}/api/v1/rules", anonymous=True, timeout=5).json()
     loaded = {r["name"] for g in rules["data"]["groups"] for r in g["rules"]}
     expected = {
@@ -367,7 +376,7 @@ def test_prometheus_scrapes_every_service_and_loads_every_alert_rule(compose):
                 timeout=5,
             ).json()
             jobs = {r["metric"]["job"] for r in answer["data"]["result"]}
-            assert jobs == set(SERVICES), answer
+            assert jobs == {*SERVICES, "console"}, answer
 
 
 def test_two_replicas_of_each_service_share_the_work_and_do_nothing_twice(compose):

@@ -15,7 +15,15 @@ from tests.unit.test_alert_rules import exported_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("intake", "notifier", "followup", "audit")
-DEFAULT_PORTS = {"intake": 8001, "notifier": 8002, "followup": 8003, "audit": 8004}
+"""The services with a database role and a policy (the console has neither)."""
+IMAGES = (*SERVICES, "console")
+DEFAULT_PORTS = {
+    "intake": 8001,
+    "notifier": 8002,
+    "followup": 8003,
+    "audit": 8004,
+    "console": 8000,
+}
 
 
 def load(name: str) -> dict:
@@ -89,7 +97,7 @@ def test_every_container_has_a_healthcheck_host_networking_and_a_pinned_image():
         assert service["network_mode"] == "host", name
         image = service["image"]
         base = name.removesuffix("-2")  # the replicas profile
-        if base in SERVICES:
+        if base in IMAGES:
             assert image == f"local/mfc-{base}:latest"
             dockerfile = ROOT / f"services/{base}/Dockerfile"
             assert "HEALTHCHECK" in dockerfile.read_text()
@@ -147,7 +155,7 @@ def test_the_offline_variant_uses_only_images_built_here():
 
 
 def test_service_images_are_multi_stage_non_root_and_pinned():
-    for name in SERVICES:
+    for name in IMAGES:
         text = (ROOT / f"services/{name}/Dockerfile").read_text()
         assert len(re.findall(r"^FROM ", text, re.M)) == 2, name
         assert re.search(
