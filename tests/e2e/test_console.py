@@ -225,6 +225,12 @@ def test_on_call_golden_path(people, page):
 
     # Record the NCMEC report from the episode page: it closes the duty.
     page.get_by_role("link", name="Record the notice given").click()
+    breached = page.locator(".card").filter(has_text="Report to NCMEC")
+    must_act = breached.locator("dt", has_text="Must act now").locator("+ dd")
+    expect(must_act).to_have_text("On-call A")  # whoever the schedule has on call
+    expect(page.locator("ol.timeline")).to_contain_text(
+        "Alert acknowledged: by oncall.nc063"
+    )
     look(page, "episode")
     page.get_by_label("Who was told").select_option("ncmec")
     page.get_by_label("How").select_option("online")
@@ -396,20 +402,41 @@ def _first_alert(people: People, episode_id: str) -> str:
 
 
 def test_a_form_without_its_csrf_token_is_refused(people, page):
-    episode_id, _ = people.report()
+    """Every form of the console: acknowledge, record a notice, mark a task done,
+    sign out. Without the session's token (or with another) nothing happens."""
+    episode_id, _ = people.report(child={"photo_url": None})
     alert_id = eventually(lambda: _first_alert(people, episode_id))
+    prompt_id = eventually(lambda: _first_prompt(people, episode_id))
     sign_in(page, people, "Robin Oncall")
-    forged = page.request.post(
-        f"{people.console}/alerts/{alert_id}/ack", form={"note": "forged"}
-    )
-    assert forged.status == 403
-    assert "This form could not be sent" in forged.text()
-    wrong = page.request.post(
-        f"{people.console}/alerts/{alert_id}/ack",
-        form={"csrf_token": "not-the-one", "note": "forged"},
-    )
-    assert wrong.status == 403
+    notice = {
+        "recipient": "ncmec",
+        "method": "online",
+        "notified_at": "2026-12-01T03:10",
+    }
+    forms = {
+        f"/alerts/{alert_id}/ack": {"note": "forged"},
+        f"/episodes/{episode_id}/notices": notice,
+        f"/episodes/{episode_id}/tasks/{prompt_id}/done": {},
+        "/signout": {},
+    }
+    for path, fields in forms.items():
+        for token in ({}, {"csrf_token": "not-the-one"}):
+            forged = page.request.post(people.console + path, form={**fields, **token})
+            assert forged.status == 403, path
+            assert "This form could not be sent" in forged.text()
     assert people.get("notifier", f"/v1/alerts/{alert_id}")["acks"] == []
+    timeline = people.get("intake", f"/v1/episodes/{episode_id}")["timeline"]
+    assert [t["type"] for t in timeline] == ["mfc.episode.reported"]
+    prompts = people.get("followup", "/v1/prompts", episode_id=episode_id)
+    assert {p["status"] for p in prompts} == {"open"}
+    page.goto(f"{people.console}/me")  # still signed in
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your account")
+
+
+def _first_prompt(people: People, episode_id: str) -> str:
+    found = people.get("followup", "/v1/prompts", episode_id=episode_id)
+    assert found
+    return str(found[0]["id"])
 
 
 def test_pages_send_strict_security_headers(people, page):
@@ -427,12 +454,20 @@ def test_pages_send_strict_security_headers(people, page):
 
 
 def test_the_consoles_logs_hold_no_child_name(people, page):
+    """Through the pages that show the name, a refused form and a failing call."""
     last = unique_name()
     episode_id, _ = people.report(child={"last_name": last})
     sign_in(page, people, "Robin Oncall")
     page.goto(f"{people.console}/episodes/{episode_id}/call-sheet")
     expect(page.locator("main")).to_contain_text(last)  # the page may show it
     page.request.get(f"{people.console}/episodes/{episode_id}/call-sheet.pdf")
+    page.goto(f"{people.console}/episodes/{episode_id}")
+    page.get_by_label("Who was told").select_option("ncmec")
+    page.get_by_label("How").select_option("online")
+    page.get_by_label(re.compile("Report or case number")).fill(last * 40)
+    page.get_by_role("button", name="Record the notice").click()
+    expect(page.get_by_role("alert")).to_contain_text("The notice was not recorded")
+    page.goto(f"{people.console}/alerts/not-an-id-{last}")
     log = people.front.console.log_path if people.front.console else None
     assert log is not None
     assert last not in log.read_text()
@@ -494,3 +529,31 @@ def test_a_notice_form_with_a_mistake_says_which_field(people, page):
         "x" * 300
     )
     look(page, "episode-form-error", status=422)
+
+
+def test_a_notice_time_typed_in_local_time_is_recorded_as_that_moment(people, browser):
+    """A caseworker in California types 19:10 on a November evening: 03:10 UTC the
+    next day, as the browser works it out for that date."""
+    episode_id, _ = people.report()
+    context = browser.new_context(
+        timezone_id="America/Los_Angeles", viewport={"width": 1280, "height": 800}
+    )
+    try:
+        page = context.new_page()
+        sign_in(page, people, "Robin Oncall")
+        page.goto(f"{people.console}/episodes/{episode_id}")
+        expect(page.locator("[data-tz-label]")).to_have_text("(your local time)")
+        page.get_by_label("Who was told").select_option("law_enforcement")
+        page.get_by_label("How").select_option("phone")
+        page.get_by_label(re.compile("^When")).fill("2026-11-30T19:10")
+        page.get_by_role("button", name="Record the notice").click()
+        expect(page.get_by_role("status").first).to_contain_text("Notice recorded")
+    finally:
+        context.close()
+    notices = [
+        t["data"]
+        for t in people.get("intake", f"/v1/episodes/{episode_id}")["timeline"]
+        if t["type"] == "mfc.notification.recorded"
+    ]
+    recorded = [datetime.fromisoformat(n["notified_at"]) for n in notices]
+    assert recorded == [datetime(2026, 12, 1, 3, 10, tzinfo=UTC)]

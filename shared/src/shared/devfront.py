@@ -116,8 +116,12 @@ class FrontDoor:
             "CONSOLE_OIDC_ISSUER_URL": self.issuer,
             "CONSOLE_SESSION_SECRET": self._session_secret(),
             "CONSOLE_MAIL_INBOX_URL": self.mail.url,
+            "CONSOLE_TIME_ZONE": env.get("CONSOLE_TIME_ZONE", "America/New_York"),
             "PYTHONUNBUFFERED": "1",
         }
+        pinned = self._audit_public_key(services)
+        if pinned is not None:
+            console_env["CONSOLE_AUDIT_PUBLIC_KEY_FILE"] = str(pinned)
         self.console = ServiceProcess(
             name="console",
             port=self.ports.console,
@@ -166,6 +170,27 @@ class FrontDoor:
         created.raise_for_status()
         episode_id: str = created.json()["id"]
         return episode_id
+
+    def _audit_public_key(self, services: ServiceSet) -> Path | None:
+        """The audit checkpoint key's public half, for the console to pin (as an
+        agency pins the key it was given, not the one the service publishes)."""
+        private = services["audit"].env.get("AUDIT_SIGNING_KEY_FILE")
+        if not private or not Path(private).exists():
+            return None
+        from cryptography.hazmat.primitives import serialization
+
+        key = serialization.load_pem_private_key(
+            Path(private).read_bytes(), password=None
+        )
+        path = self.state_dir / "auth" / "audit-public-key.pem"
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_bytes(
+            key.public_key().public_bytes(
+                serialization.Encoding.PEM,
+                serialization.PublicFormat.SubjectPublicKeyInfo,
+            )
+        )
+        return path
 
     def _session_secret(self) -> str:
         """Kept with the data, so sessions survive a restart of ``mfc dev``."""

@@ -2,6 +2,7 @@
 
 import base64
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -32,8 +33,11 @@ def test_countdown_says_due_or_overdue():
     )
 
 
-def test_times_are_shown_in_utc_whatever_their_zone():
+def test_times_are_shown_in_the_agencys_zone_whatever_their_own():
     assert words.when("2026-11-30T05:10:00+02:00") == "2026-11-30 03:10 UTC"
+    eastern = ZoneInfo("America/New_York")
+    assert words.when("2026-11-30T03:10:00+00:00", eastern) == "2026-11-29 22:10 EST"
+    assert words.when("2026-07-01T03:10:00+00:00", eastern) == "2026-06-30 23:10 EDT"
     assert words.when(None) == ""
 
 
@@ -200,8 +204,10 @@ def test_trail_entries_verify_against_a_signed_checkpoint_and_tampering_shows():
     wrong_path["audit_path"] = list(reversed(wrong_path["audit_path"]))
     assert not proofs.check(redacted, wrong_path, trusted).verified
 
-    later = {**entry, "seq": 6}
-    assert not proofs.check(later, None, trusted).verified
+    later = proofs.check({**entry, "seq": 6}, None, trusted)
+    assert not later.verified
+    assert later.pending, "newer than the checkpoint: not yet, not a failure"
+    assert not bad.pending
 
 
 def test_a_checkpoint_signed_by_another_key_is_not_trusted():

@@ -89,3 +89,18 @@ def test_a_form_must_carry_the_sessions_csrf_token():
             Sessions.check_csrf(req, sent)
     with pytest.raises(CsrfRefusedError):
         Sessions.check_csrf(request({}), "anything")
+
+
+def test_settings_refuse_an_unknown_time_zone_and_secure_the_cookie_off_loopback():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown time zone"):
+        settings(time_zone="Mars/Olympus_Mons")
+    assert not settings(public_url="http://127.0.0.1:8000").secure_cookie
+    assert settings(public_url="https://console.agency.example").secure_cookie
+    assert (
+        settings(
+            public_url="https://console.agency.example", session_https_only=False
+        ).secure_cookie
+        is False
+    )

@@ -10,6 +10,7 @@ from notifier.domain.obligations import (
     initials,
     level_at,
     obligations_to_open,
+    responsible_level,
 )
 from shared.events import (
     EndangermentsUpdate,
@@ -17,6 +18,7 @@ from shared.events import (
     NotificationRecordedData,
 )
 from shared.policy import (
+    Chain,
     ClockStart,
     EpisodeFacts,
     SatisfiedBy,
@@ -283,3 +285,19 @@ def test_endangerment_flags_keep_presence_not_details():
         }
     )
     assert not is_endangered(endangerment_flags(report.endangerments))
+
+
+def test_who_must_act_is_the_level_in_charge_and_the_top_once_breached():
+    chain = Chain.model_validate(
+        {
+            "levels": [
+                {"name": "caseworker", "notify": ["caseworker"], "timeout": "4h"},
+                {"name": "supervisor", "notify": ["supervisor"], "timeout": "8h"},
+                {"name": "on-call", "notify": ["schedule:managers"]},
+            ]
+        }
+    )
+    opened = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
+    assert responsible_level(chain, opened, breached=False, at=opened) == 0
+    assert responsible_level(chain, opened, breached=False, at=opened + 5 * H) == 1
+    assert responsible_level(chain, opened, breached=True, at=opened + 5 * H) == 2

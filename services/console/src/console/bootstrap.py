@@ -4,6 +4,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request, Response
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from console.adapters.services import (
+    ConflictError,
     NotAllowedError,
     NotFoundError,
     ServiceError,
@@ -32,6 +34,7 @@ from console.signin import (
     SignInRequiredError,
     here,
     oidc_client,
+    signin_url,
 )
 from console.web import (
     HERE,
@@ -55,13 +58,16 @@ def create_app(
     settings: ConsoleSettings, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     registry = CollectorRegistry()
+    # httpx logs every request's URL at INFO: a URL is whatever a person typed or
+    # followed, so it stays out of the logs (failures are logged by the pages).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     client = httpx.AsyncClient(
         timeout=settings.api_timeout.total_seconds(), transport=transport
     )
     console = Console(
         settings=settings,
         sessions=Sessions(settings, token_verifier(settings)),
-        templates=make_templates(),
+        templates=make_templates(settings.zone),
         client=client,
         urls=ServiceUrls(
             intake=settings.intake_url,
@@ -93,44 +99,94 @@ def create_app(
     app.include_router(oncall.create_router(console))
     app.include_router(audit.create_router(console))
     _add_errors(app, console)
-    _add_headers_and_metrics(app, registry)
+    _add_headers_and_metrics(app, console, registry)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret.get_secret_value(),
         session_cookie="mfc_console",
         max_age=int(settings.session_max_age.total_seconds()),
         same_site="lax",
-        https_only=settings.session_https_only,
+        https_only=settings.secure_cookie,
     )
     _add_ops(app, console, registry)
     return app
 
 
+def _with_flag(path: str, flag: str) -> str:
+    return path + ("&" if "?" in path else "?") + f"{flag}=1"
+
+
+def _back_to_signin(request: Request) -> Response:
+    """Sign in again, then back: to the page of a live part (htmx asks the browser
+    to go there itself), or of a form, which was not saved (the page says so)."""
+    if request.headers.get("HX-Request") == "true":
+        page = request.headers.get("HX-Current-URL", "/").split("//", 1)[-1]
+        return Response(
+            headers={"HX-Redirect": signin_url("/" + page.partition("/")[2])}
+        )
+    if request.method != "GET":
+        referer = request.headers.get("referer", "/").split("//", 1)[-1]
+        return to_signin(_with_flag("/" + referer.partition("/")[2], "unsaved"))
+    return to_signin(here(request))
+
+
+Words = str | Callable[[Any], str]
+
+PROBLEMS: dict[type[Exception], tuple[int, str, Words, str]] = {
+    CsrfRefusedError: (
+        403,
+        "This form could not be sent",
+        "The form was older than your sign-in, or did not come from this console. "
+        "Nothing was saved.",
+        "Go back, reload the page and send the form again.",
+    ),
+    NotFoundError: (
+        404,
+        "Not found",
+        "There is nothing here, or it belongs to a county your account does not cover.",
+        "Check the link, or go to the start page.",
+    ),
+    NotAllowedError: (
+        403,
+        "Your role does not allow this",
+        lambda exc: (
+            f"{service_words(exc.service).capitalize()} refused it for your "
+            "account's role."
+        ),
+        "Go back, or ask your administrator for the role you need.",
+    ),
+    ConflictError: (
+        409,
+        "That was already done, or cannot be done now",
+        lambda exc: (
+            f"{service_words(exc.service).capitalize()} said: "
+            f"{exc.reason or 'it is not possible in the state things are in'}."
+        ),
+        "Go back and reload the page to see how things stand now.",
+    ),
+    ServiceError: (
+        503,
+        "Part of the system is not answering",
+        lambda exc: (
+            f"{service_words(exc.service).capitalize()} did not answer, so "
+            "this page cannot be shown. Nothing you did was lost."
+        ),
+        "Try again in a minute. If a deadline is close, make the calls from your "
+        "paper call list and record them here later.",
+    ),
+}
+"""What a person reads for each failure: status, title, what happened, what to do."""
+
+
 def _add_errors(app: FastAPI, console: Console) -> None:
     @app.exception_handler(SignInRequiredError)
-    async def sign_in(request: Request, exc: SignInRequiredError) -> Response:
-        if request.method != "GET":
-            # A form posted after the session ended: sign in, then back to its page.
-            referer = request.headers.get("referer", "/")
-            path = referer.split("//", 1)[-1].partition("/")[2]
-            return to_signin("/" + path)
-        return to_signin(exc.next_url)
+    async def sign_in(request: Request, _exc: SignInRequiredError) -> Response:
+        return _back_to_signin(request)
 
     @app.exception_handler(SignInExpiredError)
     async def expired(request: Request, _exc: SignInExpiredError) -> Response:
         console.sessions.end(request)
-        return to_signin(here(request) if request.method == "GET" else "/")
-
-    @app.exception_handler(CsrfRefusedError)
-    async def csrf(request: Request, _exc: CsrfRefusedError) -> Response:
-        return console.problem(
-            request,
-            status_code=403,
-            title="This form could not be sent",
-            what="The form was older than your sign-in, or did not come from this "
-            "console. Nothing was saved.",
-            next_step="Go back, reload the page and send the form again.",
-        )
+        return _back_to_signin(request)
 
     @app.exception_handler(RoleRefusedError)
     async def role_refused(request: Request, exc: RoleRefusedError) -> Response:
@@ -144,70 +200,38 @@ def _add_errors(app: FastAPI, console: Console) -> None:
             user=exc.user,
         )
 
-    @app.exception_handler(NotFoundError)
-    async def not_found(request: Request, _exc: NotFoundError) -> Response:
-        return _not_found(request, console)
-
-    @app.exception_handler(NotAllowedError)
-    async def not_allowed(request: Request, exc: NotAllowedError) -> Response:
+    async def problem(request: Request, exc: Exception) -> Response:
+        kind = next(k for k in type(exc).__mro__ if k in PROBLEMS)
+        status, title, what, next_step = PROBLEMS[kind]
         return console.problem(
             request,
-            status_code=403,
-            title="Your role does not allow this",
-            what=f"{service_words(exc.service).capitalize()} refused it for your "
-            "account's role.",
-            next_step="Go back, or ask your administrator for the role you need.",
+            status_code=status,
+            title=title,
+            what=what(exc) if callable(what) else what,
+            next_step=next_step,
+            user=await console.maybe_user(request),
         )
 
-    @app.exception_handler(ServiceError)
-    async def unavailable(request: Request, exc: ServiceError) -> Response:
-        return console.problem(
-            request,
-            status_code=503,
-            title="Part of the system is not answering",
-            what=f"{service_words(exc.service).capitalize()} did not answer, so this "
-            "page cannot be shown. Nothing you did was lost.",
-            next_step="Try again in a minute. If a deadline is close, make the calls "
-            "from your paper call list and record them here later.",
-        )
+    for kind in PROBLEMS:
+        app.add_exception_handler(kind, problem)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return _not_found(request, console)
+            return await problem(request, NotFoundError("console", 404))
         return console.problem(
             request,
             status_code=exc.status_code,
             title="That did not work",
             what=str(exc.detail),
             next_step="Go to the start page and try again.",
-        )
-
-    @app.exception_handler(Exception)
-    async def failure(request: Request, _exc: Exception) -> Response:
-        logger.exception("page failed: %s", request.url.path)
-        return console.problem(
-            request,
-            status_code=500,
-            title="Something went wrong on our side",
-            what="The console could not make this page. It has been logged.",
-            next_step="Try again. If it happens again, tell your help desk the time "
-            "it happened.",
+            user=await console.maybe_user(request),
         )
 
 
-def _not_found(request: Request, console: Console) -> Response:
-    return console.problem(
-        request,
-        status_code=404,
-        title="Not found",
-        what="There is nothing here, or it belongs to a county your account does "
-        "not cover.",
-        next_step="Check the link, or go to the start page.",
-    )
-
-
-def _add_headers_and_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
+def _add_headers_and_metrics(
+    app: FastAPI, console: Console, registry: CollectorRegistry
+) -> None:
     latency = Histogram(
         "mfc_http_request_seconds",
         "HTTP request latency",
@@ -220,7 +244,18 @@ def _add_headers_and_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # the failure page, with the same headers as any page
+            logger.exception("page failed: %s", request.url.path)
+            response = console.problem(
+                request,
+                status_code=500,
+                title="Something went wrong on our side",
+                what="The console could not make this page. It has been logged.",
+                next_step="Try again. If it happens again, tell your help desk the "
+                "time it happened.",
+            )
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"

@@ -2,8 +2,11 @@
 unprefixed ``AUTH_*`` settings as the four services)."""
 
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import TokenSettings
@@ -62,13 +65,45 @@ class ConsoleSettings(TokenSettings):
     replica; rotate it to sign everybody out)."""
     session_max_age: Duration = timedelta(hours=8)
     """A session ends this long after sign-in, whatever the token's lifetime."""
-    session_https_only: bool = False
-    """Mark the session cookie Secure (set it wherever the console is served over
-    HTTPS, which is everywhere but a developer's machine)."""
+    session_https_only: bool | None = None
+    """Mark the session cookie Secure; by default it is, unless ``public_url`` is a
+    plain-HTTP address on this machine (development)."""
+
+    time_zone: str = "UTC"
+    """The agency's time zone (IANA name, e.g. ``America/New_York``): times on the
+    pages are shown in it, with its abbreviation."""
 
     mail_inbox_url: str | None = None
     """Development only: the mail catcher's inbox, linked from every page so alert
     emails can be read and their links tried."""
+
+    audit_public_key_file: Path | None = None
+    """The audit service's checkpoint public key (PEM), pinned: the trail pages then
+    check proofs against this key, not against the key the audit service itself
+    publishes (which a tampered service could change)."""
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r} (use e.g. America/New_York)"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    @property
+    def secure_cookie(self) -> bool:
+        if self.session_https_only is not None:
+            return self.session_https_only
+        host = urlsplit(self.public_url).hostname or ""
+        local = host in ("127.0.0.1", "localhost", "::1")
+        return not (self.public_url.startswith("http://") and local)
 
     @property
     def metadata_url(self) -> str:

@@ -78,6 +78,12 @@ class User:
         return self.has("oncall", "caseworker")
 
     @property
+    def may_record_notices(self) -> bool:
+        """Notices are recorded in the name of the person who gave them: on-call
+        staff and caseworkers (an administrator's token is no one's call)."""
+        return bool({"oncall", "caseworker"} & set(self.principal.roles))
+
+    @property
     def is_auditor(self) -> bool:
         return self.has("auditor", "auditor_pii")
 

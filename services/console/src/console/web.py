@@ -4,7 +4,8 @@ the pages that say what went wrong."""
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -30,15 +31,17 @@ SERVICE_WORDS = {
 }
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(zone: tzinfo) -> Jinja2Templates:
+    """Templates whose times read in the agency's time ``zone``."""
     templates = Jinja2Templates(directory=HERE / "templates")
     env = templates.env
     env.globals.update(
         words=words,
         recipients=words.RECIPIENTS,
         methods=words.METHODS,
+        zone=zone,
     )
-    env.filters["when"] = words.when
+    env.filters["when"] = partial(words.when, zone=zone)
     env.filters["event_words"] = words.event_words
     return templates
 
@@ -67,6 +70,15 @@ class Console:
     async def user(self, request: Request) -> User:
         return await self.sessions.user(request)
 
+    async def maybe_user(self, request: Request) -> User | None:
+        """The signed-in person, if any (an error page keeps their navigation)."""
+        if not request.session.get("token"):
+            return None
+        try:
+            return await self.sessions.user(request)
+        except Exception:
+            return None
+
     async def user_with(self, request: Request, what: str, *roles: str) -> User:
         """The signed-in person, if one of ``roles`` is theirs (admin always)."""
         user = await self.sessions.user(request)
@@ -94,7 +106,9 @@ class Console:
                 "csrf_field": CSRF_FIELD,
                 "csrf_token": Sessions.csrf_token(request) if user else "",
                 "mail_inbox_url": self.settings.mail_inbox_url,
+                "unsaved": request.query_params.get("unsaved") == "1",
                 "now": datetime.now(UTC),
+                "local_now": datetime.now(self.settings.zone),
                 **context,
             },
             status_code=status_code,

@@ -40,6 +40,15 @@ class NotFoundError(ServiceError):
     """404: nothing there, or not in the person's counties."""
 
 
+class ConflictError(ServiceError):
+    """409: it cannot be done in the state things are in (already done, closed)."""
+
+    @property
+    def reason(self) -> str:
+        detail = self.detail.get("detail") if isinstance(self.detail, dict) else None
+        return str(detail) if detail else ""
+
+
 class InvalidError(ServiceError):
     """422: the request was refused; ``problems`` are ``(field, message)`` pairs."""
 
@@ -67,6 +76,7 @@ _BY_STATUS: dict[int, type[ServiceError]] = {
     401: SignInExpiredError,
     403: NotAllowedError,
     404: NotFoundError,
+    409: ConflictError,
     422: InvalidError,
 }
 
@@ -116,6 +126,8 @@ class Api:
             raise UnavailableError(service, 503) from None
         if answer.status_code >= 400:
             kind = _BY_STATUS.get(answer.status_code)
+            if kind is InvalidError and method == "GET":
+                kind = NotFoundError  # a malformed id in a link: nothing there
             if kind is None:
                 logger.warning("%s answered %d", service, answer.status_code)
                 kind = UnavailableError

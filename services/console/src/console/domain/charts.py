@@ -14,7 +14,7 @@ from typing import Any
 
 WIDTH = 640
 HEIGHT = 220
-MARGIN_LEFT = 44
+MARGIN_LEFT = 64
 MARGIN_BOTTOM = 36
 MARGIN_TOP = 16
 
@@ -44,6 +44,11 @@ class Chart:
     """(y, label) of the horizontal grid lines."""
     width: int = WIDTH
     height: int = HEIGHT
+
+    @property
+    def axis_x(self) -> int:
+        """Where the value labels end and the grid lines start."""
+        return MARGIN_LEFT - 6
 
     @property
     def baseline(self) -> float:

@@ -29,6 +29,8 @@ class ProofCheck:
     content_checked: bool
     """The leaf hash was recomputed from the entry shown."""
     words: str
+    pending: bool = False
+    """Newer than the newest signed checkpoint: not checkable yet, not a failure."""
 
 
 def trusted_checkpoint(
@@ -59,7 +61,7 @@ def check(
         return ProofCheck(seq, False, False, "No signed checkpoint to check against")
     if seq > checkpoint.tree_size or proof is None:
         return ProofCheck(
-            seq, False, False, "Not yet in a signed checkpoint (signed regularly)"
+            seq, False, False, "Not yet in a signed checkpoint", pending=True
         )
     leaf = base64.b64decode(str(proof["leaf_hash"]))
     content_checked = False

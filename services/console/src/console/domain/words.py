@@ -1,7 +1,7 @@
 """Plain words for what the services return: no event type names, no jargon. Pure."""
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 EVENT_WORDS = {
@@ -71,15 +71,17 @@ def event_words(event_type: str) -> str:
     )
 
 
-def when(moment: datetime | str | None) -> str:
-    """``2026-11-30 03:10 UTC``; an empty string for nothing."""
+def when(moment: datetime | str | None, zone: tzinfo = UTC) -> str:
+    """``2026-11-29 22:10 EST`` in the agency's time zone (``UTC`` by default); an
+    empty string for nothing."""
     if moment is None or moment == "":
         return ""
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 def span(seconds: float) -> str:

@@ -1,6 +1,7 @@
 """Signing in and out, the start page, and "who am I"."""
 
 import logging
+from urllib.parse import urlencode
 
 from authlib.integrations.base_client.errors import OAuthError
 from fastapi import APIRouter, Request
@@ -90,13 +91,35 @@ def create_router(console: Console, registry: CollectorRegistry) -> APIRouter:
 
     @router.post("/signout")
     async def signout(request: Request) -> Response:
-        await form_of(request, console.sessions)
+        if request.session.get("token"):  # nothing to protect once it has ended
+            await form_of(request, console.sessions)
         console.sessions.end(request)
         return see_other("/signed-out")
 
     @router.get("/signed-out")
     async def signed_out(request: Request) -> Response:
-        return console.page(request, "signed_out.html", user=None)
+        """Signed out of the console; on a shared computer, also of the agency's
+        sign-in (a link: the provider's end-session page, where it has one)."""
+        return console.page(
+            request, "signed_out.html", user=None, provider_signout=await _end_session()
+        )
+
+    async def _end_session() -> str | None:
+        try:
+            metadata = await console.idp.load_server_metadata()
+        except Exception:
+            return None
+        endpoint = metadata.get("end_session_endpoint")
+        if not endpoint:
+            return None
+        back = console.settings.public_url.rstrip("/") + "/signed-out"
+        query = urlencode(
+            {
+                "client_id": console.settings.oidc_client_id,
+                "post_logout_redirect_uri": back,
+            }
+        )
+        return f"{endpoint}?{query}"
 
     @router.get("/me")
     async def me(request: Request) -> Response:

@@ -94,12 +94,18 @@ def create_router(console: Console) -> APIRouter:
     async def trail(request: Request, episode_id: str) -> Response:
         user = await auditor(request)
         api = console.api(user)
+        pinned = console.settings.audit_public_key_file
         found, documents, key = await asyncio.gather(
-            api.trail(episode_id), api.checkpoints(), api.audit_public_key()
+            api.trail(episode_id),
+            api.checkpoints(),
+            asyncio.to_thread(pinned.read_bytes) if pinned else api.audit_public_key(),
         )
         checkpoint = proofs.trusted_checkpoint(documents, key)
         entries = found["entries"]
         checks = await _checks(api, entries, checkpoint)
+        covered = [
+            c for c in checks if c.seq <= (checkpoint.tree_size if checkpoint else 0)
+        ]
         return console.page(
             request,
             "audit_trail.html",
@@ -107,7 +113,9 @@ def create_router(console: Console) -> APIRouter:
             episode_id=episode_id,
             rows=list(zip(entries, checks, strict=True)),
             checkpoint=checkpoint,
-            all_verified=all(c.verified for c in checks),
+            key_pinned=pinned is not None,
+            all_verified=bool(covered) and all(c.verified for c in covered),
+            pending=len(checks) - len(covered),
         )
 
     @router.get("/checkpoints")

@@ -3,7 +3,7 @@ its "record a notice" form, and the call sheet."""
 
 import asyncio
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,6 +13,7 @@ from console import callsheet
 from console.adapters.services import Api, InvalidError, NotFoundError
 from console.domain import words
 from console.domain.inbox import inbox
+from console.domain.notice import notice_from_form
 from console.domain.timeline import timeline
 from console.web import Console, form_of, see_other
 
@@ -23,9 +24,12 @@ def create_router(console: Console) -> APIRouter:
     router = APIRouter()
 
     async def case_ids(api: Api, episode_ids: set[str]) -> dict[str, str]:
+        limit = asyncio.Semaphore(8)  # a county in crisis must not flood intake
+
         async def one(episode_id: str) -> tuple[str, str]:
             try:
-                return episode_id, str((await api.episode(episode_id))["case_id"])
+                async with limit:
+                    return episode_id, str((await api.episode(episode_id))["case_id"])
             except NotFoundError:
                 return episode_id, ""
 
@@ -119,7 +123,7 @@ def create_router(console: Console) -> APIRouter:
         user = await console.user(request)
         fields = await form_of(request, console.sessions)
         api = console.api(user)
-        notice, problems = _notice_of(fields)
+        notice, problems = notice_from_form(fields)
         if not problems:
             try:
                 await api.record_notice(
@@ -128,7 +132,7 @@ def create_router(console: Console) -> APIRouter:
             except InvalidError as exc:
                 problems = exc.problems
             else:
-                return see_other(f"/episodes/{episode_id}?recorded=1#duties")
+                return see_other(f"/episodes/{episode_id}?recorded=1#saved")
         view = await episode_view(api, episode_id)
         return console.page(
             request,
@@ -179,33 +183,3 @@ async def _sheet(api: Api, episode_id: str) -> callsheet.CallSheet:
         api.episode(episode_id), api.obligations(episode_id=episode_id)
     )
     return callsheet.build_call_sheet(episode, obligations, now=datetime.now(UTC))
-
-
-def _notice_of(fields: dict[str, str]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """The notification body from the form, or the problems a person can fix.
-    ``notified_by`` is not asked: intake takes it from the sign-in."""
-    problems: list[tuple[str, str]] = []
-    recipient = fields.get("recipient", "")
-    if recipient not in words.RECIPIENTS:
-        problems.append(("recipient", "Choose who was told."))
-    method = fields.get("method", "")
-    if method not in words.METHODS:
-        problems.append(("method", "Choose how they were told."))
-    notified_at = None
-    try:
-        local = datetime.fromisoformat(fields.get("notified_at", ""))
-        offset = int(fields.get("tz_offset") or 0)  # minutes, as JavaScript gives
-        notified_at = (
-            local.replace(tzinfo=UTC) + timedelta(minutes=offset)
-        ).isoformat()
-    except ValueError:
-        problems.append(("notified_at", "Give the date and time the notice was given."))
-    notice = {
-        "recipient": recipient,
-        "method": method,
-        "notified_at": notified_at,
-        "reference_number": fields.get("reference_number") or None,
-        "ncic_number": fields.get("ncic_number") or None,
-        "agency": fields.get("agency") or None,
-    }
-    return {k: v for k, v in notice.items() if v is not None}, problems

@@ -44,7 +44,21 @@
     }
   }
 
+  function utcOnSubmit() {
+    // The moment typed, as UTC, for the date typed (daylight saving included).
+    document.querySelectorAll("input[data-utc-of]").forEach(function (hidden) {
+      var source = document.getElementById(hidden.dataset.utcOf);
+      if (!source || !source.form) return;
+      source.addEventListener("input", function () { source.dataset.touched = "1"; });
+      source.form.addEventListener("submit", function () {
+        var moment = new Date(source.value);
+        hidden.value = isNaN(moment.getTime()) ? "" : moment.toISOString();
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    utcOnSubmit();
     tick();
     setInterval(tick, 1000);
     localTimes();

@@ -132,7 +132,8 @@ async def acks_of(conn: Conn, alert_id: UUID) -> list[asyncpg.Record]:
 
 
 _OBLIGATION_VIEW = """
-    SELECT o.*, e.child_initials, o.rule ->> 'source' AS source,
+    SELECT o.*, e.child_initials, e.caseworker, e.supervisor,
+           o.rule ->> 'source' AS source,
            latest.id AS last_alert_id, coalesce(latest.acked, false) AS acked,
            reached.level_reached
     FROM obligations o
@@ -196,12 +197,20 @@ async def find_alerts(
     counties: list[str] | None = None,
 ) -> list[asyncpg.Record]:
     """Alerts of an episode in the order they were raised, or of every episode
-    newest first; either way the newest ``limit``. ``open_only``: only those whose
-    obligation is still open. ``counties``: those to look in (None: every county)."""
+    newest first; either way the newest ``limit``, each with its acknowledgements
+    (``acks``). ``open_only``: only those whose obligation is still open.
+    ``counties``: those to look in (None: every county)."""
     rows = await conn.fetch(
         """
-        SELECT a.* FROM alerts a
+        SELECT a.*, coalesce(k.acks, '[]'::jsonb) AS acks FROM alerts a
         JOIN obligations o ON o.id = a.obligation_id
+        LEFT JOIN LATERAL (
+            SELECT jsonb_agg(jsonb_build_object('acked_by', acked_by,
+                                                'acked_at', acked_at,
+                                                'note', note)
+                             ORDER BY acked_at) AS acks
+            FROM acks WHERE alert_id = a.id
+        ) k ON true
         WHERE ($1::uuid IS NULL OR a.episode_id = $1)
           AND ($2::text[] IS NULL OR o.county_code = ANY($2))
           AND (NOT $3::boolean OR o.status = 'open')

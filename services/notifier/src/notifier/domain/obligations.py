@@ -64,6 +64,14 @@ def level_at(chain: Chain, opened_at: datetime, at: datetime) -> int:
     return level
 
 
+def responsible_level(
+    chain: Chain, opened_at: datetime, *, breached: bool, at: datetime
+) -> int:
+    """The level that must act at a moment: the top of the chain once the deadline
+    has passed (the breach pages it), otherwise the level in charge by now."""
+    return len(chain.levels) - 1 if breached else level_at(chain, opened_at, at)
+
+
 def is_snoozed(
     level: int,
     snoozed_level: int | None,

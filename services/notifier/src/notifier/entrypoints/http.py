@@ -12,8 +12,10 @@ from pydantic_core import PydanticCustomError
 
 from notifier import handlers
 from notifier.adapters import postgres
+from notifier.domain.obligations import responsible_level
 from shared.alerting import AlertingContext
 from shared.auth import Principal, Role
+from shared.policy import Chain
 from shared.runtime import ServiceRuntime
 
 
@@ -72,13 +74,38 @@ class ObligationView(BaseModel):
     """Whether the newest alert has been acknowledged."""
     source: str | None = None
     """The rule's legal source, as the rule cited it when the obligation opened."""
+    responsible_now: list[dict[str, str]] | None = None
+    """Who must act now, while it is open: the people of the level in charge (the
+    top of the chain once breached), with whoever the schedule has on call at this
+    moment."""
 
     @classmethod
-    def of(cls, row: asyncpg.Record) -> "ObligationView":
+    def of(
+        cls, row: asyncpg.Record, ctx: AlertingContext, now: datetime
+    ) -> "ObligationView":
+        computed = ("breached", "responsible_now")
         return cls(
-            **{k: row[k] for k in cls.model_fields if k != "breached"},
+            **{k: row[k] for k in cls.model_fields if k not in computed},
             breached=row["breached_at"] is not None,
+            responsible_now=_responsible(row, ctx, now)
+            if row["status"] == "open"
+            else None,
         )
+
+
+def _responsible(
+    row: asyncpg.Record, ctx: AlertingContext, now: datetime
+) -> list[dict[str, str]]:
+    chain = Chain.model_validate(row["chain"])
+    level = responsible_level(
+        chain, row["opened_at"], breached=row["breached_at"] is not None, at=now
+    )
+    staff = {"caseworker": row["caseworker"], "supervisor": row["supervisor"]}
+    try:
+        people = ctx.policy.resolve(chain.levels[level].notify, staff, now)
+    except KeyError:  # a contact or schedule since removed from the policy
+        return []
+    return [{"id": str(p["id"]), "name": str(p["name"])} for p in people]
 
 
 class Recipient(BaseModel):
@@ -169,7 +196,8 @@ def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
                 limit=limit,
                 counties=principal.county_filter(),
             )
-        return [ObligationView.of(r) for r in rows]
+        now = ctx.clock.now()
+        return [ObligationView.of(r, ctx, now) for r in rows]
 
     @router.get("/alerts")
     async def list_alerts(
@@ -223,7 +251,7 @@ def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
                 Recipient(id=r["id"], name=r["name"]) for r in alert["recipients"]
             ],
             acks=[Ack(**a) for a in acks],
-            obligation=ObligationView.of(obligation),
+            obligation=ObligationView.of(obligation, ctx, ctx.clock.now()),
         )
 
     return router
