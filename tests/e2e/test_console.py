@@ -560,3 +560,25 @@ def test_a_notice_time_typed_in_local_time_is_recorded_as_that_moment(people, br
     ]
     recorded = [datetime.fromisoformat(n["notified_at"]) for n in notices]
     assert recorded == [datetime(2026, 12, 1, 3, 10, tzinfo=UTC)]
+
+
+def test_the_alert_can_be_acknowledged_with_the_keyboard_alone(people, page):
+    """Skip link first, then Tab to the button and Enter: no mouse needed."""
+    episode_id, _ = people.report()
+    alert_id = eventually(lambda: _first_alert(people, episode_id))
+    sign_in(page, people, "Robin Oncall")
+    page.goto(f"{people.console}/alerts/{alert_id}")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to the content"
+    page.keyboard.press("Enter")  # to the main content
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.textContent")
+        if "acknowledge" in focused:
+            break
+    else:
+        raise AssertionError("the acknowledge button is not reachable by Tab")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("status")).to_contain_text("Acknowledged by you")
+    acks = people.get("notifier", f"/v1/alerts/{alert_id}")["acks"]
+    assert [a["acked_by"] for a in acks] == ["oncall.nc063"]
