@@ -219,3 +219,11 @@ def test_a_checkpoint_signed_by_another_key_is_not_trusted():
         )
         is None
     )
+
+
+def test_service_validation_messages_read_as_plain_words():
+    assert words.problem_words("String should have at most 128 characters") == (
+        "Too long: at most 128 characters."
+    )
+    assert words.problem_words("Field required") == "This is needed."
+    assert words.problem_words("something else") == "something else"

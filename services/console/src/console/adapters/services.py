@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from console.domain.words import problem_words
+
 logger = logging.getLogger(__name__)
 
 
@@ -62,9 +64,9 @@ class InvalidError(ServiceError):
             for item in detail:
                 if isinstance(item, dict):
                     loc = [str(p) for p in item.get("loc", []) if p not in ("body",)]
-                    found.append((".".join(loc), str(item.get("msg", ""))))
+                    found.append((".".join(loc), problem_words(str(item.get("msg")))))
         elif detail:
-            found.append(("", str(detail)))
+            found.append(("", problem_words(str(detail))))
         return found
 
 

@@ -174,3 +174,29 @@ def rule_words(rule: dict[str, Any]) -> str:
     if not due:
         return ""
     return f"due {duration_words(str(due))} after {CLOCK_WORDS.get(str(clock), str(clock))}"
+
+
+_PROBLEM_WORDS = (
+    (
+        re.compile(r"String should have at most (\d+) characters?"),
+        r"Too long: at most \1 characters.",
+    ),
+    (
+        re.compile(r"String should have at least (\d+) characters?"),
+        r"Too short: at least \1 characters.",
+    ),
+    (
+        re.compile(r"String should match pattern .*"),
+        "Use only letters, digits and - / . : #.",
+    ),
+    (re.compile(r"Field required"), "This is needed."),
+    (re.compile(r"Input should be a valid datetime.*"), "Give a date and time."),
+)
+
+
+def problem_words(message: str) -> str:
+    """A service's validation message, as a person reads it."""
+    for pattern, words in _PROBLEM_WORDS:
+        if pattern.fullmatch(message):
+            return pattern.sub(words, message)
+    return message
