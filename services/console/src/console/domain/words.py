@@ -185,10 +185,6 @@ _PROBLEM_WORDS = (
         re.compile(r"String should have at least (\d+) characters?"),
         r"Too short: at least \1 characters.",
     ),
-    (
-        re.compile(r"String should match pattern .*"),
-        "Use only letters, digits and - / . : #.",
-    ),
     (re.compile(r"Field required"), "This is needed."),
     (re.compile(r"Input should be a valid datetime.*"), "Give a date and time."),
 )
