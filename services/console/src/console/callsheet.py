@@ -894,15 +894,7 @@ def _section(pdf: _SheetPDF, section: SheetSection) -> None:
     pdf.set_draw_color(*_RULE)
     label_style = FontFace(color=_GREY)
     missing_style = FontFace(emphasis="B", color=_RED)
-    with pdf.table(
-        col_widths=(34, 66),
-        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
-        first_row_as_headings=False,
-        line_height=4.6,
-        text_align="LEFT",
-        padding=(0.9, 2, 0.9, 2),
-        v_align=VAlign.T,
-    ) as table:
+    with _two_columns(pdf, (34, 66)) as table:
         for item in section.items:
             if item.missing or item.value is None:
                 row = table.row()
@@ -921,6 +913,19 @@ def _section(pdf: _SheetPDF, section: SheetSection) -> None:
                 # A URL (the photo) is a link only: it is never fetched.
                 row.cell(chunk, link=item.value if _is_url(item.value) else None)
     pdf.ln(4)
+
+
+def _two_columns(pdf: _SheetPDF, widths: tuple[int, int]) -> Any:
+    """The sheet's table: label and value, rules between rows, top-aligned."""
+    return pdf.table(
+        col_widths=widths,
+        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
+        first_row_as_headings=False,
+        line_height=4.6,
+        text_align="LEFT",
+        padding=(0.9, 2, 0.9, 2),
+        v_align=VAlign.T,
+    )
 
 
 _CHUNK = 600
@@ -961,15 +966,7 @@ def _due_block(pdf: _SheetPDF, sheet: CallSheet) -> None:
         )
         pdf.set_text_color(*_INK)
         return
-    with pdf.table(
-        col_widths=(50, 50),
-        borders_layout=TableBordersLayout.HORIZONTAL_LINES,
-        first_row_as_headings=False,
-        line_height=4.6,
-        text_align="LEFT",
-        padding=(0.9, 2, 0.9, 2),
-        v_align=VAlign.T,
-    ) as table:
+    with _two_columns(pdf, (50, 50)) as table:
         for title, when in sheet.due:
             row = table.row()
             row.cell(pdf.t(title))
