@@ -5,12 +5,13 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared.alerts import Route
 from shared.clock import Clock
 from shared.config import AlertingSettings
-from shared.delivery import DeliveryWorker, alert_event_callbacks, channels_from
+from shared.delivery import DeliveryWorker, channels_from
 from shared.policy import Policy, load_policy
 from shared.runtime import ServiceRuntime
-from shared.timers import Fire, TimerScheduler
+from shared.timers import FireBatch, TimerScheduler
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,7 @@ class AlertingContext:
     source: str
     episode_url_template: str
     alert_url_template: str
-    webhook_url: str | None
-    email_enabled: bool
+    route: Route
 
     @classmethod
     def of(
@@ -37,21 +37,19 @@ class AlertingContext:
             source=runtime.source,
             episode_url_template=settings.episode_url_template,
             alert_url_template=settings.alert_url_template,
-            webhook_url=settings.webhook_url,
-            email_enabled=settings.smtp_host is not None,
+            route=Route(settings.webhook_url, settings.smtp_host is not None),
         )
 
 
 def add_alerting_workers(
-    runtime: ServiceRuntime, settings: AlertingSettings, fire: Fire
+    runtime: ServiceRuntime, settings: AlertingSettings, fire: FireBatch
 ) -> None:
     channels = channels_from(settings)
-    on_sent, on_failed = alert_event_callbacks(runtime.source)
 
     def scheduler(pool: asyncpg.Pool) -> TimerScheduler:
         return TimerScheduler(
             pool,
-            fire,
+            fire_batch=fire,
             clock=runtime.clock,
             registry=runtime.registry,
             poll_interval=settings.timer_poll_interval,
@@ -63,8 +61,7 @@ def add_alerting_workers(
             channels,
             clock=runtime.clock,
             registry=runtime.registry,
-            on_sent=on_sent,
-            on_failed=on_failed,
+            source=runtime.source,
             max_attempts=settings.delivery_max_attempts,
             initial_backoff=settings.delivery_initial_backoff,
             poll_interval=settings.timer_poll_interval,

@@ -4,7 +4,9 @@ Deliveries are rows (``deliveries``, migrations in ``shared.delivery_migrations`
 written in the transaction that decided the alert. A worker claims due rows with
 ``FOR UPDATE SKIP LOCKED`` (so replicas never send one row twice), sends them, logs
 every attempt, retries failures with exponential backoff, and after the last attempt
-marks the row failed and calls ``on_failed`` (which emits ``mfc.alert.failed``).
+marks the row failed. In the transaction that records a batch's outcomes it publishes
+``mfc.alert.sent`` / ``mfc.alert.failed`` (``shared.alerts``); the bookkeeping of a
+whole batch takes a constant number of statements.
 
 Channels: a webhook (JSON POST with ``X-MFC-Signature: sha256=<HMAC-SHA256 of the
 body>`` and ``X-MFC-Delivery`` as the receiver's idempotency key) and email over SMTP.
@@ -13,13 +15,12 @@ A crash between a send and its commit resends it: receivers dedupe on
 """
 
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import smtplib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -31,13 +32,16 @@ import asyncpg
 import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from shared.alerts import NOTIFY_CHANNEL, failed_event, sent_event
 from shared.clock import Clock
 from shared.config import AlertingSettings
-from shared.db import Conn, Wakeup
+from shared.db import Conn
+from shared.outbox import enqueue_many
+from shared.polling import PollingWorker
+from shared.published import Outgoing
 
 logger = logging.getLogger(__name__)
 
-NOTIFY_CHANNEL = "mfc_deliveries"
 BATCH_SIZE = 50
 """Deliveries a worker claims at a time (a crash may resend up to this many)."""
 
@@ -131,32 +135,6 @@ class EmailChannel:
         """Nothing held: each message has its own SMTP session."""
 
 
-async def enqueue_delivery(
-    conn: Conn,
-    *,
-    alert_id: UUID,
-    episode_id: UUID | None,
-    channel: str,
-    address: str,
-    payload: dict[str, Any],
-    scheduled_at: datetime,
-    now: datetime,
-) -> None:
-    await conn.execute(
-        "INSERT INTO deliveries (alert_id, episode_id, channel, address, payload, "
-        "next_attempt_at, scheduled_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-        "ON CONFLICT (alert_id, channel, address) DO NOTHING",
-        alert_id,
-        episode_id,
-        channel,
-        address,
-        payload,
-        now,
-        scheduled_at,
-    )
-    await conn.execute("SELECT pg_notify($1, current_schema())", NOTIFY_CHANNEL)
-
-
 @dataclass(frozen=True)
 class Delivery:
     id: int
@@ -167,13 +145,36 @@ class Delivery:
     payload: dict[str, Any]
     attempts: int
     scheduled_at: datetime
-    last_error: str | None = None
 
 
-DeliveryCallback = Callable[[Conn, Delivery, datetime], Awaitable[None]]
+_CLAIM = (
+    "SELECT id, alert_id, episode_id, channel, address, payload, attempts, "
+    "scheduled_at FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1 "
+    "ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED"
+)
+# A batch's bookkeeping in two statements: every attempt logged, every row updated.
+_LOG_ATTEMPTS = (
+    "INSERT INTO delivery_attempts (delivery_id, attempted_at, ok, detail) "
+    "SELECT d, $3, e IS NULL, e FROM unnest($1::bigint[], $2::text[]) AS u(d, e)"
+)
+_RECORD = """
+UPDATE deliveries AS d
+SET attempts = u.a,
+    status = u.s,
+    sent_at = CASE WHEN u.s = 'sent' THEN $6::timestamptz END,
+    last_error = u.e,
+    next_attempt_at = coalesce(u.n, d.next_attempt_at)
+FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::timestamptz[])
+     AS u(id, a, s, e, n)
+WHERE d.id = u.id
+"""
 
 
-class DeliveryWorker:
+class DeliveryWorker(PollingWorker):
+    """Sends queued deliveries; ``source`` names the service in the alert events."""
+
+    name = "delivery-worker"
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -181,26 +182,25 @@ class DeliveryWorker:
         *,
         clock: Clock,
         registry: CollectorRegistry,
-        on_sent: DeliveryCallback,
-        on_failed: DeliveryCallback,
+        source: str,
         max_attempts: int = 6,
         initial_backoff: timedelta = timedelta(seconds=1),
         max_backoff: timedelta = timedelta(minutes=5),
         poll_interval: timedelta = timedelta(milliseconds=500),
         batch_size: int = BATCH_SIZE,
     ) -> None:
-        self._pool = pool
+        super().__init__(
+            pool,
+            channel=NOTIFY_CHANNEL,
+            clock=clock,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+        )
         self._channels = dict(channels)
-        self._clock = clock
-        self._on_sent = on_sent
-        self._on_failed = on_failed
+        self._source = source
         self._max_attempts = max_attempts
         self._initial_backoff = initial_backoff
-        self._max_backoff = max_backoff
-        self._poll = poll_interval.total_seconds()
-        self._batch_size = batch_size
-        self._wakeup = Wakeup(pool, NOTIFY_CHANNEL)
-        self._task: asyncio.Task[None] | None = None
+        self._max_retry_backoff = max_backoff
         self._sent = Counter(
             "mfc_deliveries_sent_total",
             "Alert deliveries sent",
@@ -223,19 +223,16 @@ class DeliveryWorker:
 
     def backoff(self, attempts: int) -> timedelta:
         delay: timedelta = self._initial_backoff * 2 ** (attempts - 1)
-        return min(delay, self._max_backoff)
+        return min(delay, self._max_retry_backoff)
+
+    async def run_once(self) -> int:
+        return await self.deliver_due()
 
     async def deliver_due(self) -> int:
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT id, alert_id, episode_id, channel, address, payload, attempts, "
-                "scheduled_at FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1 "
-                "ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
-                now,
-                self._batch_size,
-            )
-            deliveries = [
+            rows = await conn.fetch(_CLAIM, now, self._batch_size)
+            batch = [
                 Delivery(
                     r["id"],
                     r["alert_id"],
@@ -248,12 +245,10 @@ class DeliveryWorker:
                 )
                 for r in rows
             ]
-            outcomes = await asyncio.gather(
-                *(self._attempt(d) for d in deliveries), return_exceptions=False
-            )
-            for delivery, error in zip(deliveries, outcomes, strict=True):
-                await self._record(conn, delivery, error, self._clock.now())
-        return len(deliveries)
+            errors = await asyncio.gather(*(self._attempt(d) for d in batch))
+            if batch:
+                await self._record(conn, batch, errors, self._clock.now())
+        return len(batch)
 
     async def _attempt(self, delivery: Delivery) -> str | None:
         channel = self._channels.get(delivery.channel)
@@ -270,30 +265,56 @@ class DeliveryWorker:
         return None
 
     async def _record(
-        self, conn: Conn, delivery: Delivery, error: str | None, now: datetime
+        self,
+        conn: Conn,
+        batch: Sequence[Delivery],
+        errors: Sequence[str | None],
+        now: datetime,
     ) -> None:
-        attempts = delivery.attempts + 1
+        """Log every attempt, update every row and publish what happened, in a
+        constant number of statements however large the batch."""
+        attempts = [d.attempts + 1 for d in batch]
+        await conn.execute(_LOG_ATTEMPTS, [d.id for d in batch], list(errors), now)
+        statuses, retries, events = [], [], []
+        for delivery, error, tries in zip(batch, errors, attempts, strict=True):
+            status, retry, event = self._outcome(delivery, error, tries, now)
+            statuses.append(status)
+            retries.append(retry)
+            if event is not None:
+                events.append(event)
         await conn.execute(
-            "INSERT INTO delivery_attempts (delivery_id, attempted_at, ok, detail) "
-            "VALUES ($1, $2, $3, $4)",
-            delivery.id,
+            _RECORD,
+            [d.id for d in batch],
+            attempts,
+            statuses,
+            list(errors),
+            retries,
             now,
-            error is None,
-            error,
         )
+        await enqueue_many(conn, events)
+
+    def _outcome(
+        self, delivery: Delivery, error: str | None, attempts: int, now: datetime
+    ) -> tuple[str, datetime | None, Outgoing | None]:
+        """The row's new status, its next attempt if retried, and the event to publish."""
         if error is None:
-            await conn.execute(
-                "UPDATE deliveries SET status = 'sent', attempts = $2, sent_at = $3 WHERE id = $1",
-                delivery.id,
-                attempts,
-                now,
-            )
             self._sent.labels(delivery.channel).inc()
             self._lateness.labels(delivery.channel).observe(
                 max((now - delivery.scheduled_at).total_seconds(), 0.0)
             )
-            await self._on_sent(conn, delivery, now)
-            return
+            return (
+                "sent",
+                None,
+                sent_event(
+                    self._source,
+                    alert_id=delivery.alert_id,
+                    episode_id=delivery.episode_id,
+                    channel=delivery.channel,
+                    attempts=attempts,
+                    scheduled_at=delivery.scheduled_at,
+                    sent_at=now,
+                ),
+            )
         final = attempts >= self._max_attempts
         self._failures.labels(delivery.channel, str(final).lower()).inc()
         logger.warning(
@@ -303,102 +324,26 @@ class DeliveryWorker:
             attempts,
             error,
         )
-        if final:
-            await conn.execute(
-                "UPDATE deliveries SET status = 'failed', attempts = $2, last_error = $3 WHERE id = $1",
-                delivery.id,
-                attempts,
-                error,
-            )
-            failed = Delivery(
-                **{**delivery.__dict__, "attempts": attempts, "last_error": error}
-            )
-            await self._on_failed(conn, failed, now)
-        else:
-            await conn.execute(
-                "UPDATE deliveries SET attempts = $2, last_error = $3, next_attempt_at = $4 "
-                "WHERE id = $1",
-                delivery.id,
-                attempts,
-                error,
-                now + self.backoff(attempts),
-            )
-
-    async def start(self) -> None:
-        await self._wakeup.start()
-        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+        if not final:
+            return "pending", now + self.backoff(attempts), None
+        return (
+            "failed",
+            None,
+            failed_event(
+                self._source,
+                alert_id=delivery.alert_id,
+                episode_id=delivery.episode_id,
+                channel=delivery.channel,
+                attempts=attempts,
+                error=error,
+                now=now,
+            ),
+        )
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self._wakeup.stop()
+        await super().stop()
         for channel in self._channels.values():
             await channel.aclose()
-
-    async def _run(self) -> None:
-        while True:
-            self._wakeup.clear()
-            try:
-                handled = await self.deliver_due()
-            except Exception:
-                logger.exception("delivery round failed")
-                handled = 0
-            if handled == self._batch_size:
-                continue
-            await self._wakeup.wait(self._poll)
-
-
-def alert_event_callbacks(source: str) -> tuple[DeliveryCallback, DeliveryCallback]:
-    """``on_sent`` / ``on_failed`` that publish ``mfc.alert.sent`` / ``mfc.alert.failed``
-    through the outbox, in the transaction that records the delivery."""
-    from shared import topics
-    from shared.events import CloudEvent
-    from shared.outbox import enqueue
-
-    async def publish(
-        conn: Conn, type_: str, delivery: Delivery, data: dict[str, Any], now: datetime
-    ) -> None:
-        subject = str(delivery.episode_id or delivery.alert_id)
-        event = CloudEvent.new(
-            type=type_,
-            source=source,
-            subject=subject,
-            time=now,
-            data={
-                "alert_id": str(delivery.alert_id),
-                "episode_id": str(delivery.episode_id) if delivery.episode_id else None,
-                "channel": delivery.channel,
-                **data,
-            },
-        )
-        await enqueue(conn, topic=topics.ALERTS, event=event)
-
-    async def on_sent(conn: Conn, delivery: Delivery, now: datetime) -> None:
-        await publish(
-            conn,
-            "mfc.alert.sent",
-            delivery,
-            {
-                "attempts": delivery.attempts + 1,
-                "scheduled_at": delivery.scheduled_at.isoformat(),
-                "sent_at": now.isoformat(),
-            },
-            now,
-        )
-
-    async def on_failed(conn: Conn, delivery: Delivery, now: datetime) -> None:
-        await publish(
-            conn,
-            "mfc.alert.failed",
-            delivery,
-            {"attempts": delivery.attempts, "error": delivery.last_error},
-            now,
-        )
-
-    return on_sent, on_failed
 
 
 def channels_from(settings: "AlertingSettings") -> dict[str, Channel]:
@@ -413,44 +358,3 @@ def channels_from(settings: "AlertingSettings") -> dict[str, Channel]:
             sender=settings.smtp_sender,
         )
     return channels
-
-
-async def enqueue_alert(
-    conn: Conn,
-    *,
-    alert_id: UUID,
-    episode_id: UUID,
-    recipients: list[dict[str, Any]],
-    webhook_url: str | None,
-    email_enabled: bool,
-    payload: dict[str, Any],
-    scheduled_at: datetime,
-    now: datetime,
-) -> None:
-    """Fan one alert out: a webhook POST (if configured) and an email to each
-    recipient with an address (if SMTP is configured). ``payload`` carries
-    ``subject`` and ``text`` for the email."""
-    if webhook_url:
-        await enqueue_delivery(
-            conn,
-            alert_id=alert_id,
-            episode_id=episode_id,
-            channel="webhook",
-            address=webhook_url,
-            payload=payload,
-            scheduled_at=scheduled_at,
-            now=now,
-        )
-    if email_enabled:
-        for person in recipients:
-            if person.get("email"):
-                await enqueue_delivery(
-                    conn,
-                    alert_id=alert_id,
-                    episode_id=episode_id,
-                    channel="email",
-                    address=person["email"],
-                    payload={"subject": payload["subject"], "text": payload["text"]},
-                    scheduled_at=scheduled_at,
-                    now=now,
-                )

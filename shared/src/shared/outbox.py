@@ -21,7 +21,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shared.db import Conn, Wakeup
 from shared.events import CloudEvent
-from shared.published import PUBLISHED, checked
+from shared.published import PUBLISHED, Outgoing, checked
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +52,25 @@ async def enqueue(conn: Conn, *, topic: str, event: CloudEvent) -> None:
         key,
         event.id,
         event.to_bytes(),
+        NOTIFY_CHANNEL,
+    )
+
+
+async def enqueue_many(conn: Conn, events: Sequence[Outgoing]) -> None:
+    """Add events built from their published models (``shared.published.outgoing``,
+    validated there) to the outbox in one statement, in order."""
+    if not events:
+        return
+    await conn.execute(
+        "WITH added AS (INSERT INTO outbox (topic, key, event_id, payload) "
+        "SELECT t, k, i, p FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) "
+        "WITH ORDINALITY AS u(t, k, i, p, n) ORDER BY n "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING 1) "
+        "SELECT pg_notify($5, current_schema()) FROM added LIMIT 1",
+        [o.topic for o in events],
+        [o.event.subject or o.event.id for o in events],
+        [o.event.id for o in events],
+        [o.event.to_bytes() for o in events],
         NOTIFY_CHANNEL,
     )
 

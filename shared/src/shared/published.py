@@ -8,13 +8,42 @@ forbid unknown fields for that reason; a consumer reading these events should be
 tolerant and ignore fields it does not know.
 """
 
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared import topics
-from shared.events import Identifier, describe_validation_error
+from shared.events import CloudEvent, Identifier, describe_validation_error
+
+
+class ObligationEvent(StrEnum):
+    OPENED = "mfc.obligation.opened"
+    REMINDED = "mfc.obligation.reminded"
+    ESCALATED = "mfc.obligation.escalated"
+    BREACHED = "mfc.obligation.breached"
+    WAITING = "mfc.obligation.waiting"
+    SATISFIED = "mfc.obligation.satisfied"
+    MOOT = "mfc.obligation.moot"
+
+
+class AlertEvent(StrEnum):
+    SENT = "mfc.alert.sent"
+    ACKNOWLEDGED = "mfc.alert.acknowledged"
+    FAILED = "mfc.alert.failed"
+
+
+class PromptEvent(StrEnum):
+    ISSUED = "mfc.prompt.issued"
+    COMPLETED = "mfc.prompt.completed"
+    OVERDUE = "mfc.prompt.overdue"
+    ENDED = "mfc.prompt.ended"
+
+
+CHECKPOINT_SIGNED = "mfc.audit.checkpoint.signed"
 
 
 class _Published(BaseModel):
@@ -187,26 +216,26 @@ class CheckpointSigned(_Published):
 
 PUBLISHED: dict[str, dict[str, type[BaseModel]]] = {
     topics.OBLIGATIONS: {
-        "mfc.obligation.opened": ObligationOpened,
-        "mfc.obligation.reminded": ObligationStep,
-        "mfc.obligation.escalated": ObligationStep,
-        "mfc.obligation.breached": ObligationStep,
-        "mfc.obligation.waiting": ObligationWaiting,
-        "mfc.obligation.satisfied": ObligationSatisfied,
-        "mfc.obligation.moot": ObligationMoot,
+        ObligationEvent.OPENED: ObligationOpened,
+        ObligationEvent.REMINDED: ObligationStep,
+        ObligationEvent.ESCALATED: ObligationStep,
+        ObligationEvent.BREACHED: ObligationStep,
+        ObligationEvent.WAITING: ObligationWaiting,
+        ObligationEvent.SATISFIED: ObligationSatisfied,
+        ObligationEvent.MOOT: ObligationMoot,
     },
     topics.ALERTS: {
-        "mfc.alert.sent": AlertSent,
-        "mfc.alert.acknowledged": AlertAcknowledged,
-        "mfc.alert.failed": AlertFailed,
+        AlertEvent.SENT: AlertSent,
+        AlertEvent.ACKNOWLEDGED: AlertAcknowledged,
+        AlertEvent.FAILED: AlertFailed,
     },
     topics.PROMPTS: {
-        "mfc.prompt.issued": PromptIssued,
-        "mfc.prompt.completed": PromptCompleted,
-        "mfc.prompt.overdue": PromptOverdue,
-        "mfc.prompt.ended": PromptEnded,
+        PromptEvent.ISSUED: PromptIssued,
+        PromptEvent.COMPLETED: PromptCompleted,
+        PromptEvent.OVERDUE: PromptOverdue,
+        PromptEvent.ENDED: PromptEnded,
     },
-    topics.AUDIT_CHECKPOINTS: {"mfc.audit.checkpoint.signed": CheckpointSigned},
+    topics.AUDIT_CHECKPOINTS: {CHECKPOINT_SIGNED: CheckpointSigned},
 }
 """Each service topic's event types with their data models."""
 
@@ -231,3 +260,39 @@ def checked(topic: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]
             f"{event_type}: {describe_validation_error(exc, prefix='data')}"
         ) from exc
     return data
+
+
+_TOPIC_OF = {type_: topic for topic, types in PUBLISHED.items() for type_ in types}
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An event for the outbox: its topic and its CloudEvent."""
+
+    topic: str
+    event: CloudEvent
+
+
+def outgoing(
+    event_type: str, data: BaseModel, *, source: str, subject: UUID, time: datetime
+) -> Outgoing:
+    """The event of ``event_type`` with ``data``, built from its published model (so
+    it was validated when the model was made). Fields left unset are left out.
+
+    Raises:
+        ContractError: ``data`` is not the model of ``event_type``.
+    """
+    topic = _TOPIC_OF.get(event_type)
+    if topic is None or type(data) is not PUBLISHED[topic][event_type]:
+        raise ContractError(f"{event_type} does not carry {type(data).__name__}")
+    payload = data.model_dump(mode="json", exclude_unset=True)
+    return Outgoing(
+        topic,
+        CloudEvent.new(
+            type=event_type,
+            source=source,
+            subject=str(subject),
+            data=payload,
+            time=time,
+        ),
+    )

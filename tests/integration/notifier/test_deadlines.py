@@ -18,6 +18,7 @@ from notifier import handlers
 from notifier.adapters import postgres
 from notifier.watchdog import Watchdog
 from shared.alerting import AlertingContext
+from shared.alerts import Route
 from shared.clock import ManualClock
 from shared.consumer import RawMessage
 from shared.db import apply_migrations, create_pool, service_migrations
@@ -162,7 +163,7 @@ class Notifier:
 def _scheduler(pool, clock, ctx, metrics) -> TimerScheduler:
     return TimerScheduler(
         pool,
-        partial(handlers.fire_step, ctx=ctx, metrics=metrics),
+        fire_batch=partial(handlers.fire_steps, ctx=ctx, metrics=metrics),
         clock=clock,
         registry=CollectorRegistry(),
     )
@@ -181,8 +182,7 @@ async def notifier(infra, unique, tmp_path) -> AsyncIterator[Notifier]:
         source="service/notifier",
         episode_url_template="https://mfc.example/episodes/{episode_id}",
         alert_url_template="https://mfc.example/alerts/{alert_id}",
-        webhook_url="http://127.0.0.1:9/alerts",
-        email_enabled=False,
+        route=Route("http://127.0.0.1:9/alerts", email_enabled=False),
     )
     metrics = handlers.NotifierMetrics(CollectorRegistry())
     try:

@@ -4,13 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.domain.obligations import (
-    check_notification,
-    initial_steps,
-    initials,
-    level_at,
+from notifier.domain.obligations import check_notification, initials
+from rules import (
+    EpisodeFacts,
+    endangerment_flags,
+    is_endangered,
     obligations_to_open,
-    responsible_level,
 )
 from shared.events import (
     EndangermentsUpdate,
@@ -18,14 +17,10 @@ from shared.events import (
     NotificationRecordedData,
 )
 from shared.policy import (
-    Chain,
     ClockStart,
-    EpisodeFacts,
     SatisfiedBy,
     Trigger,
     default_policy_path,
-    endangerment_flags,
-    is_endangered,
     load_policy,
 )
 from tests.conftest import make_report
@@ -170,42 +165,6 @@ def test_an_identified_trafficking_victim_opens_a_law_enforcement_report(county,
     assert due(county, Trigger.SCREENING, facts(trafficking=False)) == {}
 
 
-def test_steps_alert_escalate_remind_and_breach_in_time():
-    chain = POLICY.chain("default")  # caseworker 4h, supervisor 8h, on-call
-    opened = LEARNED
-    steps = initial_steps(
-        opened_at=opened,
-        due_at=opened + 24 * H,
-        reminders=[2 * H, 12 * H, 20 * H],
-        chain=chain,
-    )
-    assert [(s.key, s.fire_at - opened) for s in steps] == [
-        ("escalate:0", timedelta()),
-        ("escalate:1", 4 * H),
-        ("escalate:2", 12 * H),
-        ("remind:0", 2 * H),
-        ("remind:1", 12 * H),
-        ("remind:2", 20 * H),
-        ("breach:0", 24 * H),
-    ]
-    assert [level_at(chain, opened, opened + h * H) for h in (0, 3, 4, 11, 12, 30)] == [
-        0,
-        0,
-        1,
-        1,
-        2,
-        2,
-    ]
-
-
-def test_steps_past_the_due_time_are_left_to_the_breach():
-    chain = POLICY.chain("default")
-    steps = initial_steps(
-        opened_at=LEARNED, due_at=LEARNED + 2 * H, reminders=[H, 3 * H], chain=chain
-    )
-    assert [s.key for s in steps] == ["escalate:0", "remind:0", "breach:0"]
-
-
 def notice(**overrides) -> NotificationRecordedData:
     values = {
         "recipient": "ncmec",
@@ -285,19 +244,3 @@ def test_endangerment_flags_keep_presence_not_details():
         }
     )
     assert not is_endangered(endangerment_flags(report.endangerments))
-
-
-def test_who_must_act_is_the_level_in_charge_and_the_top_once_breached():
-    chain = Chain.model_validate(
-        {
-            "levels": [
-                {"name": "caseworker", "notify": ["caseworker"], "timeout": "4h"},
-                {"name": "supervisor", "notify": ["supervisor"], "timeout": "8h"},
-                {"name": "on-call", "notify": ["schedule:managers"]},
-            ]
-        }
-    )
-    opened = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
-    assert responsible_level(chain, opened, breached=False, at=opened) == 0
-    assert responsible_level(chain, opened, breached=False, at=opened + 5 * H) == 1
-    assert responsible_level(chain, opened, breached=True, at=opened + 5 * H) == 2

@@ -25,7 +25,7 @@ def create_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fas
     metrics = handlers.NotifierMetrics(runtime.registry)
     stream.register(runtime, ctx, metrics)
     add_alerting_workers(
-        runtime, settings, partial(handlers.fire_step, ctx=ctx, metrics=metrics)
+        runtime, settings, partial(handlers.fire_steps, ctx=ctx, metrics=metrics)
     )
 
     def watchdog(pool: asyncpg.Pool) -> Watchdog:

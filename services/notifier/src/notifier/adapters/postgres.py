@@ -1,12 +1,19 @@
 """The notifier's tables on asyncpg; every function runs in the caller's transaction."""
 
+import functools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
+from notifier.domain.model import Obligation
+from shared.alerts import Alert
 from shared.db import Conn
+from shared.policy import Chain
 
 
 async def save_episode(
@@ -141,7 +148,7 @@ _OBLIGATION_VIEW = """
     LEFT JOIN LATERAL (
         SELECT a.id, EXISTS (SELECT 1 FROM acks k WHERE k.alert_id = a.id) AS acked
         FROM alerts a WHERE a.obligation_id = o.id
-        ORDER BY a.created_at DESC, a.step_key DESC LIMIT 1
+        ORDER BY a.created_at DESC, a.scheduled_at DESC, a.step_key DESC LIMIT 1
     ) latest ON true
     LEFT JOIN LATERAL (
         SELECT max(a.level) AS level_reached FROM alerts a WHERE a.obligation_id = o.id
@@ -240,3 +247,133 @@ async def alerts_of(
         episode_id,
         counties,
     )
+
+
+# --------------------------------------------------------------------------- #
+# Firing steps: a batch of obligations in a constant number of statements
+# --------------------------------------------------------------------------- #
+
+_LOCK_FOR_FIRING = """
+SELECT o.id, o.episode_id, o.county_code, o.jurisdiction, o.kind, o.title, o.status,
+       o.opened_at, o.due_at, o.waiting_reason, o.policy_digest, o.chain, o.reminders,
+       o.breach_repeat, o.snooze, o.snoozed_until, o.snoozed_level,
+       e.child_initials, e.caseworker, e.supervisor
+FROM obligations o JOIN episodes e USING (episode_id)
+WHERE o.id = ANY($1::uuid[])
+FOR UPDATE OF o SKIP LOCKED
+"""
+
+
+@functools.lru_cache(maxsize=256)
+def _chain(_policy_digest: str, _kind: str, raw: str) -> Chain:
+    """A frozen chain, parsed once per policy version and rule."""
+    return Chain.model_validate_json(raw)
+
+
+def obligation_of(r: asyncpg.Record) -> Obligation:
+    """An obligations row joined with its episode's initials and staff."""
+    return Obligation(
+        id=r["id"],
+        episode_id=r["episode_id"],
+        county_code=r["county_code"],
+        jurisdiction=r["jurisdiction"],
+        kind=r["kind"],
+        title=r["title"],
+        status=r["status"],
+        opened_at=r["opened_at"],
+        due_at=r["due_at"],
+        waiting_reason=r["waiting_reason"],
+        child_initials=r["child_initials"],
+        staff={"caseworker": r["caseworker"], "supervisor": r["supervisor"]},
+        chain=_chain(r["policy_digest"], r["kind"], json.dumps(r["chain"])),
+        reminders=tuple(r["reminders"]) if r["reminders"] is not None else None,
+        breach_repeat=r["breach_repeat"],
+        snooze=r["snooze"],
+        snoozed_until=r["snoozed_until"],
+        snoozed_level=r["snoozed_level"],
+    )
+
+
+async def lock_for_firing(
+    conn: Conn, obligation_ids: Sequence[UUID]
+) -> dict[UUID, Obligation | None]:
+    """The obligations, locked; None for one that is no longer open. One that another
+    transaction holds (a notice being recorded) is left out: fired next round."""
+    found: dict[UUID, Obligation | None] = {}
+    for r in await conn.fetch(_LOCK_FOR_FIRING, list(obligation_ids)):
+        found[r["id"]] = obligation_of(r) if r["status"] == "open" else None
+    return found
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    id: UUID
+    obligation_id: UUID
+    episode_id: UUID
+    step_key: str
+    level: int
+    level_name: str
+    reason: str
+    scheduled_at: datetime
+    recipients: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, alert: Alert, obligation_id: UUID, step_key: str) -> "AlertRow":
+        return cls(
+            id=alert.id,
+            obligation_id=obligation_id,
+            episode_id=alert.episode_id,
+            step_key=step_key,
+            level=alert.details["level"],
+            level_name=alert.details["level_name"],
+            reason=alert.reason,
+            scheduled_at=alert.scheduled_at,
+            recipients=[
+                {"id": r.id, "name": r.name, "email": r.email} for r in alert.recipients
+            ],
+        )
+
+
+_INSERT_ALERTS = """
+INSERT INTO alerts (id, dedupe_key, obligation_id, episode_id, step_key, level,
+                    level_name, reason, scheduled_at, created_at, recipients)
+SELECT i, o::text || ':' || k, o, e, k, l, n, r, s, $10, p::jsonb
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::int[], $6::text[],
+            $7::text[], $8::timestamptz[], $9::text[]) AS u(i, o, e, k, l, n, r, s, p)
+ON CONFLICT (dedupe_key) DO NOTHING
+RETURNING id
+"""
+
+
+async def insert_alerts(
+    conn: Conn, alerts: Sequence[AlertRow], now: datetime
+) -> set[UUID]:
+    """Insert the alerts not raised before (one per obligation and step); the ids
+    of those inserted."""
+    if not alerts:
+        return set()
+    rows = await conn.fetch(
+        _INSERT_ALERTS,
+        [a.id for a in alerts],
+        [a.obligation_id for a in alerts],
+        [a.episode_id for a in alerts],
+        [a.step_key for a in alerts],
+        [a.level for a in alerts],
+        [a.level_name for a in alerts],
+        [a.reason for a in alerts],
+        [a.scheduled_at for a in alerts],
+        [json.dumps(a.recipients) for a in alerts],
+        now,
+    )
+    return {r["id"] for r in rows}
+
+
+async def mark_breached(
+    conn: Conn, obligation_ids: Sequence[UUID], now: datetime
+) -> None:
+    if obligation_ids:
+        await conn.execute(
+            "UPDATE obligations SET breached_at = $2 WHERE id = ANY($1::uuid[])",
+            list(obligation_ids),
+            now,
+        )

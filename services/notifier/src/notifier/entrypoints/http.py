@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 
 from notifier import handlers
 from notifier.adapters import postgres
-from notifier.domain.obligations import responsible_level
+from notifier.domain.steps import responsible_level
 from shared.alerting import AlertingContext
 from shared.auth import Principal, Role
 from shared.policy import Chain
