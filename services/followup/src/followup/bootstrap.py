@@ -1,13 +1,16 @@
-"""Followup's composition root."""
+"""Followup's composition root: the port over PostgreSQL, the handlers' dependencies,
+and the Kafka, timer and HTTP entrypoints that call the handlers."""
 
 from functools import partial
 
 from fastapi import FastAPI
 
 from followup import handlers
+from followup.adapters.postgres import PostgresFollowup
 from followup.config import FollowupSettings
 from followup.entrypoints import http, stream
 from followup.gauges import PromptGauges
+from followup.ports import PortFactory
 from shared.alerting import AlertingContext, add_alerting_workers
 from shared.clock import Clock, SystemClock
 from shared.runtime import ServiceRuntime, add_ops_routes
@@ -21,11 +24,10 @@ def create_app(settings: FollowupSettings, *, clock: Clock | None = None) -> Fas
         components=("timers", "deliveries"),
     )
     ctx = AlertingContext.of(runtime, settings)
-    metrics = handlers.FollowupMetrics(runtime.registry)
-    stream.register(runtime, ctx, metrics)
-    add_alerting_workers(
-        runtime, settings, partial(handlers.fire_step, ctx=ctx, metrics=metrics)
-    )
+    deps = handlers.Deps(ctx, handlers.FollowupMetrics(runtime.registry))
+    port_of: PortFactory = partial(PostgresFollowup, route=ctx.route)
+    stream.register(runtime, port_of, deps)
+    add_alerting_workers(runtime, settings, handlers.fire_batch(port_of, deps))
     runtime.add_worker(
         lambda pool: PromptGauges(
             pool, registry=runtime.registry, interval=settings.watchdog_interval
@@ -34,6 +36,6 @@ def create_app(settings: FollowupSettings, *, clock: Clock | None = None) -> Fas
     app = FastAPI(
         title="missing-from-care followup", version="1", lifespan=runtime.lifespan
     )
-    app.include_router(http.create_router(runtime, ctx, metrics))
+    app.include_router(http.create_router(runtime, port_of, deps))
     add_ops_routes(app, runtime)
     return app

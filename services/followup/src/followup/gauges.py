@@ -6,6 +6,7 @@ from datetime import timedelta
 import asyncpg
 from prometheus_client import CollectorRegistry, Gauge
 
+from followup.adapters.postgres import open_prompts_by_kind
 from shared.periodic import Periodic
 
 
@@ -31,17 +32,14 @@ class PromptGauges:
         )
 
     async def refresh(self) -> None:
-        rows = await self._pool.fetch(
-            "SELECT rule_id, count(*) AS open, "
-            "count(*) FILTER (WHERE overdue_at IS NOT NULL) AS overdue "
-            "FROM prompts WHERE status = 'open' GROUP BY rule_id"
-        )
+        async with self._pool.acquire() as conn:
+            counts = await open_prompts_by_kind(conn)
         # Kinds with nothing open any more go to zero rather than keep old values.
         self.open.clear()
         self.overdue.clear()
-        for r in rows:
-            self.open.labels(r["rule_id"]).set(r["open"])
-            self.overdue.labels(r["rule_id"]).set(r["overdue"])
+        for kind, (open_now, overdue_now) in counts.items():
+            self.open.labels(kind).set(open_now)
+            self.overdue.labels(kind).set(overdue_now)
 
     async def start(self) -> None:
         await self._periodic.start()

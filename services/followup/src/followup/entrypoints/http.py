@@ -10,7 +10,8 @@ from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import PydanticCustomError
 
 from followup import handlers
-from shared.alerting import AlertingContext
+from followup.domain.model import Prompt, PromptStatus
+from followup.ports import PortFactory
 from shared.auth import Principal, Role
 from shared.runtime import ServiceRuntime
 
@@ -47,17 +48,15 @@ class PromptView(BaseModel):
     """For a prompt to provide report items: those missing when it was issued."""
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> "PromptView":
+    def of(cls, prompt: Prompt) -> "PromptView":
         return cls(
-            **{k: row[k] for k in cls.model_fields if k != "overdue"},
-            overdue=row["overdue_at"] is not None,
+            **{k: getattr(prompt, k) for k in cls.model_fields if k != "overdue"},
+            overdue=prompt.overdue_at is not None,
         )
 
 
 def create_router(
-    runtime: ServiceRuntime,
-    ctx: AlertingContext,
-    metrics: handlers.FollowupMetrics,
+    runtime: ServiceRuntime, port_of: PortFactory, deps: handlers.Deps
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["prompts"])
     caseworker = Depends(runtime.auth.require(Role.CASEWORKER))
@@ -73,20 +72,19 @@ def create_router(
         prompt's next one comes on schedule."""
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
-                row = await handlers.complete_prompt(
-                    conn,
+                done = await handlers.complete_prompt(
+                    port_of(conn),
                     prompt_id,
                     completed_by=principal.subject,
                     note=body.note if body else None,
-                    ctx=ctx,
-                    metrics=metrics,
+                    deps=deps,
                     in_scope=principal.sees,
                 )
         except handlers.PromptNotFoundError:
             raise HTTPException(status_code=404, detail="no such prompt") from None
         except handlers.PromptNotOpenError as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from None
-        return PromptView.of(row)
+        return PromptView.of(done)
 
     @router.get("/prompts", response_model=list[PromptView])
     async def list_prompts(
@@ -96,23 +94,15 @@ def create_router(
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[PromptView]:
         """Prompts by episode and status (``overdue``: open and past due)."""
+        wanted = "open" if status == "overdue" else status
         async with runtime.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """
-                SELECT * FROM prompts
-                WHERE ($1::uuid IS NULL OR episode_id = $1)
-                  AND ($2::text IS NULL OR status = $2)
-                  AND (NOT $3::boolean OR overdue_at IS NOT NULL)
-                  AND ($5::text[] IS NULL OR episode_id IN (
-                        SELECT episode_id FROM episodes WHERE county_code = ANY($5)))
-                ORDER BY issued_at, rule_id LIMIT $4
-                """,
-                episode_id,
-                "open" if status == "overdue" else status,
-                status == "overdue",
-                limit,
-                principal.county_filter(),
+            found = await port_of(conn).find_prompts(
+                episode_id=episode_id,
+                status=PromptStatus(wanted) if wanted else None,
+                overdue=status == "overdue",
+                limit=limit,
+                counties=principal.county_filter(),
             )
-        return [PromptView.of(dict(r)) for r in rows]
+        return [PromptView.of(p) for p in found]
 
     return router

@@ -1,22 +1,23 @@
 """Followup's Kafka side: canonical episode events start and end prompt series,
 in batches of up to ``CONSUMER_BATCH_SIZE`` events per transaction."""
 
-from functools import partial
-
 from followup import handlers
+from followup.ports import PortFactory
 from shared import topics
-from shared.alerting import AlertingContext
-from shared.consumer import each
+from shared.consumer import RawMessage, each
+from shared.db import Conn
+from shared.events import CloudEvent
 from shared.runtime import ServiceRuntime
 
 
 def register(
-    runtime: ServiceRuntime,
-    ctx: AlertingContext,
-    metrics: handlers.FollowupMetrics,
+    runtime: ServiceRuntime, port_of: PortFactory, deps: handlers.Deps
 ) -> None:
+    async def on_episode_event(
+        conn: Conn, event: CloudEvent, _message: RawMessage
+    ) -> None:
+        await handlers.handle_episode_event(port_of(conn), event, deps)
+
     runtime.subscribe_batch(
-        "followup-episodes",
-        each(partial(handlers.apply_episode_event, ctx=ctx, metrics=metrics)),
-        topics.EPISODES,
+        "followup-episodes", each(on_episode_event), topics.EPISODES
     )

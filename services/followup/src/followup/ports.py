@@ -1,0 +1,264 @@
+"""Followup's ports: the repository of episodes, series and prompts, and the effects
+a handler has besides its state (timer steps, outgoing events, alerts), as
+Protocols; and an in-memory fake of each for the unit tests.
+
+Every method runs in the caller's transaction; ``lock_*`` hold the row until commit.
+"""
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from followup.domain.model import (
+    Ended,
+    Episode,
+    Prompt,
+    PromptCase,
+    PromptStatus,
+    Series,
+    SeriesStatus,
+)
+from shared.alerts import Alert
+from shared.db import Conn
+from shared.policy import PromptStart
+from shared.published import Outgoing
+from shared.timers import Step
+
+
+class Episodes(Protocol):
+    async def add_episode(self, episode: Episode) -> None:
+        """Record a reported episode; one known already is left as it is."""
+
+    async def lock_episode(self, episode_id: UUID) -> Episode | None: ...
+
+    async def save_episode(self, episode: Episode) -> None:
+        """Store its completeness and status."""
+
+
+class SeriesRepository(Protocol):
+    async def add_series(self, series: Series) -> bool:
+        """Start a series; False if its episode, rule and trigger have one already."""
+
+    async def lock_series(self, series_id: UUID) -> tuple[Series, Episode] | None: ...
+
+    async def has_active_series(self, episode_id: UUID, kind: PromptStart) -> bool: ...
+
+    async def end_series(
+        self,
+        episode_id: UUID,
+        kinds: Collection[PromptStart],
+        *,
+        reason: str,
+        now: datetime,
+    ) -> Ended:
+        """End the episode's active series of ``kinds`` and their open prompts."""
+
+    async def end_unissued_series(
+        self, episode_id: UUID, completed_by_event: str, *, reason: str, now: datetime
+    ) -> None:
+        """End the active series that ``completed_by_event`` completes and that have
+        issued no prompt yet."""
+
+
+class Prompts(Protocol):
+    async def add_prompt(self, prompt: Prompt) -> bool:
+        """Issue a prompt; False if its series has this occurrence already."""
+
+    async def lock_prompt(self, prompt_id: UUID) -> PromptCase | None: ...
+
+    async def save_prompt(self, prompt: Prompt) -> None:
+        """Store its status, overdue, completion and ending."""
+
+    async def lock_open_prompts_completed_by(
+        self, episode_id: UUID, event_type: str
+    ) -> list[Prompt]:
+        """The episode's open prompts whose rule ``event_type`` completes."""
+
+    async def find_prompts(
+        self,
+        *,
+        episode_id: UUID | None,
+        status: PromptStatus | None,
+        overdue: bool,
+        limit: int,
+        counties: list[str] | None,
+    ) -> list[Prompt]:
+        """By issue time; ``overdue``: only those past due; ``counties``: the
+        counties to look in (None: every county)."""
+
+
+class Effects(Protocol):
+    async def schedule(self, steps: Sequence[Step]) -> None:
+        """Add timer steps (a subject's step already there is not added twice)."""
+
+    async def cancel(self, subject_ids: Sequence[UUID], now: datetime) -> None:
+        """Retire the pending timer steps of these subjects."""
+
+    async def emit(self, events: Sequence[Outgoing]) -> None:
+        """Write events to the outbox, in order."""
+
+    async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:
+        """Queue the deliveries of these alerts."""
+
+
+class Followup(Episodes, SeriesRepository, Prompts, Effects, Protocol):
+    """Everything a followup handler reads, writes and causes, in one transaction."""
+
+
+PortFactory = Callable[[Conn], Followup]
+"""The port over a connection whose transaction is open (from the composition root)."""
+
+
+# --------------------------------------------------------------------------- #
+# In-memory fakes
+# --------------------------------------------------------------------------- #
+
+
+@dataclass
+class FakeFollowup:
+    """``Followup`` in memory: the tables as dicts, the effects recorded in order."""
+
+    episodes: dict[UUID, Episode] = field(default_factory=dict)
+    series: dict[UUID, Series] = field(default_factory=dict)
+    prompts: dict[UUID, Prompt] = field(default_factory=dict)
+    scheduled: list[Step] = field(default_factory=list)
+    cancelled: dict[UUID, datetime] = field(default_factory=dict)
+    """Subjects whose pending steps were retired, and when."""
+    events: list[Outgoing] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+    async def add_episode(self, episode: Episode) -> None:
+        self.episodes.setdefault(episode.episode_id, episode)
+
+    async def lock_episode(self, episode_id: UUID) -> Episode | None:
+        return self.episodes.get(episode_id)
+
+    async def save_episode(self, episode: Episode) -> None:
+        self.episodes[episode.episode_id] = episode
+
+    async def add_series(self, series: Series) -> bool:
+        key = (series.episode_id, series.rule.id, series.trigger_id)
+        if any((s.episode_id, s.rule.id, s.trigger_id) == key for s in self._series()):
+            return False
+        self.series[series.id] = series
+        return True
+
+    async def lock_series(self, series_id: UUID) -> tuple[Series, Episode] | None:
+        series = self.series.get(series_id)
+        return None if series is None else (series, self.episodes[series.episode_id])
+
+    async def has_active_series(self, episode_id: UUID, kind: PromptStart) -> bool:
+        return any(s.starts_on is kind for s in self._series(episode_id, active=True))
+
+    async def end_series(
+        self,
+        episode_id: UUID,
+        kinds: Collection[PromptStart],
+        *,
+        reason: str,
+        now: datetime,
+    ) -> Ended:
+        ending = [
+            s for s in self._series(episode_id, active=True) if s.starts_on in kinds
+        ]
+        prompts = [
+            replace(p, status=PromptStatus.ENDED, ended_reason=reason)
+            for s in ending
+            for p in self._prompts(s.id)
+            if p.status is PromptStatus.OPEN
+        ]
+        for s in ending:
+            self._end(s, reason, now)
+        self.prompts.update((p.id, p) for p in prompts)
+        return Ended(tuple(s.id for s in ending), tuple(prompts))
+
+    async def end_unissued_series(
+        self, episode_id: UUID, completed_by_event: str, *, reason: str, now: datetime
+    ) -> None:
+        for s in self._series(episode_id, active=True):
+            if s.rule.completed_by_event == completed_by_event and not self._prompts(
+                s.id
+            ):
+                self._end(s, reason, now)
+
+    async def add_prompt(self, prompt: Prompt) -> bool:
+        key = (prompt.series_id, prompt.occurrence)
+        if any((p.series_id, p.occurrence) == key for p in self.prompts.values()):
+            return False
+        self.prompts[prompt.id] = prompt
+        return True
+
+    async def lock_prompt(self, prompt_id: UUID) -> PromptCase | None:
+        prompt = self.prompts.get(prompt_id)
+        if prompt is None:
+            return None
+        rule = self.series[prompt.series_id].rule
+        return PromptCase(prompt, rule, self.episodes[prompt.episode_id])
+
+    async def save_prompt(self, prompt: Prompt) -> None:
+        self.prompts[prompt.id] = prompt
+
+    async def lock_open_prompts_completed_by(
+        self, episode_id: UUID, event_type: str
+    ) -> list[Prompt]:
+        return [
+            p
+            for p in self.prompts.values()
+            if p.episode_id == episode_id
+            and p.status is PromptStatus.OPEN
+            and self.series[p.series_id].rule.completed_by_event == event_type
+        ]
+
+    async def find_prompts(
+        self,
+        *,
+        episode_id: UUID | None,
+        status: PromptStatus | None,
+        overdue: bool,
+        limit: int,
+        counties: list[str] | None,
+    ) -> list[Prompt]:
+        found = [
+            p
+            for p in self.prompts.values()
+            if episode_id in (None, p.episode_id)
+            and status in (None, p.status)
+            and (not overdue or p.overdue_at is not None)
+            and (
+                counties is None or self.episodes[p.episode_id].county_code in counties
+            )
+        ]
+        return sorted(found, key=lambda p: (p.issued_at, p.rule_id))[:limit]
+
+    async def schedule(self, steps: Sequence[Step]) -> None:
+        known = {(s.subject_id, s.step_key) for s in self.scheduled}
+        self.scheduled += [s for s in steps if (s.subject_id, s.step_key) not in known]
+
+    async def cancel(self, subject_ids: Sequence[UUID], now: datetime) -> None:
+        self.cancelled.update(dict.fromkeys(subject_ids, now))
+
+    async def emit(self, events: Sequence[Outgoing]) -> None:
+        self.events += events
+
+    async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:  # noqa: ARG002
+        self.alerts += alerts
+
+    def _series(
+        self, episode_id: UUID | None = None, *, active: bool = False
+    ) -> list[Series]:
+        return [
+            s
+            for s in self.series.values()
+            if episode_id in (None, s.episode_id)
+            and (not active or s.status is SeriesStatus.ACTIVE)
+        ]
+
+    def _prompts(self, series_id: UUID) -> list[Prompt]:
+        return [p for p in self.prompts.values() if p.series_id == series_id]
+
+    def _end(self, series: Series, reason: str, now: datetime) -> None:
+        self.series[series.id] = replace(
+            series, status=SeriesStatus.ENDED, ended_at=now, ended_reason=reason
+        )
