@@ -196,6 +196,7 @@ class DeliveryWorker(PollingWorker):
             batch_size=batch_size,
             poll_interval=poll_interval,
         )
+        self._time = clock
         self._channels = dict(channels)
         self._source = source
         self._max_attempts = max_attempts
@@ -229,7 +230,7 @@ class DeliveryWorker(PollingWorker):
         return await self.deliver_due()
 
     async def deliver_due(self) -> int:
-        now = self._clock.now()
+        now = self._time.now()
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(_CLAIM, now, self._batch_size)
             batch = [
@@ -247,7 +248,7 @@ class DeliveryWorker(PollingWorker):
             ]
             errors = await asyncio.gather(*(self._attempt(d) for d in batch))
             if batch:
-                await self._record(conn, batch, errors, self._clock.now())
+                await self._record(conn, batch, errors, self._time.now())
         return len(batch)
 
     async def _attempt(self, delivery: Delivery) -> str | None:

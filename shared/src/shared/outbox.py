@@ -8,8 +8,6 @@ publish and the mark republishes the row: delivery is at-least-once, and every
 consumer dedupes on the CloudEvent ``id``.
 """
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
@@ -19,8 +17,9 @@ from typing import Protocol
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from shared.db import Conn, Wakeup
+from shared.db import Conn
 from shared.events import CloudEvent
+from shared.polling import PollingWorker
 from shared.published import PUBLISHED, Outgoing, checked
 
 logger = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ class Publisher(Protocol):
     def publish_batch(self, messages: Sequence[OutgoingMessage]) -> Awaitable[None]: ...
 
 
-class OutboxRelay:
+class OutboxRelay(PollingWorker):
     """Publishes committed outbox rows; one relay per schema is active at a time.
 
     Order matters (one episode's events in sequence), so replicas do not publish in
@@ -96,6 +95,8 @@ class OutboxRelay:
     batch, and the others wait for the next round. A failed publish rolls the batch
     back and is retried with backoff.
     """
+
+    name = "outbox-relay"
 
     def __init__(
         self,
@@ -107,13 +108,14 @@ class OutboxRelay:
         poll_interval: timedelta = timedelta(seconds=1),
         max_backoff: timedelta = timedelta(seconds=30),
     ) -> None:
-        self._pool = pool
+        super().__init__(
+            pool,
+            channel=NOTIFY_CHANNEL,
+            batch_size=batch_size,
+            poll_interval=poll_interval,
+            max_backoff=max_backoff,
+        )
         self._publisher = publisher
-        self._batch_size = batch_size
-        self._poll_interval = poll_interval.total_seconds()
-        self._max_backoff = max_backoff.total_seconds()
-        self._wakeup = Wakeup(pool, NOTIFY_CHANNEL)
-        self._task: asyncio.Task[None] | None = None
         self._published = Counter(
             "mfc_outbox_published_total", "Outbox rows published", registry=registry
         )
@@ -161,36 +163,10 @@ class OutboxRelay:
         self._pending.set(remaining)
         return len(rows)
 
-    async def start(self) -> None:
-        await self._wakeup.start()
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self._wakeup.stop()
-
-    async def _run(self) -> None:
-        backoff = 0.1
-        while True:
-            # Cleared before the round, so a NOTIFY that lands during it is not lost.
-            self._wakeup.clear()
-            try:
-                published = await self.publish_pending()
-                backoff = 0.1
-            except Exception:
-                # Broker or database away: keep the rows and try again later;
-                # never hammer a broker that is down.
-                self._failures.inc()
-                logger.exception("outbox publish failed; retrying in %.1fs", backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
-                continue
-            if published == self._batch_size:
-                continue  # more waiting: go on at once
-            # LISTEN/NOTIFY is best-effort (a notify can come while a batch runs),
-            # so the poll interval is the safety net.
-            await self._wakeup.wait(self._poll_interval)
+    async def run_once(self) -> int:
+        try:
+            return await self.publish_pending()
+        except Exception:
+            # Broker or database away: the rows stay and the loop backs off.
+            self._failures.inc()
+            raise

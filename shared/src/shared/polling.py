@@ -33,7 +33,7 @@ class PollingWorker(ABC):
         pool: asyncpg.Pool,
         *,
         channel: str,
-        clock: Clock,
+        clock: Clock | None = None,
         batch_size: int,
         poll_interval: timedelta,
         max_backoff: timedelta = timedelta(seconds=30),
@@ -68,7 +68,7 @@ class PollingWorker(ABC):
 
     def _sleep_for(self) -> float:
         due = self.next_due()
-        if due is None:
+        if due is None or self._clock is None:
             return self._poll
         # A floor: rows due but locked by another replica must not spin this loop.
         return min(self._poll, max((due - self._clock.now()).total_seconds(), 0.002))

@@ -238,6 +238,7 @@ class TimerScheduler(PollingWorker):
             batch_size=batch_size,
             poll_interval=poll_interval,
         )
+        self._time = clock
         if (fire is None) == (fire_batch is None):
             raise TypeError("give exactly one of fire and fire_batch")
         self._fire_batch = fire_batch or one_by_one(fire)  # type: ignore[arg-type]
@@ -265,7 +266,7 @@ class TimerScheduler(PollingWorker):
 
     async def fire_due(self) -> int:
         """Fire the steps due now (one batch); return how many fired."""
-        now = self._clock.now()
+        now = self._time.now()
         outcomes: dict[int, Outcome] = {}
         async with self._pool.acquire() as conn:
             async with conn.transaction():
