@@ -45,9 +45,9 @@ from bench.harness import (
     percentile,
     write_results,
 )
+from devtools.devstack import DEV_COUNTIES, free_port
 from shared import timers
 from shared.db import create_pool
-from shared.devstack import DEV_COUNTIES, free_port
 from shared.policy import default_policy_path, load_policy
 
 POLICY = load_policy(default_policy_path())  # what the benchmark's stack runs

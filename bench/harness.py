@@ -21,8 +21,8 @@ from typing import Any
 
 import psutil
 
-from shared.devstack import DEV_COUNTIES, SERVICE_NAMES, LocalStack, local_stack
-from shared.devtokens import dev_key_paths, mint
+from devtools.devstack import DEV_COUNTIES, SERVICE_NAMES, LocalStack, local_stack
+from devtools.devtokens import dev_key_paths, mint
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -44,9 +44,9 @@ from bench.harness import (
     percentile,
     write_results,
 )
+from devtools.devstack import DEV_COUNTIES, SERVICE_NAMES
 from intake.deadlines import expected_obligations
 from shared import topics
-from shared.devstack import DEV_COUNTIES, SERVICE_NAMES
 from shared.events import CloudEvent, EpisodeReportedData, EventType
 from shared.policy import default_policy_path, load_policy
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from shared.devtokens import dev_key_paths, ensure_dev_key, mint
+from devtools.devtokens import dev_key_paths, ensure_dev_key, mint
 
 ISSUER = "mfc-tests"
 AUDIENCE = "missing-from-care"

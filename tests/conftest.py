@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from shared.devstack import Infrastructure
+from devtools.devstack import Infrastructure
 from tests import api  # noqa: F401  (it points the services at the test token issuer)
 from tests.infra import container_infrastructure, embedded_infrastructure
 

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import asyncpg
 
-from shared import topics
-from shared.devstack import (
+from devtools.devstack import (
     EmbeddedInfrastructure,
     Infrastructure,
     free_port,
     wait_for_port,
 )
+from shared import topics
 from shared.kafka import ensure_topics
 
 os.environ.setdefault(

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from shared.devstack import free_port
+from devtools.devstack import free_port
 
 
 @dataclass

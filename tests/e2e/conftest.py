@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.devstack import Infrastructure, ServiceSet, free_port
+from devtools.devstack import Infrastructure, ServiceSet, free_port
 from tests.conftest import BACKENDS
 
 

@@ -10,8 +10,8 @@ from uuid import uuid4
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from devtools.devstack import ServiceProcess, free_port, service_environment
 from shared import topics
-from shared.devstack import ServiceProcess, free_port, service_environment
 from tests import api
 from tests.conftest import make_report
 from tests.receivers import SmtpReceiver, WebhookReceiver

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from audit.domain import merkle
-from shared.cli import main as mfc
+from devtools.cli import main as mfc
 from tests import api
 from tests.conftest import make_report
 from tests.e2e.test_walking_skeleton import eventually

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from bench import escalations, load
-from shared.devstack import SERVICE_NAMES
+from devtools.devstack import SERVICE_NAMES
 from tests.conftest import BACKENDS
 
 pytestmark = pytest.mark.skipif(

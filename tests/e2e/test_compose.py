@@ -28,7 +28,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from shared.devstack import free_port
+from devtools.devstack import free_port
 from tests import api
 from tests.conftest import BACKENDS
 from tests.e2e.fast import FAST_POLICY, report_of_now

@@ -22,8 +22,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from shared.devfront import FrontDoor, FrontDoorPorts
-from shared.devstack import LocalStack, free_port, local_stack
+from devtools.devfront import FrontDoor, FrontDoorPorts
+from devtools.devstack import LocalStack, free_port, local_stack
 from tests import api
 from tests.browser import assert_accessible, console_errors, screenshots
 from tests.conftest import make_report

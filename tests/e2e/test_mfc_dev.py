@@ -11,7 +11,7 @@ from uuid import uuid4
 
 import httpx
 
-from shared.devstack import SERVICE_NAMES, free_port
+from devtools.devstack import SERVICE_NAMES, free_port
 from tests import api
 from tests.conftest import make_report
 from tests.e2e.test_walking_skeleton import eventually
@@ -21,7 +21,7 @@ def start(
     data_dir: Path, env: dict[str, str]
 ) -> tuple[subprocess.Popen[str], list[str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "dev", "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "devtools.cli", "dev", "--data-dir", str(data_dir)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -52,7 +52,7 @@ def mfc_token(data_dir: Path, env: dict[str, str], *args: str) -> dict[str, str]
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "devtools.cli",
             "token",
             "--data-dir",
             str(data_dir),

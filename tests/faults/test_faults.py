@@ -37,15 +37,15 @@ import asyncpg
 import httpx
 import pytest
 
-from shared import topics
-from shared.delivery import BATCH_SIZE as DELIVERY_BATCH
-from shared.devstack import (
+from devtools.devstack import (
     SERVICE_NAMES,
     EmbeddedInfrastructure,
     Infrastructure,
     ServiceSet,
     local_stack,
 )
+from shared import topics
+from shared.delivery import BATCH_SIZE as DELIVERY_BATCH
 from shared.events import CloudEvent, EventType
 from tests import api
 from tests.conftest import BACKENDS, make_report

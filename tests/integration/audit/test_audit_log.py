@@ -17,8 +17,8 @@ import pytest
 from audit.bootstrap import create_app
 from audit.config import AuditSettings
 from audit.domain import merkle
+from devtools.cli import main as mfc
 from shared import topics
-from shared.cli import main as mfc
 from shared.events import CloudEvent
 from tests import api
 from tests.kafka_helpers import produce

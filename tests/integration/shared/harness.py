@@ -5,11 +5,11 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+from devtools.devstack import Infrastructure
 from shared.clock import SystemClock
 from shared.config import ServiceSettings
 from shared.consumer import Handler
 from shared.db import Migration, load_migrations
-from shared.devstack import Infrastructure
 from shared.runtime import ServiceRuntime
 
 APPLIED_TABLE = Migration(

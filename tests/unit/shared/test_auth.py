@@ -22,6 +22,8 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
+from devtools.devstack import free_port
+from devtools.devtokens import mint
 from intake.config import IntakeSettings
 from shared.auth import (
     Authenticator,
@@ -31,8 +33,6 @@ from shared.auth import (
     TokenRefusedError,
     TokenVerifier,
 )
-from shared.devstack import free_port
-from shared.devtokens import mint
 
 ISSUER = "https://idp.test"
 AUDIENCE = "missing-from-care"

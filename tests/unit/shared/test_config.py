@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from devtools.configdoc import generated_files
 from intake.config import IntakeSettings
-from shared.configdoc import generated_files
 
 REQUIRED = {
     "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",

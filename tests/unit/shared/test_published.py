@@ -7,7 +7,8 @@ from uuid import uuid4
 
 import pytest
 
-from shared import asyncapi, topics
+from devtools import asyncapi
+from shared import topics
 from shared.published import PUBLISHED, ContractError, checked
 
 STEP = {

@@ -10,8 +10,8 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
-from shared.devmail import DEV_NOTICE, DevMailCatcher, html_to_text, linkify
-from shared.devstack import free_port
+from devtools.devmail import DEV_NOTICE, DevMailCatcher, html_to_text, linkify
+from devtools.devstack import free_port
 
 pytestmark = pytest.mark.unit
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from devtools.devtokens import DEV_ISSUER, ensure_dev_key
 from shared import topics
-from shared.devtokens import DEV_ISSUER, ensure_dev_key
 from shared.kafka import ensure_topics
 
 logger = logging.getLogger(__name__)

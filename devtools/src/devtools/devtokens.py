@@ -4,7 +4,7 @@ signs tokens with the private half. A real deployment points the services at its
 identity provider (``AUTH_ISSUER`` and ``AUTH_JWKS_URL``) and has no private key.
 
 The key pair's :func:`key_id` is the RFC 7638 thumbprint of its public half, the
-``kid`` under which the development identity provider (:mod:`shared.devidp`) publishes
+``kid`` under which the development identity provider (:mod:`devtools.devidp`) publishes
 it in its JWKS.
 """
 

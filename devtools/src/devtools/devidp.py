@@ -8,7 +8,7 @@ one public client with PKCE (S256, required), access tokens that are RFC 9068 JW
 (``typ`` ``at+jwt``, ES256, ``kid`` the key's RFC 7638 thumbprint) carrying the
 ``roles``, ``counties`` and ``name`` claims the services read, ID tokens, userinfo and
 an end-session page. It signs with the development key pair of
-:mod:`shared.devtokens`, so tokens that ``mfc token`` mints (with their ``kid``)
+:mod:`devtools.devtokens`, so tokens that ``mfc token`` mints (with their ``kid``)
 verify against its JWKS too.
 
 Its sign-in page asks for no password: whoever reaches it may sign in as any of its
@@ -39,7 +39,7 @@ from flask import Flask, Response, jsonify, request
 from joserfc.jwk import ECKey, KeySet
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from shared.devtokens import ALGORITHM, DEV_AUDIENCE, key_id
+from devtools.devtokens import ALGORITHM, DEV_AUDIENCE, key_id
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from shared.devstack import ServiceProcess, ServiceSet, wait_for_port
-from shared.devtokens import dev_issuer, dev_key_paths, ensure_dev_key, mint
+from devtools.devstack import ServiceProcess, ServiceSet, wait_for_port
+from devtools.devtokens import dev_issuer, dev_key_paths, ensure_dev_key, mint
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ class FrontDoor:
         private_key_pem: bytes | None = None,
         echo: Callable[[str], None] | None = None,
     ) -> None:
-        from shared.devidp import DevIdentityProvider
-        from shared.devmail import DevMailCatcher
+        from devtools.devidp import DevIdentityProvider
+        from devtools.devmail import DevMailCatcher
 
         self.state_dir = state_dir
         self.ports = ports = ports or FrontDoorPorts.from_env()
@@ -209,7 +209,7 @@ class FrontDoor:
         self.idp.stop()
 
     def describe(self) -> str:
-        from shared.devidp import DEV_USERS
+        from devtools.devidp import DEV_USERS
 
         users = ", ".join(f"{u.name} ({', '.join(u.roles)})" for u in DEV_USERS)
         return "\n".join(

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from shared.devstack import EmbeddedInfrastructure, ServiceSet, describe
+from devtools.devstack import EmbeddedInfrastructure, ServiceSet, describe
 
 
 class _StopError(Exception):
@@ -27,7 +27,7 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 
 
 def dev(args: argparse.Namespace) -> int:
-    from shared import devfront
+    from devtools import devfront
 
     data_dir = Path(args.data_dir).resolve()
     infrastructure = EmbeddedInfrastructure(
@@ -91,8 +91,8 @@ def _echo(line: str) -> None:
 
 
 def token(args: argparse.Namespace) -> int:
+    from devtools.devtokens import DEV_AUDIENCE, dev_issuer, dev_key_paths, mint
     from shared.auth import Role
-    from shared.devtokens import DEV_AUDIENCE, dev_issuer, dev_key_paths, mint
     from shared.durations import parse_duration
 
     key_file = (
@@ -131,7 +131,7 @@ def token(args: argparse.Namespace) -> int:
 
 
 def docs(args: argparse.Namespace) -> int:
-    from shared.configdoc import generated_files
+    from devtools.configdoc import generated_files
 
     root = Path(args.root)
     for relative, text in generated_files().items():

@@ -110,7 +110,7 @@ def openapi_documents() -> dict[str, dict[str, Any]]:
 
 def generated_files() -> dict[str, str]:
     """Every generated document, by path relative to the repository root."""
-    from shared.asyncapi import build
+    from devtools.asyncapi import build
 
     files = {
         "docs/configuration.md": render_all() + "\n",

@@ -614,7 +614,7 @@ def _claimable_port(host: str, port: int) -> int:
     """``port`` if it can be bound now (0: a free one), else OSError at once.
 
     aiosmtpd's Controller only reports a taken port after its whole ready timeout.
-    Not shared.devstack's ``free_port``: the dev stack is the one to import this
+    Not devtools.devstack's ``free_port``: the dev stack is the one to import this
     module, and that would make a circle."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:

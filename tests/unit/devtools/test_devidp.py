@@ -15,10 +15,10 @@ import jwt
 import pytest
 from joserfc.jwk import ECKey
 
+from devtools.devidp import DEV_USERS, DevIdentityProvider, DevUser, is_loopback_uri
+from devtools.devstack import free_port
+from devtools.devtokens import DEV_ISSUER, dev_key_paths, ensure_dev_key, key_id, mint
 from shared.auth import KeySource, Principal, Role, TokenRefusedError, TokenVerifier
-from shared.devidp import DEV_USERS, DevIdentityProvider, DevUser, is_loopback_uri
-from shared.devstack import free_port
-from shared.devtokens import DEV_ISSUER, dev_key_paths, ensure_dev_key, key_id, mint
 
 pytestmark = pytest.mark.unit
 
