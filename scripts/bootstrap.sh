@@ -8,7 +8,7 @@ venv="${MFC_VENV:-$root/.venv}"
 python="${PYTHON:-python3}"
 
 cd "$root"
-stamp_inputs=(constraints.txt requirements-dev.txt bench/requirements.txt shared/pyproject.toml services/*/pyproject.toml devtools/pyproject.toml)
+stamp_inputs=(constraints.txt requirements-dev.txt bench/requirements.txt shared/pyproject.toml rules/pyproject.toml services/*/pyproject.toml devtools/pyproject.toml)
 digest=$(cat "${stamp_inputs[@]}" | sha256sum | cut -c1-16)
 if [ -f "$venv/.mfc-installed" ] && [ "$(cat "$venv/.mfc-installed")" = "$digest" ]; then
   exit 0
@@ -21,7 +21,7 @@ fi
 echo "bootstrap: installing packages (pinned by constraints.txt)" >&2
 "$venv/bin/python" -m pip install -q --upgrade pip
 "$venv/bin/python" -m pip install -q -c constraints.txt \
-  -e ./shared -e ./services/intake -e ./services/notifier \
+  -e ./shared -e ./rules -e ./services/intake -e ./services/notifier \
   -e ./services/followup -e ./services/audit -e ./services/console -e ./devtools \
   -r requirements-dev.txt \
   -r bench/requirements.txt

@@ -95,8 +95,8 @@ if [ "${MFC_SKIP_PYTHON_IMAGE:-0}" != 1 ]; then
   fi
   # The service images are tagged with a digest of everything that goes into them, so
   # a change of code or pins rebuilds them and an unchanged tree reuses them.
-  sources=$(cd "$root" && { git ls-files --cached --others --exclude-standard shared services 2>/dev/null \
-    || find shared services -type f; } | grep -v -e __pycache__ -e '\.egg-info/' | sort)
+  sources=$(cd "$root" && { git ls-files --cached --others --exclude-standard shared rules services 2>/dev/null \
+    || find shared rules services -type f; } | grep -v -e __pycache__ -e '\.egg-info/' | sort)
   digest=$(cd "$root" && cat constraints.txt docker/python/Dockerfile $sources | sha256sum | cut -c1-12)
   missing=""
   for service in intake notifier followup audit console; do
@@ -110,7 +110,7 @@ if [ "${MFC_SKIP_PYTHON_IMAGE:-0}" != 1 ]; then
     (cd "$root" && cp --parents constraints.txt .dockerignore $sources "$ctx/")
     say "building a wheelhouse for$missing"
     "$venv_python" -m pip wheel -q --disable-pip-version-check -c "$root/constraints.txt" -w "$ctx/wheels" \
-      "$root/shared" "$root/services/intake" "$root/services/notifier" \
+      "$root/shared" "$root/rules" "$root/services/intake" "$root/services/notifier" \
       "$root/services/followup" "$root/services/audit" "$root/services/console"
     for service in $missing; do
       say "building local/mfc-$service ($digest)"

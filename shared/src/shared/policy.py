@@ -7,16 +7,15 @@ state rule with the id of a federal one replaces the fields it names; a new id a
 rule; ``disabled = true`` removes one. Resolution for ``NC-063`` applies ``federal``,
 then ``NC``, then ``NC-063``.
 
-The notifier and followup services both read this file; what each does with a rule
-(deadlines, prompts) lives in their own domain code.
+This module is the contract: the schema, the loader and plain lookups. Evaluating a
+rule against an episode (conditions, deadlines, who is on call) is the ``rules``
+package's job; what each service then does with it lives in its own domain code.
 """
 
 import hashlib
 import json
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -33,14 +32,7 @@ from pydantic import (
 )
 
 from shared.durations import Duration
-from shared.events import (
-    Circumstance,
-    Endangerments,
-    EndangermentsUpdate,
-    EpisodeReportedData,
-    NotificationMethod,
-    Recipient,
-)
+from shared.events import Circumstance, NotificationMethod, Recipient
 
 FEDERAL = "federal"
 
@@ -102,6 +94,8 @@ class Schedule(_Strict):
     shift: Duration = timedelta(days=7)
     overrides: list[Override] = Field(default_factory=list)
 
+    # TEMPORARY: moved to rules.oncall.on_call; only the Policy.resolve shim still uses
+    # it. Delete with that shim once notifier/followup import rules.
     def on_call(self, at: datetime) -> str:
         for override in self.overrides:
             if override.start <= at < override.end:
@@ -152,27 +146,6 @@ class Condition(_Strict):
     indian_child: bool | None = None
     """``true``: only when the child is known to be an Indian child (not unknown)."""
     any_of: list["Condition"] | None = None
-
-    def holds(self, facts: "EpisodeFacts") -> bool:
-        if self.age_under is not None and facts.age_years >= self.age_under:
-            return False
-        if self.age_at_least is not None and facts.age_years < self.age_at_least:
-            return False
-        if self.endangered is not None and facts.endangered != self.endangered:
-            return False
-        if (
-            self.circumstance_in is not None
-            and facts.circumstance not in self.circumstance_in
-        ):
-            return False
-        if (
-            self.trafficking_indicated is not None
-            and facts.trafficking_indicated != self.trafficking_indicated
-        ):
-            return False
-        if self.indian_child is not None and facts.indian_child != self.indian_child:
-            return False
-        return self.any_of is None or any(c.holds(facts) for c in self.any_of)
 
 
 class SatisfiedBy(_Strict):
@@ -260,116 +233,6 @@ class PolicyDocument(_Strict):
     jurisdictions: dict[JurisdictionKey, Jurisdiction]
 
 
-class EpisodeFacts(BaseModel):
-    """What rules may depend on, derived from the report (and later events)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    age_years: int
-    endangered: bool
-    circumstance: Circumstance
-    trafficking_indicated: bool | None = None
-    indian_child: bool | None = None
-
-    @classmethod
-    def of(
-        cls, report: EpisodeReportedData, *, trafficking_indicated: bool | None = None
-    ) -> "EpisodeFacts":
-        return cls(
-            age_years=_age(report.child.date_of_birth, report.agency_learned_at.date()),
-            endangered=_endangered(report),
-            circumstance=report.circumstance,
-            trafficking_indicated=trafficking_indicated,
-            indian_child=known(report.child.indian_child),
-        )
-
-
-def _age(born: date, on: date) -> int:
-    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
-
-
-def _endangered(report: EpisodeReportedData) -> bool:
-    return is_endangered(endangerment_flags(report.endangerments))
-
-
-def known(answer: bool | str | None) -> bool | None:
-    """A yes/no/unknown answer as True, False or None (unknown)."""
-    return answer if isinstance(answer, bool) else None
-
-
-EndangermentFlags = dict[str, bool | None]
-"""Per endangerment: present (True), absent (False) or unknown (None); no details."""
-
-
-def endangerment_flags(
-    endangerments: Endangerments | EndangermentsUpdate,
-) -> EndangermentFlags:
-    """Which endangerments are present, absent or unknown; an update gives only the
-    ones it sets. A list counts as present when it names anything."""
-    flags: EndangermentFlags = {}
-    for name in Endangerments.model_fields:
-        value = getattr(endangerments, name)
-        if value is None:  # not part of this update
-            continue
-        flags[name] = len(value) > 0 if isinstance(value, list) else known(value)
-    return flags
-
-
-def is_endangered(flags: EndangermentFlags) -> bool:
-    """Any endangerment answered ``true``, or a non-empty list of them."""
-    return any(flag is True for flag in flags.values())
-
-
-@dataclass(frozen=True)
-class ObligationDraft:
-    rule: ObligationRule
-    clock_start: datetime
-    due_at: datetime
-
-
-def obligations_to_open(
-    rules: list[ObligationRule],
-    trigger: Trigger,
-    facts: EpisodeFacts,
-    times: Mapping[ClockStart, datetime | None],
-    *,
-    learned_at: datetime | None = None,
-) -> list[ObligationDraft]:
-    """The obligations ``trigger`` opens for an episode with these facts and times.
-
-    A rule whose clock has no time yet (``determined_missing_at`` not given) starts at
-    ``agency_learned_at``, the federal clock, so no duty is left without a deadline.
-    ``learned_at`` is when the agency learned the facts that make a rule apply, if
-    later than the report (an update adding an endangerment): the clock of a rule
-    cannot start before the agency could know the rule applies.
-    """
-    drafts = []
-    for rule in rules:
-        if rule.opens_on is not trigger:
-            continue
-        if rule.when is not None and not rule.when.holds(facts):
-            continue
-        start = times.get(rule.clock) or times.get(ClockStart.AGENCY_LEARNED_AT)
-        if start is None:
-            raise ValueError(f"rule {rule.id}: no time for clock {rule.clock}")
-        if learned_at is not None and learned_at > start:
-            start = learned_at
-        drafts.append(ObligationDraft(rule, start, start + rule.due))
-    return drafts
-
-
-def report_clock_times(
-    report: EpisodeReportedData,
-) -> dict[ClockStart, datetime | None]:
-    """The clock starts a report gives (``determined_missing_at`` may be missing)."""
-    return {
-        ClockStart.AGENCY_LEARNED_AT: report.agency_learned_at,
-        ClockStart.DISCOVERED_AT: report.discovered_at,
-        ClockStart.LAST_SEEN_AT: report.last_seen_at,
-        ClockStart.DETERMINED_MISSING_AT: report.determined_missing_at,
-    }
-
-
 class Policy:
     """A validated policy file, resolvable per county."""
 
@@ -396,6 +259,8 @@ class Policy:
             )
         return self._resolved[county_code]
 
+    # TEMPORARY: moved to rules.oncall.resolve; delete once notifier/followup import rules
+    # (notifier.entrypoints.http still calls ctx.policy.resolve).
     def resolve(
         self, targets: list[str], staff: dict[str, dict[str, Any]], at: datetime
     ) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -112,30 +112,6 @@ def test_the_policy_digest_changes_with_the_file():
     assert (
         parse_policy(MINIMAL).digest != parse_policy(MINIMAL + b"\n# edited\n").digest
     )
-
-
-def test_on_call_rotates_weekly_and_overrides_win():
-    policy = parse_policy(
-        MINIMAL
-        + b"""
-[contacts.a]
-name = "A"
-[contacts.b]
-name = "B"
-[contacts.c]
-name = "C"
-[schedules.managers]
-members = ["a", "b"]
-start = "2026-01-05T14:00:00Z"
-overrides = [{ start = "2026-01-14T00:00:00Z", end = "2026-01-15T00:00:00Z", contact = "c" }]
-"""
-    )
-    schedule = policy.document.schedules["managers"]
-    start = datetime(2026, 1, 5, 14, tzinfo=UTC)
-    assert schedule.on_call(start) == "a"
-    assert schedule.on_call(start + timedelta(days=7)) == "b"
-    assert schedule.on_call(start + timedelta(days=14)) == "a"
-    assert schedule.on_call(datetime(2026, 1, 14, 12, tzinfo=UTC)) == "c"
 
 
 def test_triggers_are_the_three_episode_moments():

@@ -13,16 +13,11 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
+from rules import EpisodeFacts, obligations_to_open, report_clock_times
 from shared.consumer import RawMessage
 from shared.db import Conn
 from shared.events import CloudEvent, EpisodeReportedData, InvalidEventError
-from shared.policy import (
-    EpisodeFacts,
-    Policy,
-    Trigger,
-    obligations_to_open,
-    report_clock_times,
-)
+from shared.policy import Policy, Trigger
 
 
 class ObligationSummary(BaseModel):

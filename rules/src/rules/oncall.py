@@ -1,0 +1,44 @@
+"""Who an escalation level alerts at a given moment: on-call rotations and the
+targets of a chain's levels resolved to people. Pure: the moment is passed in."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from shared.policy import Policy, Schedule
+
+
+def on_call(schedule: Schedule, at: datetime) -> str:
+    """The on-call rotation: an override covering ``at``, else whose turn it is."""
+    for override in schedule.overrides:
+        if override.start <= at < override.end:
+            return override.contact
+    turns = int((at - schedule.start) / schedule.shift)
+    return schedule.members[turns % len(schedule.members)]
+
+
+def resolve(
+    policy: Policy, notify: list[str], staff: Mapping[str, Any], at: datetime
+) -> list[dict[str, Any]]:
+    """A level's ``notify`` targets as people (id, name, email) at a moment."""
+    return [_person(policy, target, staff, at) for target in notify]
+
+
+def _person(
+    policy: Policy, target: str, staff: Mapping[str, Any], at: datetime
+) -> dict[str, Any]:
+    """One target: the episode's ``caseworker`` or ``supervisor`` from its staff, a
+    ``contact:<id>``, or whoever ``schedule:<name>`` has on call at that moment."""
+    kind, _, ref = target.partition(":")
+    if kind in ("caseworker", "supervisor"):
+        member = staff[kind]
+        return {
+            "id": member["id"],
+            "name": member["name"],
+            "email": member.get("email"),
+        }
+    contact_id = (
+        on_call(policy.document.schedules[ref], at) if kind == "schedule" else ref
+    )
+    contact = policy.document.contacts[contact_id]
+    return {"id": contact_id, "name": contact.name, "email": contact.email}
