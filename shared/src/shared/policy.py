@@ -15,7 +15,7 @@ package's job; what each service then does with it lives in its own domain code.
 import hashlib
 import json
 import tomllib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -93,15 +93,6 @@ class Schedule(_Strict):
     start: AwareDatetime
     shift: Duration = timedelta(days=7)
     overrides: list[Override] = Field(default_factory=list)
-
-    # TEMPORARY: moved to rules.oncall.on_call; only the Policy.resolve shim still uses
-    # it. Delete with that shim once notifier/followup import rules.
-    def on_call(self, at: datetime) -> str:
-        for override in self.overrides:
-            if override.start <= at < override.end:
-                return override.contact
-        turns = int((at - self.start) / self.shift)
-        return self.members[turns % len(self.members)]
 
 
 Target = Annotated[
@@ -258,35 +249,6 @@ class Policy:
                 model=ObligationRule,
             )
         return self._resolved[county_code]
-
-    # TEMPORARY: moved to rules.oncall.resolve; delete once notifier/followup import rules
-    # (notifier.entrypoints.http still calls ctx.policy.resolve).
-    def resolve(
-        self, targets: list[str], staff: dict[str, dict[str, Any]], at: datetime
-    ) -> list[dict[str, Any]]:
-        """The people ``targets`` name at a moment: ``caseworker`` and ``supervisor``
-        from the episode's ``staff``, contacts by id, whoever a schedule has on call."""
-        people = []
-        for target in targets:
-            kind, _, ref = target.partition(":")
-            if kind in ("caseworker", "supervisor"):
-                person = staff[kind]
-                people.append(
-                    {
-                        "id": person["id"],
-                        "name": person["name"],
-                        "email": person.get("email"),
-                    }
-                )
-                continue
-            contact_id = (
-                self.document.schedules[ref].on_call(at) if kind == "schedule" else ref
-            )
-            contact = self.document.contacts[contact_id]
-            people.append(
-                {"id": contact_id, "name": contact.name, "email": contact.email}
-            )
-        return people
 
     def prompts_for(self, county_code: str) -> list[PromptRule]:
         """The prompt rules in force for a county: federal, then state, then county."""

@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 from notifier import handlers
 from notifier.adapters import postgres
 from notifier.domain.steps import responsible_level
+from rules import resolve
 from shared.alerting import AlertingContext
 from shared.auth import Principal, Role
 from shared.policy import Chain
@@ -102,7 +103,7 @@ def _responsible(
     )
     staff = {"caseworker": row["caseworker"], "supervisor": row["supervisor"]}
     try:
-        people = ctx.policy.resolve(chain.levels[level].notify, staff, now)
+        people = resolve(ctx.policy, chain.levels[level].notify, staff, now)
     except KeyError:  # a contact or schedule since removed from the policy
         return []
     return [{"id": str(p["id"]), "name": str(p["name"])} for p in people]
