@@ -3,7 +3,6 @@ caller's transaction, and every SQL statement of the service is here."""
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -293,7 +292,7 @@ def _series(row: asyncpg.Record) -> Series:
     )
 
 
-def _prompt(row: asyncpg.Record | dict[str, Any]) -> Prompt:
+def _prompt(row: asyncpg.Record) -> Prompt:
     items = row["missing_items"]
     return Prompt(
         id=row["id"],
