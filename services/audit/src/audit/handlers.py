@@ -28,10 +28,10 @@ from shared.db import Conn
 from shared.events import CloudEvent
 from shared.outbox import enqueue
 from shared.periodic import Periodic
+from shared.published import CHECKPOINT_SIGNED
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_SIGNED = "mfc.audit.checkpoint.signed"
 SOURCE = "service/audit"
 
 

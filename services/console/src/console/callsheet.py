@@ -79,9 +79,11 @@ from fpdf import FPDF, FontFace
 from fpdf.enums import TableBordersLayout, TableCellFillMode, VAlign, XPos, YPos
 from fpdf.fonts import TTFFont
 
-REPORTED = "mfc.episode.reported"
-UPDATED = "mfc.episode.updated"
-NOTIFICATION = "mfc.notification.recorded"
+from shared.events import EventType
+
+REPORTED = EventType.EPISODE_REPORTED.value
+UPDATED = EventType.EPISODE_UPDATED.value
+NOTIFICATION = EventType.NOTIFICATION_RECORDED.value
 LAW_ENFORCEMENT = "law_enforcement"
 NCMEC = "ncmec"
 

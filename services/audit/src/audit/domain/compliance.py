@@ -19,9 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-OPENED = "mfc.obligation.opened"
-SATISFIED = "mfc.obligation.satisfied"
-MOOT = "mfc.obligation.moot"
+from shared.published import ObligationEvent
+
+OPENED, SATISFIED, MOOT = (
+    ObligationEvent.OPENED.value,
+    ObligationEvent.SATISFIED.value,
+    ObligationEvent.MOOT.value,
+)
 TYPES = (OPENED, SATISFIED, MOOT)
 
 OUTCOMES = ("met", "late", "missing", "pending", "moot")

@@ -14,6 +14,7 @@ from console.domain.words import (
     event_words,
     level_words,
 )
+from shared.events import EventType
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ def _at(value: Any) -> datetime:
 
 def _report_detail(entry: Mapping[str, Any]) -> str:
     data = entry.get("data") or {}
-    if entry["type"] == "mfc.notification.recorded":
+    if entry["type"] == EventType.NOTIFICATION_RECORDED:
         recipient, method = str(data.get("recipient")), str(data.get("method"))
         parts = [
             RECIPIENTS.get(recipient, recipient),
@@ -40,7 +41,7 @@ def _report_detail(entry: Mapping[str, Any]) -> str:
         if data.get("notified_by"):
             parts.append(f"by {data['notified_by']}")
         return ", ".join(parts)
-    if entry["type"] == "mfc.episode.updated" and data.get("note"):
+    if entry["type"] == EventType.EPISODE_UPDATED and data.get("note"):
         return str(data["note"])
     return ""
 

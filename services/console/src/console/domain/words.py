@@ -4,24 +4,27 @@ import re
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-EVENT_WORDS = {
-    "mfc.episode.reported": "Reported missing",
-    "mfc.episode.updated": "New information",
-    "mfc.notification.recorded": "Notice recorded",
-    "mfc.episode.located": "Child located",
-    "mfc.screening.completed": "Trafficking screening done",
-    "mfc.episode.closed": "Episode closed",
-    "mfc.obligation.opened": "Duty opened",
-    "mfc.obligation.reminded": "Reminder sent",
-    "mfc.obligation.escalated": "Escalated",
-    "mfc.obligation.satisfied": "Duty done",
-    "mfc.obligation.breached": "Deadline missed",
-    "mfc.obligation.moot": "Duty no longer needed",
-    "mfc.alert.sent": "Alert sent",
-    "mfc.alert.acknowledged": "Alert acknowledged",
-    "mfc.alert.failed": "Alert could not be delivered",
-    "mfc.prompt.issued": "Task given",
-    "mfc.prompt.completed": "Task done",
+from shared.events import EventType
+from shared.published import AlertEvent, ObligationEvent, PromptEvent
+
+EVENT_WORDS: dict[str, str] = {
+    EventType.EPISODE_REPORTED: "Reported missing",
+    EventType.EPISODE_UPDATED: "New information",
+    EventType.NOTIFICATION_RECORDED: "Notice recorded",
+    EventType.EPISODE_LOCATED: "Child located",
+    EventType.SCREENING_COMPLETED: "Trafficking screening done",
+    EventType.EPISODE_CLOSED: "Episode closed",
+    ObligationEvent.OPENED: "Duty opened",
+    ObligationEvent.REMINDED: "Reminder sent",
+    ObligationEvent.ESCALATED: "Escalated",
+    ObligationEvent.SATISFIED: "Duty done",
+    ObligationEvent.BREACHED: "Deadline missed",
+    ObligationEvent.MOOT: "Duty no longer needed",
+    AlertEvent.SENT: "Alert sent",
+    AlertEvent.ACKNOWLEDGED: "Alert acknowledged",
+    AlertEvent.FAILED: "Alert could not be delivered",
+    PromptEvent.ISSUED: "Task given",
+    PromptEvent.COMPLETED: "Task done",
 }
 
 RECIPIENTS = {

@@ -16,6 +16,7 @@ from console.domain.inbox import inbox
 from console.domain.notice import notice_from_form
 from console.domain.timeline import timeline
 from console.web import Console, form_of, see_other
+from shared.events import EventType
 
 STAFF = ("oncall", "caseworker")
 
@@ -85,7 +86,7 @@ def create_router(console: Console) -> APIRouter:
             (
                 t["data"]
                 for t in episode.get("timeline") or []
-                if t["type"] == "mfc.episode.reported"
+                if t["type"] == EventType.EPISODE_REPORTED
             ),
             {},
         )
