@@ -16,11 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from notifier import handlers
 from notifier.adapters import postgres
+from notifier.adapters.postgres import PostgresNotifier
 from notifier.watchdog import Watchdog
 from shared.alerting import AlertingContext
 from shared.alerts import Route
 from shared.clock import ManualClock
-from shared.consumer import RawMessage
 from shared.db import apply_migrations, create_pool, service_migrations
 from shared.events import CloudEvent, EventType
 from shared.policy import default_policy_path, load_policy
@@ -104,17 +104,8 @@ class Notifier:
             data=data,
             time=self.clock.now(),
         )
-        raw = RawMessage(
-            topic="mfc.episodes.v1",
-            partition=0,
-            offset=0,
-            key=None,
-            value=event.to_bytes(),
-        )
         async with self.pool.acquire() as conn, conn.transaction():
-            await handlers.apply_episode_event(
-                conn, event, raw, ctx=self.ctx, metrics=self.metrics
-            )
+            await handlers.apply_episode_event(_port(conn, self.ctx), event, self.deps)
 
     async def report(self, county: str = "KY-111") -> UUID:
         episode_id = uuid4()
@@ -151,8 +142,12 @@ class Notifier:
     async def ack(self, alert_id: UUID, who: str) -> handlers.AckOutcome:
         async with self.pool.acquire() as conn, conn.transaction():
             return await handlers.acknowledge(
-                conn, alert_id, acked_by=who, note=None, ctx=self.ctx
+                _port(conn, self.ctx), alert_id, acked_by=who, note=None, deps=self.deps
             )
+
+    @property
+    def deps(self) -> handlers.Deps:
+        return handlers.Deps(self.ctx, self.metrics)
 
     def with_policy(self, path: Path) -> None:
         """An operator edits the policy file and restarts the service."""
@@ -160,10 +155,15 @@ class Notifier:
         self.scheduler = _scheduler(self.pool, self.clock, self.ctx, self.metrics)
 
 
+def _port(conn, ctx: AlertingContext) -> PostgresNotifier:
+    return PostgresNotifier(conn, route=ctx.route)
+
+
 def _scheduler(pool, clock, ctx, metrics) -> TimerScheduler:
+    port_of = partial(PostgresNotifier, route=ctx.route)
     return TimerScheduler(
         pool,
-        fire_batch=partial(handlers.fire_steps, ctx=ctx, metrics=metrics),
+        fire_batch=handlers.fire_batch(port_of, handlers.Deps(ctx, metrics)),
         clock=clock,
         registry=CollectorRegistry(),
     )

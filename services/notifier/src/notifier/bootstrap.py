@@ -1,4 +1,5 @@
-"""The notifier's composition root."""
+"""The notifier's composition root: the port over PostgreSQL, the handlers'
+dependencies, and the Kafka, timer and HTTP entrypoints that call the handlers."""
 
 from functools import partial
 
@@ -6,8 +7,10 @@ import asyncpg
 from fastapi import FastAPI
 
 from notifier import handlers
+from notifier.adapters.postgres import PostgresNotifier
 from notifier.config import NotifierSettings
 from notifier.entrypoints import http, stream
+from notifier.ports import PortFactory
 from notifier.watchdog import Watchdog
 from shared.alerting import AlertingContext, add_alerting_workers
 from shared.clock import Clock, SystemClock
@@ -22,11 +25,10 @@ def create_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fas
         components=("timers", "deliveries"),
     )
     ctx = AlertingContext.of(runtime, settings)
-    metrics = handlers.NotifierMetrics(runtime.registry)
-    stream.register(runtime, ctx, metrics)
-    add_alerting_workers(
-        runtime, settings, partial(handlers.fire_steps, ctx=ctx, metrics=metrics)
-    )
+    deps = handlers.Deps(ctx, handlers.NotifierMetrics(runtime.registry))
+    port_of: PortFactory = partial(PostgresNotifier, route=ctx.route)
+    stream.register(runtime, port_of, deps)
+    add_alerting_workers(runtime, settings, handlers.fire_batch(port_of, deps))
 
     def watchdog(pool: asyncpg.Pool) -> Watchdog:
         return Watchdog(
@@ -42,6 +44,6 @@ def create_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fas
     app = FastAPI(
         title="missing-from-care notifier", version="1", lifespan=runtime.lifespan
     )
-    app.include_router(http.create_router(runtime, ctx))
+    app.include_router(http.create_router(runtime, port_of, deps))
     add_ops_routes(app, runtime)
     return app

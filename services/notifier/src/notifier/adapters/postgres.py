@@ -1,134 +1,39 @@
-"""The notifier's tables on asyncpg; every function runs in the caller's transaction."""
+"""The notifier's tables on asyncpg: the ``Notifier`` port (every statement a handler
+runs, in its caller's transaction) and the read queries of the HTTP API."""
 
 import functools
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from notifier.domain.model import Obligation
-from shared.alerts import Alert
+from notifier.domain.model import (
+    Ack,
+    AlertRef,
+    ClockTimes,
+    EpisodeRecord,
+    EpisodeStatus,
+    NewObligation,
+    Obligation,
+    OpenObligation,
+    StepAlert,
+    StoredFacts,
+)
+from rules import EpisodeFacts
+from shared import timers
+from shared.alerts import Alert, Route, enqueue_alerts
 from shared.db import Conn
-from shared.policy import Chain
-
-
-async def save_episode(
-    conn: Conn,
-    *,
-    episode_id: UUID,
-    county_code: str,
-    child_initials: str,
-    caseworker: dict[str, Any],
-    supervisor: dict[str, Any],
-    facts: dict[str, Any],
-    times: dict[str, Any],
-) -> None:
-    await conn.execute(
-        """
-        INSERT INTO episodes (episode_id, county_code, child_initials, caseworker,
-                              supervisor, facts, times)
-        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (episode_id) DO NOTHING
-        """,
-        episode_id,
-        county_code,
-        child_initials,
-        caseworker,
-        supervisor,
-        facts,
-        times,
-    )
-
-
-async def lock_episode(conn: Conn, episode_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT * FROM episodes WHERE episode_id = $1 FOR UPDATE", episode_id
-    )
-
-
-async def update_episode(
-    conn: Conn,
-    episode_id: UUID,
-    *,
-    times: dict[str, Any],
-    facts: dict[str, Any],
-    status: str,
-) -> None:
-    await conn.execute(
-        "UPDATE episodes SET times = $2, facts = $3, status = $4 WHERE episode_id = $1",
-        episode_id,
-        times,
-        facts,
-        status,
-    )
-
-
-async def insert_obligation(conn: Conn, **values: Any) -> bool:
-    columns = ", ".join(values)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    inserted = await conn.fetchval(
-        f"INSERT INTO obligations ({columns}) VALUES ({placeholders}) "
-        "ON CONFLICT (episode_id, kind) DO NOTHING RETURNING true",
-        *values.values(),
-    )
-    return bool(inserted)
-
-
-async def open_obligations(conn: Conn, episode_id: UUID) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT * FROM obligations WHERE episode_id = $1 AND status = 'open' "
-        "ORDER BY due_at FOR UPDATE",
-        episode_id,
-    )
-
-
-async def lock_obligation(conn: Conn, obligation_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT o.*, e.child_initials, e.caseworker, e.supervisor FROM obligations o "
-        "JOIN episodes e USING (episode_id) WHERE o.id = $1 FOR UPDATE OF o",
-        obligation_id,
-    )
-
-
-async def set_obligation(conn: Conn, obligation_id: UUID, **values: Any) -> None:
-    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(values, start=2))
-    await conn.execute(
-        f"UPDATE obligations SET {assignments} WHERE id = $1",
-        obligation_id,
-        *values.values(),
-    )
-
-
-async def insert_alert(conn: Conn, **values: Any) -> bool:
-    columns = ", ".join(values)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
-    inserted = await conn.fetchval(
-        f"INSERT INTO alerts ({columns}) VALUES ({placeholders}) "
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING true",
-        *values.values(),
-    )
-    return bool(inserted)
+from shared.outbox import enqueue_many
+from shared.policy import Chain, ClockStart, SatisfiedBy
+from shared.published import Outgoing
 
 
 async def get_alert(conn: Conn, alert_id: UUID) -> asyncpg.Record | None:
+    """One alert row, as the HTTP API shows it."""
     return await conn.fetchrow("SELECT * FROM alerts WHERE id = $1", alert_id)
-
-
-async def insert_ack(
-    conn: Conn, *, alert_id: UUID, acked_by: str, acked_at: datetime, note: str | None
-) -> int:
-    ack_id: int = await conn.fetchval(
-        "INSERT INTO acks (alert_id, acked_by, acked_at, note) VALUES ($1, $2, $3, $4) "
-        "RETURNING id",
-        alert_id,
-        acked_by,
-        acked_at,
-        note,
-    )
-    return ack_id
 
 
 async def acks_of(conn: Conn, alert_id: UUID) -> list[asyncpg.Record]:
@@ -294,46 +199,6 @@ def obligation_of(r: asyncpg.Record) -> Obligation:
     )
 
 
-async def lock_for_firing(
-    conn: Conn, obligation_ids: Sequence[UUID]
-) -> dict[UUID, Obligation | None]:
-    """The obligations, locked; None for one that is no longer open. One that another
-    transaction holds (a notice being recorded) is left out: fired next round."""
-    found: dict[UUID, Obligation | None] = {}
-    for r in await conn.fetch(_LOCK_FOR_FIRING, list(obligation_ids)):
-        found[r["id"]] = obligation_of(r) if r["status"] == "open" else None
-    return found
-
-
-@dataclass(frozen=True)
-class AlertRow:
-    id: UUID
-    obligation_id: UUID
-    episode_id: UUID
-    step_key: str
-    level: int
-    level_name: str
-    reason: str
-    scheduled_at: datetime
-    recipients: list[dict[str, Any]]
-
-    @classmethod
-    def of(cls, alert: Alert, obligation_id: UUID, step_key: str) -> "AlertRow":
-        return cls(
-            id=alert.id,
-            obligation_id=obligation_id,
-            episode_id=alert.episode_id,
-            step_key=step_key,
-            level=alert.details["level"],
-            level_name=alert.details["level_name"],
-            reason=alert.reason,
-            scheduled_at=alert.scheduled_at,
-            recipients=[
-                {"id": r.id, "name": r.name, "email": r.email} for r in alert.recipients
-            ],
-        )
-
-
 _INSERT_ALERTS = """
 INSERT INTO alerts (id, dedupe_key, obligation_id, episode_id, step_key, level,
                     level_name, reason, scheduled_at, created_at, recipients)
@@ -344,36 +209,268 @@ ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id
 """
 
+_LOCK_OBLIGATION = """
+SELECT o.*, e.child_initials, e.caseworker, e.supervisor FROM obligations o
+JOIN episodes e USING (episode_id) WHERE o.id = $1 FOR UPDATE OF o
+"""
 
-async def insert_alerts(
-    conn: Conn, alerts: Sequence[AlertRow], now: datetime
-) -> set[UUID]:
-    """Insert the alerts not raised before (one per obligation and step); the ids
-    of those inserted."""
-    if not alerts:
-        return set()
-    rows = await conn.fetch(
-        _INSERT_ALERTS,
-        [a.id for a in alerts],
-        [a.obligation_id for a in alerts],
-        [a.episode_id for a in alerts],
-        [a.step_key for a in alerts],
-        [a.level for a in alerts],
-        [a.level_name for a in alerts],
-        [a.reason for a in alerts],
-        [a.scheduled_at for a in alerts],
-        [json.dumps(a.recipients) for a in alerts],
-        now,
-    )
-    return {r["id"] for r in rows}
+_LOCK_OPEN = """
+SELECT id, episode_id, county_code, kind, rule, clock_start, due_at, breached_at
+FROM obligations WHERE episode_id = $1 AND status = 'open'
+ORDER BY due_at FOR UPDATE
+"""
 
 
-async def mark_breached(
-    conn: Conn, obligation_ids: Sequence[UUID], now: datetime
-) -> None:
-    if obligation_ids:
-        await conn.execute(
-            "UPDATE obligations SET breached_at = $2 WHERE id = ANY($1::uuid[])",
-            list(obligation_ids),
+class PostgresNotifier:
+    """The ``Notifier`` port on one connection, in its caller's transaction."""
+
+    def __init__(self, conn: Conn, *, route: Route) -> None:
+        self._conn = conn
+        self._route = route
+
+    # ----------------------------------------------------------------- episodes
+
+    async def add_episode(self, episode: EpisodeRecord) -> None:
+        await self._conn.execute(
+            "INSERT INTO episodes (episode_id, county_code, child_initials, "
+            "caseworker, supervisor, facts, times, status) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (episode_id) DO NOTHING",
+            episode.id,
+            episode.county_code,
+            episode.child_initials,
+            episode.staff["caseworker"],
+            episode.staff["supervisor"],
+            _facts_json(episode.facts),
+            _times_json(episode.times),
+            episode.status.value,
+        )
+
+    async def lock_episode(self, episode_id: UUID) -> EpisodeRecord | None:
+        row = await self._conn.fetchrow(
+            "SELECT * FROM episodes WHERE episode_id = $1 FOR UPDATE", episode_id
+        )
+        return _episode(row) if row is not None else None
+
+    async def save_episode(self, episode: EpisodeRecord) -> None:
+        await self._conn.execute(
+            "UPDATE episodes SET times = $2, facts = $3, status = $4 "
+            "WHERE episode_id = $1",
+            episode.id,
+            _times_json(episode.times),
+            _facts_json(episode.facts),
+            episode.status.value,
+        )
+
+    # -------------------------------------------------------------- obligations
+
+    async def add_obligation(self, new: NewObligation) -> bool:
+        inserted = await self._conn.fetchval(
+            "INSERT INTO obligations (id, episode_id, county_code, jurisdiction, kind, "
+            "title, opened_at, clock_start, due_at, policy_digest, rule, chain, "
+            "snooze, breach_repeat, reminders) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+            "$8, $9, $10, $11, $12, $13, $14, $15) "
+            "ON CONFLICT (episode_id, kind) DO NOTHING RETURNING true",
+            new.id,
+            new.episode_id,
+            new.county_code,
+            new.jurisdiction,
+            new.rule.id,
+            new.rule.title,
+            new.opened_at,
+            new.clock_start,
+            new.due_at,
+            new.policy_digest,
+            new.rule.model_dump(mode="json"),
+            new.chain.model_dump(mode="json"),
+            new.snooze,
+            new.breach_repeat,
+            list(new.reminders),
+        )
+        return bool(inserted)
+
+    async def lock_open_obligations(self, episode_id: UUID) -> list[OpenObligation]:
+        return [_open(r) for r in await self._conn.fetch(_LOCK_OPEN, episode_id)]
+
+    async def set_waiting(self, obligation_id: UUID, reason: str) -> None:
+        await self._conn.execute(
+            "UPDATE obligations SET waiting_reason = $2 WHERE id = $1",
+            obligation_id,
+            reason,
+        )
+
+    async def satisfy(
+        self,
+        obligation_id: UUID,
+        *,
+        at: datetime,
+        by: str,
+        reference_number: str | None,
+        now: datetime,
+    ) -> None:
+        await self._conn.execute(
+            "UPDATE obligations SET status = 'satisfied', satisfied_at = $2, "
+            "satisfied_by = $3, reference_number = $4, waiting_reason = NULL, "
+            "closed_at = $5 WHERE id = $1",
+            obligation_id,
+            at,
+            by,
+            reference_number,
             now,
         )
+
+    async def make_moot(
+        self, obligation_ids: Sequence[UUID], *, reason: str, now: datetime
+    ) -> None:
+        if obligation_ids:
+            await self._conn.execute(
+                "UPDATE obligations SET status = 'moot', closed_reason = $2, "
+                "closed_at = $3 WHERE id = ANY($1::uuid[])",
+                list(obligation_ids),
+                reason,
+                now,
+            )
+
+    async def lock_obligation(self, obligation_id: UUID) -> Obligation | None:
+        row = await self._conn.fetchrow(_LOCK_OBLIGATION, obligation_id)
+        return obligation_of(row) if row is not None else None
+
+    async def snooze(self, obligation_id: UUID, *, until: datetime, level: int) -> None:
+        await self._conn.execute(
+            "UPDATE obligations SET snoozed_until = $2, snoozed_level = $3 "
+            "WHERE id = $1",
+            obligation_id,
+            until,
+            level,
+        )
+
+    # ------------------------------------------------------------------- firing
+
+    async def lock_for_firing(
+        self, obligation_ids: Sequence[UUID]
+    ) -> dict[UUID, Obligation | None]:
+        found: dict[UUID, Obligation | None] = {}
+        for r in await self._conn.fetch(_LOCK_FOR_FIRING, list(obligation_ids)):
+            found[r["id"]] = obligation_of(r) if r["status"] == "open" else None
+        return found
+
+    async def insert_alerts(
+        self, alerts: Sequence[StepAlert], now: datetime
+    ) -> set[UUID]:
+        if not alerts:
+            return set()
+        rows = await self._conn.fetch(
+            _INSERT_ALERTS,
+            [a.alert.id for a in alerts],
+            [a.obligation_id for a in alerts],
+            [a.alert.episode_id for a in alerts],
+            [a.step_key for a in alerts],
+            [a.level for a in alerts],
+            [a.level_name for a in alerts],
+            [a.alert.reason for a in alerts],
+            [a.alert.scheduled_at for a in alerts],
+            [json.dumps(_recipients(a.alert)) for a in alerts],
+            now,
+        )
+        return {r["id"] for r in rows}
+
+    async def mark_breached(
+        self, obligation_ids: Sequence[UUID], now: datetime
+    ) -> None:
+        if obligation_ids:
+            await self._conn.execute(
+                "UPDATE obligations SET breached_at = $2 WHERE id = ANY($1::uuid[])",
+                list(obligation_ids),
+                now,
+            )
+
+    # --------------------------------------------------------------------- acks
+
+    async def get_alert(self, alert_id: UUID) -> AlertRef | None:
+        row = await get_alert(self._conn, alert_id)
+        if row is None:
+            return None
+        return AlertRef(
+            row["id"], row["obligation_id"], row["episode_id"], row["level"]
+        )
+
+    async def add_ack(self, alert_id: UUID, ack: Ack) -> None:
+        await self._conn.execute(
+            "INSERT INTO acks (alert_id, acked_by, acked_at, note) "
+            "VALUES ($1, $2, $3, $4)",
+            alert_id,
+            ack.acked_by,
+            ack.acked_at,
+            ack.note,
+        )
+
+    async def acks_of(self, alert_id: UUID) -> list[Ack]:
+        rows = await acks_of(self._conn, alert_id)
+        return [Ack(r["acked_by"], r["acked_at"], r["note"]) for r in rows]
+
+    # ------------------------------------------------------------------ effects
+
+    async def schedule(self, steps: Sequence[timers.Step]) -> None:
+        await timers.schedule_many(self._conn, steps)
+
+    async def pending_step(self, subject_id: UUID) -> timers.Timer | None:
+        return await timers.pending(self._conn, subject_id)
+
+    async def move_step(self, timer_id: int, to: timers.Move) -> None:
+        await timers.move(self._conn, timer_id, to)
+
+    async def cancel(self, subject_ids: Sequence[UUID], now: datetime) -> None:
+        if subject_ids:
+            await timers.cancel_pending_many(self._conn, subject_ids, now)
+
+    async def emit(self, events: Sequence[Outgoing]) -> None:
+        await enqueue_many(self._conn, events)
+
+    async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:
+        await enqueue_alerts(self._conn, alerts, self._route, now)
+
+
+def _facts_json(stored: StoredFacts) -> dict[str, Any]:
+    facts = stored.facts.model_dump(mode="json")
+    if stored.flags is None:
+        return facts
+    return {**facts, "endangerment_flags": stored.flags}
+
+
+def _times_json(times: ClockTimes) -> dict[str, str | None]:
+    return {k.value: v.isoformat() if v else None for k, v in times.items()}
+
+
+def _episode(row: asyncpg.Record) -> EpisodeRecord:
+    facts = row["facts"]
+    return EpisodeRecord(
+        id=row["episode_id"],
+        county_code=row["county_code"],
+        child_initials=row["child_initials"],
+        staff={"caseworker": row["caseworker"], "supervisor": row["supervisor"]},
+        facts=StoredFacts(
+            EpisodeFacts.model_validate(facts), facts.get("endangerment_flags")
+        ),
+        times={
+            ClockStart(k): datetime.fromisoformat(v) if v else None
+            for k, v in row["times"].items()
+        },
+        status=EpisodeStatus(row["status"]),
+    )
+
+
+def _open(row: asyncpg.Record) -> OpenObligation:
+    return OpenObligation(
+        id=row["id"],
+        episode_id=row["episode_id"],
+        county_code=row["county_code"],
+        kind=row["kind"],
+        satisfied_by=SatisfiedBy.model_validate(row["rule"]["satisfied_by"]),
+        clock_start=row["clock_start"],
+        due_at=row["due_at"],
+        breached=row["breached_at"] is not None,
+    )
+
+
+def _recipients(alert: Alert) -> list[dict[str, Any]]:
+    return [{"id": r.id, "name": r.name, "email": r.email} for r in alert.recipients]

@@ -1,13 +1,98 @@
-"""The notifier's values: an open obligation as its steps and alerts see it."""
+"""The notifier's values: the episode as the notifier keeps it, an obligation as it
+opens, as a notice or closing reads it and as its steps and alerts see it, and the
+alerts and acknowledgements of its steps."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
 from uuid import UUID
 
 from notifier.domain.steps import Snooze, Timing
-from shared.policy import Chain, Defaults
+from rules import EndangermentFlags, EpisodeFacts
+from shared.alerts import Alert
+from shared.policy import Chain, ClockStart, Defaults, ObligationRule, SatisfiedBy
+
+ClockTimes = Mapping[ClockStart, datetime | None]
+"""The moments a rule's clock may start from (``determined_missing_at`` may be None)."""
+
+
+OpenedBy = Literal["reported", "located", "screening", "update"]
+
+
+class EpisodeStatus(StrEnum):
+    MISSING = "missing"
+    LOCATED = "located"
+    CLOSED = "closed"
+
+
+class ObligationStatus(StrEnum):
+    OPEN = "open"
+    SATISFIED = "satisfied"
+    MOOT = "moot"
+
+
+@dataclass(frozen=True)
+class StoredFacts:
+    """What the rules' conditions read, with the endangerment flags behind
+    ``endangered`` (None: a row from before the flags were kept)."""
+
+    facts: EpisodeFacts
+    flags: EndangermentFlags | None
+
+
+@dataclass(frozen=True)
+class EpisodeRecord:
+    """An episode as the notifier keeps it: never the child's name."""
+
+    id: UUID
+    county_code: str
+    child_initials: str
+    staff: Mapping[str, Any]
+    """The caseworker and supervisor, as the policy's roles name them."""
+    facts: StoredFacts
+    times: ClockTimes
+    status: EpisodeStatus
+
+
+@dataclass(frozen=True)
+class NewObligation:
+    """An obligation a rule opens, with the timing frozen from the policy in force."""
+
+    id: UUID
+    episode_id: UUID
+    county_code: str
+    jurisdiction: str
+    rule: ObligationRule
+    chain: Chain
+    opened_at: datetime
+    opened_by: OpenedBy
+    clock_start: datetime
+    due_at: datetime
+    policy_digest: str
+    reminders: tuple[timedelta, ...]
+    breach_repeat: timedelta
+    snooze: timedelta
+
+    def timing(self) -> Timing:
+        return Timing(
+            self.opened_at, self.due_at, self.chain, self.reminders, self.breach_repeat
+        )
+
+
+@dataclass(frozen=True)
+class OpenObligation:
+    """An open obligation as a recorded notice or the episode's closing reads it."""
+
+    id: UUID
+    episode_id: UUID
+    county_code: str
+    kind: str
+    satisfied_by: SatisfiedBy
+    clock_start: datetime
+    due_at: datetime
+    breached: bool
 
 
 @dataclass(frozen=True)
@@ -48,3 +133,31 @@ class Obligation:
 
     def snoozed(self) -> Snooze:
         return Snooze(self.snoozed_until, self.snoozed_level)
+
+
+@dataclass(frozen=True)
+class StepAlert:
+    """The alert of one obligation's step: kept once per obligation and step."""
+
+    alert: Alert
+    obligation_id: UUID
+    step_key: str
+    level: int
+    level_name: str
+
+
+@dataclass(frozen=True)
+class AlertRef:
+    """A raised alert as an acknowledgement reads it."""
+
+    id: UUID
+    obligation_id: UUID
+    episode_id: UUID
+    level: int
+
+
+@dataclass(frozen=True)
+class Ack:
+    acked_by: str
+    acked_at: datetime
+    note: str | None

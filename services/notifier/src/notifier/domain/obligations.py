@@ -1,18 +1,193 @@
-"""Whether a notification satisfies an obligation, and how alerts name the child.
-Which obligations an event opens is the policy's rule evaluation (``rules``); when
-each step fires is ``notifier.domain.steps``. No I/O, no clock."""
+"""Which obligations an episode event opens, satisfies or makes moot, and what the
+notifier keeps of an episode's facts as events add to them. The rules' conditions
+and deadlines are the policy's rule evaluation (``rules``); when each step fires is
+``notifier.domain.steps``. No I/O, no clock: moments and ids are passed in."""
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from uuid import UUID, uuid4
 
-from shared.events import NotificationRecordedData
-from shared.policy import SatisfiedBy
+from notifier.domain.model import (
+    ClockTimes,
+    EpisodeRecord,
+    EpisodeStatus,
+    NewObligation,
+    OpenedBy,
+    OpenObligation,
+    StoredFacts,
+)
+from rules import (
+    EpisodeFacts,
+    endangerment_flags,
+    is_endangered,
+    known,
+    obligations_to_open,
+    report_clock_times,
+)
+from shared.events import EpisodeReported, EpisodeUpdatedData, NotificationRecordedData
+from shared.policy import Policy, SatisfiedBy, Trigger
+
+_OPENED_BY: dict[Trigger, OpenedBy] = {
+    Trigger.REPORTED: "reported",
+    Trigger.LOCATED: "located",
+    Trigger.SCREENING: "screening",
+}
 
 
 @dataclass(frozen=True)
 class Satisfaction:
     satisfied: bool
     waiting_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class NoticeOutcome:
+    """What a recorded notice does to one open obligation: satisfies it (on time or
+    late), or leaves it waiting with a reason."""
+
+    obligation: OpenObligation
+    satisfied: bool
+    waiting_reason: str | None
+    on_time: bool
+
+
+def reported_episode(report: EpisodeReported) -> EpisodeRecord:
+    """The episode as the notifier keeps it from its report."""
+    return EpisodeRecord(
+        id=report.episode_id,
+        county_code=report.county_code,
+        child_initials=initials(report.child.first_name, report.child.last_name),
+        staff={
+            "caseworker": report.caseworker.model_dump(mode="json"),
+            "supervisor": report.supervisor.model_dump(mode="json"),
+        },
+        facts=StoredFacts(
+            EpisodeFacts.of(report), endangerment_flags(report.endangerments)
+        ),
+        times=report_clock_times(report),
+        status=EpisodeStatus.MISSING,
+    )
+
+
+def later_event(
+    episode: EpisodeRecord,
+    times: ClockTimes,
+    *,
+    trafficking_indicated: bool | None = None,
+    status: EpisodeStatus | None = None,
+) -> EpisodeRecord:
+    """The episode after a later event (located, screening): the clocks it starts,
+    what it says of trafficking, and the status it sets."""
+    facts = episode.facts
+    if trafficking_indicated is not None:
+        updated = facts.facts.model_copy(
+            update={"trafficking_indicated": trafficking_indicated}
+        )
+        facts = replace(facts, facts=updated)
+    return replace(
+        episode,
+        times={**episode.times, **times},
+        facts=facts,
+        status=status or episode.status,
+    )
+
+
+def changes_facts(update: EpisodeUpdatedData) -> bool:
+    """Whether an update says anything the rules' conditions read."""
+    indian_child = update.child.indian_child if update.child else None
+    return update.endangerments is not None or indian_child is not None
+
+
+def learn(stored: StoredFacts, update: EpisodeUpdatedData) -> StoredFacts:
+    """The facts after an update: its endangerment flags merge over those known, an
+    endangerment once known stays known, and it may say the child is an Indian
+    child."""
+    facts, flags = stored.facts, stored.flags
+    if update.endangerments is not None:
+        merged = {**(flags or {}), **endangerment_flags(update.endangerments)}
+        # Rows from before flags were kept: an endangerment once known stays known.
+        endangered = is_endangered(merged) or (flags is None and facts.endangered)
+        facts = facts.model_copy(update={"endangered": endangered})
+        flags = merged
+    indian_child = update.child.indian_child if update.child else None
+    if indian_child is not None:
+        facts = facts.model_copy(update={"indian_child": known(indian_child)})
+    return StoredFacts(facts, flags)
+
+
+def to_open(
+    policy: Policy,
+    episode: EpisodeRecord,
+    trigger: Trigger,
+    *,
+    now: datetime,
+    learned_at: datetime | None = None,
+    new_id: Callable[[], UUID] = uuid4,
+) -> list[NewObligation]:
+    """The obligations the rules in force for the episode's county ask for on
+    ``trigger``, due from the episode's clocks (or from ``learned_at``, when an
+    update made a rule apply), with their timing frozen from ``policy``. One already
+    opened for the episode is the repository's to refuse (one per episode and kind).
+    """
+    defaults = policy.document.defaults
+    drafts = obligations_to_open(
+        policy.obligations_for(episode.county_code),
+        trigger,
+        episode.facts.facts,
+        episode.times,
+        learned_at=learned_at,
+    )
+    return [
+        NewObligation(
+            id=new_id(),
+            episode_id=episode.id,
+            county_code=episode.county_code,
+            jurisdiction=policy.jurisdiction_of(episode.county_code),
+            rule=draft.rule,
+            chain=policy.chain(draft.rule.chain),
+            opened_at=now,
+            opened_by="update" if learned_at is not None else _OPENED_BY[trigger],
+            clock_start=draft.clock_start,
+            due_at=draft.due_at,
+            policy_digest=policy.digest,
+            reminders=tuple(
+                draft.rule.reminders
+                if draft.rule.reminders is not None
+                else defaults.reminders
+            ),
+            breach_repeat=defaults.breach_repeat,
+            snooze=defaults.snooze,
+        )
+        for draft in drafts
+    ]
+
+
+def on_notice(
+    open_obligations: Sequence[OpenObligation],
+    notice: NotificationRecordedData,
+    times: ClockTimes,
+) -> list[NoticeOutcome]:
+    """What a recorded notice does to each of the episode's open obligations; those
+    it does not concern are left out."""
+    outcomes = []
+    for obligation in open_obligations:
+        satisfied_by = obligation.satisfied_by
+        not_before = times.get(satisfied_by.not_before)
+        checked = check_notification(satisfied_by, notice, not_before=not_before)
+        if checked is not None:
+            on_time = notice.notified_at <= obligation.due_at
+            outcomes.append(
+                NoticeOutcome(
+                    obligation, checked.satisfied, checked.waiting_reason, on_time
+                )
+            )
+    return outcomes
+
+
+def moot_reason(closed_reason: str) -> str:
+    """Why closing the episode makes its open obligations moot."""
+    return f"episode closed: {closed_reason}"
 
 
 def check_notification(

@@ -1,5 +1,6 @@
 """The notifier's HTTP API: acknowledge alerts, look up obligations and alerts."""
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -13,6 +14,7 @@ from pydantic_core import PydanticCustomError
 from notifier import handlers
 from notifier.adapters import postgres
 from notifier.domain.steps import responsible_level
+from notifier.ports import PortFactory
 from rules import resolve
 from shared.alerting import AlertingContext
 from shared.auth import Principal, Role
@@ -141,7 +143,10 @@ class AlertView(BaseModel):
     obligation: ObligationView
 
 
-def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
+def create_router(
+    runtime: ServiceRuntime, port_of: PortFactory, deps: handlers.Deps
+) -> APIRouter:
+    ctx = deps.ctx
     router = APIRouter(prefix="/v1", tags=["notifier"])
     staff = Depends(runtime.auth.require(Role.CASEWORKER, Role.ONCALL))
 
@@ -167,16 +172,22 @@ def create_router(runtime: ServiceRuntime, ctx: AlertingContext) -> APIRouter:
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
                 outcome = await handlers.acknowledge(
-                    conn,
+                    port_of(conn),
                     alert_id,
                     acked_by=principal.subject,
                     note=body.note if body else None,
-                    ctx=ctx,
+                    deps=deps,
                     in_scope=principal.sees,
                 )
         except handlers.AlertNotFoundError:
             raise HTTPException(status_code=404, detail="no such alert") from None
-        return AckView(**outcome.__dict__)
+        return AckView(
+            alert_id=outcome.alert_id,
+            acked_by=outcome.acked_by,
+            acked_at=outcome.acked_at,
+            snoozed_until=outcome.snoozed_until,
+            acks=[asdict(a) for a in outcome.acks],
+        )
 
     @router.get("/obligations", response_model=list[ObligationView])
     async def list_obligations(

@@ -1,22 +1,23 @@
 """The notifier's Kafka side: canonical episode events open, satisfy and close
 obligations, in batches of up to ``CONSUMER_BATCH_SIZE`` events per transaction."""
 
-from functools import partial
-
 from notifier import handlers
+from notifier.ports import PortFactory
 from shared import topics
-from shared.alerting import AlertingContext
-from shared.consumer import each
+from shared.consumer import RawMessage, each
+from shared.db import Conn
+from shared.events import CloudEvent
 from shared.runtime import ServiceRuntime
 
 
 def register(
-    runtime: ServiceRuntime,
-    ctx: AlertingContext,
-    metrics: handlers.NotifierMetrics,
+    runtime: ServiceRuntime, port_of: PortFactory, deps: handlers.Deps
 ) -> None:
+    async def on_episode_event(
+        conn: Conn, event: CloudEvent, _message: RawMessage
+    ) -> None:
+        await handlers.apply_episode_event(port_of(conn), event, deps)
+
     runtime.subscribe_batch(
-        "notifier-episodes",
-        each(partial(handlers.apply_episode_event, ctx=ctx, metrics=metrics)),
-        topics.EPISODES,
+        "notifier-episodes", each(on_episode_event), topics.EPISODES
     )

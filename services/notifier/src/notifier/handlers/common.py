@@ -1,31 +1,26 @@
-"""What the notifier's handlers share: their metrics and the step events."""
+"""What the notifier's handlers share: their dependencies, their metrics (counted
+here, never in the domain), the events they build and how a step of the domain
+becomes a timer row."""
 
+import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
 from prometheus_client import CollectorRegistry, Counter
+from pydantic import BaseModel
 
 from notifier.domain import steps
-from notifier.domain.model import Obligation
+from notifier.domain.model import EpisodeRecord, Obligation
+from notifier.ports import Notifier
 from shared.alerting import AlertingContext
 from shared.alerts import Alert
-from shared.db import Conn
-from shared.outbox import enqueue_many
-from shared.published import (
-    AlertAcknowledged,
-    ObligationEvent,
-    ObligationRef,
-    ObligationStep,
-    Outgoing,
-    outgoing,
-)
+from shared.policy import Defaults
+from shared.published import Outgoing, outgoing
+from shared.timers import Move, Step, Timer
 
-STEP_EVENTS = {
-    steps.ESCALATED: ObligationEvent.ESCALATED,
-    steps.REMINDED: ObligationEvent.REMINDED,
-    steps.BREACHED: ObligationEvent.BREACHED,
-}
+logger = logging.getLogger(__name__)
 
 
 class NotifierMetrics:
@@ -64,52 +59,48 @@ class NotifierMetrics:
                 self.alerts.labels(firing.reason).inc()
 
 
-def step_event(
-    obligation: Obligation,
-    firing: steps.Firing,
-    alert: Alert | None,
-    raised: set[UUID],
-    ctx: AlertingContext,
-    now: datetime,
-) -> Outgoing | None:
-    """``reminded`` / ``escalated`` / ``breached`` (once, at the deadline) for a step
-    that fired; an alert not raised again (the step fired before) is named as none.
-    The opening alert and the breach's repeats have no event of their own."""
-    if (
-        firing.level is None
-        or firing.reason == steps.OPENED
-        or (firing.reason == steps.BREACHED and not firing.first_breach)
-    ):
-        return None
-    level = firing.level
-    data = ObligationStep(
-        obligation_id=obligation.id,
-        episode_id=obligation.episode_id,
-        county_code=obligation.county_code,
-        kind=obligation.kind,
-        level=level,
-        level_name=obligation.chain.levels[level].name,
-        due_at=obligation.due_at,
-        alert_id=alert.id if alert is not None and alert.id in raised else None,
-    )
-    return outgoing(
-        STEP_EVENTS[firing.reason],
-        data,
-        source=ctx.source,
-        subject=obligation.episode_id,
-        time=now,
-    )
+@dataclass(frozen=True)
+class Deps:
+    """What handlers need besides the port: the policy, clock and routes, metrics."""
+
+    ctx: AlertingContext
+    metrics: NotifierMetrics
+
+    def now(self) -> datetime:
+        return self.ctx.clock.now()
+
+    @property
+    def defaults(self) -> Defaults:
+        return self.ctx.policy.document.defaults
+
+    def event(
+        self, event_type: str, data: BaseModel, episode_id: UUID, now: datetime
+    ) -> Outgoing:
+        """An event built from its published model, keyed by its episode (so one
+        episode's events stay in order)."""
+        return outgoing(
+            event_type, data, source=self.ctx.source, subject=episode_id, time=now
+        )
 
 
-async def emit(
-    conn: Conn,
-    ctx: AlertingContext,
-    event_type: str,
-    data: ObligationRef | AlertAcknowledged,
-    now: datetime,
-) -> None:
-    """One event, built from its published model, to the outbox."""
-    event = outgoing(
-        event_type, data, source=ctx.source, subject=data.episode_id, time=now
-    )
-    await enqueue_many(conn, [event])
+async def lock_episode(
+    port: Notifier, episode_id: UUID, *, warn: str | None = None
+) -> EpisodeRecord | None:
+    episode = await port.lock_episode(episode_id)
+    if episode is None and warn is not None:
+        # Intake publishes `reported` first on the same partition, so this means the
+        # report was never seen by us: nothing to attach deadlines to.
+        logger.warning("%s for an episode the notifier never saw reported", warn)
+    return episode
+
+
+def pending_of(timer: Timer) -> steps.Pending:
+    return steps.Pending.of(timer.step_key, timer.kind, timer.fire_at, timer.payload)
+
+
+def timer_step(subject_id: UUID, step: steps.Pending) -> Step:
+    return Step(subject_id, step.key, step.kind, step.fire_at, step.payload())
+
+
+def timer_move(step: steps.Pending) -> Move:
+    return Move(step.key, step.kind, step.fire_at, step.payload())
