@@ -2,6 +2,7 @@
 domain's values. Which step says something, and what, is decided here."""
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from notifier.domain import steps
@@ -47,12 +48,8 @@ def opened(new: NewObligation) -> ObligationOpened:
 
 def waiting(outcome: NoticeOutcome, notification_event_id: str) -> ObligationWaiting:
     assert outcome.waiting_reason is not None
-    o = outcome.obligation
     return ObligationWaiting(
-        obligation_id=o.id,
-        episode_id=o.episode_id,
-        county_code=o.county_code,
-        kind=o.kind,
+        **_ref(outcome.obligation),
         reason=outcome.waiting_reason,
         notification_event_id=notification_event_id,
     )
@@ -63,14 +60,10 @@ def satisfied(
     notice: NotificationRecordedData,
     notification_event_id: str,
 ) -> ObligationSatisfied:
-    o = outcome.obligation
     return ObligationSatisfied(
-        obligation_id=o.id,
-        episode_id=o.episode_id,
-        county_code=o.county_code,
-        kind=o.kind,
-        clock_start=o.clock_start,
-        due_at=o.due_at,
+        **_ref(outcome.obligation),
+        clock_start=outcome.obligation.clock_start,
+        due_at=outcome.obligation.due_at,
         satisfied_at=notice.notified_at,
         on_time=outcome.on_time,
         reference_number=notice.reference_number,
@@ -80,10 +73,7 @@ def satisfied(
 
 def moot(obligation: OpenObligation, reason: str) -> ObligationMoot:
     return ObligationMoot(
-        obligation_id=obligation.id,
-        episode_id=obligation.episode_id,
-        county_code=obligation.county_code,
-        kind=obligation.kind,
+        **_ref(obligation),
         reason=reason,
         was_breached=obligation.breached,
         due_at=obligation.due_at,
@@ -103,10 +93,7 @@ def step(
     ):
         return None
     data = ObligationStep(
-        obligation_id=obligation.id,
-        episode_id=obligation.episode_id,
-        county_code=obligation.county_code,
-        kind=obligation.kind,
+        **_ref(obligation),
         level=firing.level,
         level_name=obligation.chain.levels[firing.level].name,
         due_at=obligation.due_at,
@@ -127,3 +114,13 @@ def acknowledged(
         snoozed_until=snoozing.until if snoozing is not None else None,
         level=alert.level,
     )
+
+
+def _ref(obligation: OpenObligation | Obligation) -> dict[str, Any]:
+    """Which obligation an event is about (``ObligationRef``)."""
+    return {
+        "obligation_id": obligation.id,
+        "episode_id": obligation.episode_id,
+        "county_code": obligation.county_code,
+        "kind": obligation.kind,
+    }

@@ -25,8 +25,14 @@ from rules import (
     obligations_to_open,
     report_clock_times,
 )
-from shared.events import EpisodeReported, EpisodeUpdatedData, NotificationRecordedData
-from shared.policy import Policy, SatisfiedBy, Trigger
+from shared.events import (
+    EpisodeLocatedData,
+    EpisodeReported,
+    EpisodeUpdatedData,
+    NotificationRecordedData,
+    ScreeningCompletedData,
+)
+from shared.policy import ClockStart, Policy, SatisfiedBy, Trigger
 
 _OPENED_BY: dict[Trigger, OpenedBy] = {
     Trigger.REPORTED: "reported",
@@ -52,6 +58,13 @@ class NoticeOutcome:
     on_time: bool
 
 
+@dataclass(frozen=True)
+class Closing:
+    episode: EpisodeRecord
+    moot: tuple[OpenObligation, ...]
+    reason: str
+
+
 def reported_episode(report: EpisodeReported) -> EpisodeRecord:
     """The episode as the notifier keeps it from its report."""
     return EpisodeRecord(
@@ -70,26 +83,32 @@ def reported_episode(report: EpisodeReported) -> EpisodeRecord:
     )
 
 
-def later_event(
-    episode: EpisodeRecord,
-    times: ClockTimes,
-    *,
-    trafficking_indicated: bool | None = None,
-    status: EpisodeStatus | None = None,
+def on_located(episode: EpisodeRecord, located: EpisodeLocatedData) -> EpisodeRecord:
+    """The child is found: the recovery clocks start, and reporting duties that new
+    facts would open are no longer owed."""
+    times = {**episode.times, ClockStart.LOCATED_AT: located.located_at}
+    return replace(episode, times=times, status=EpisodeStatus.LOCATED)
+
+
+def on_screening(
+    episode: EpisodeRecord, screening: ScreeningCompletedData
 ) -> EpisodeRecord:
-    """The episode after a later event (located, screening): the clocks it starts,
-    what it says of trafficking, and the status it sets."""
-    facts = episode.facts
-    if trafficking_indicated is not None:
-        updated = facts.facts.model_copy(
-            update={"trafficking_indicated": trafficking_indicated}
-        )
-        facts = replace(facts, facts=updated)
-    return replace(
-        episode,
-        times={**episode.times, **times},
-        facts=facts,
-        status=status or episode.status,
+    """A trafficking screening: its clock starts, and what it found is a fact."""
+    times = {**episode.times, ClockStart.SCREENING_COMPLETED_AT: screening.completed_at}
+    found = {"trafficking_indicated": screening.trafficking_indicated}
+    facts = replace(episode.facts, facts=episode.facts.facts.model_copy(update=found))
+    return replace(episode, times=times, facts=facts)
+
+
+def on_closed(
+    episode: EpisodeRecord, open_obligations: Sequence[OpenObligation], reason: str
+) -> Closing:
+    """Closing the episode makes every duty still open moot (a breach stays on
+    record in the event); nothing opens for it any more."""
+    return Closing(
+        replace(episode, status=EpisodeStatus.CLOSED),
+        tuple(open_obligations),
+        f"episode closed: {reason}",
     )
 
 
@@ -183,11 +202,6 @@ def on_notice(
                 )
             )
     return outcomes
-
-
-def moot_reason(closed_reason: str) -> str:
-    """Why closing the episode makes its open obligations moot."""
-    return f"episode closed: {closed_reason}"
 
 
 def check_notification(

@@ -6,6 +6,8 @@ each new duty's first step, emit. Each runs in the consumed event's transaction.
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
+from uuid import UUID
 
 from notifier.domain import messages, steps
 from notifier.domain import obligations as decide
@@ -23,7 +25,7 @@ from shared.events import (
     NotificationRecorded,
     ScreeningCompleted,
 )
-from shared.policy import ClockStart, Trigger
+from shared.policy import Trigger
 from shared.published import ObligationEvent, Outgoing
 
 
@@ -42,25 +44,30 @@ async def record_report(port: Notifier, event: CloudEvent, deps: Deps) -> None:
 
 async def record_located(port: Notifier, event: CloudEvent, deps: Deps) -> None:
     located = event.data_as(EpisodeLocated)
-    known = await lock_episode(port, located.episode_id, warn=Trigger.LOCATED)
-    if known is None:
-        return
-    times = {ClockStart.LOCATED_AT: located.located_at}
-    episode = decide.later_event(known, times, status=EpisodeStatus.LOCATED)
-    await port.save_episode(episode)
-    await open_obligations(port, episode, Trigger.LOCATED, deps)
+    change = partial(decide.on_located, located=located)
+    await _record_later(port, located.episode_id, Trigger.LOCATED, change, deps)
 
 
 async def record_screening(port: Notifier, event: CloudEvent, deps: Deps) -> None:
     screening = event.data_as(ScreeningCompleted)
-    known = await lock_episode(port, screening.episode_id, warn=Trigger.SCREENING)
+    change = partial(decide.on_screening, screening=screening)
+    await _record_later(port, screening.episode_id, Trigger.SCREENING, change, deps)
+
+
+async def _record_later(
+    port: Notifier,
+    episode_id: UUID,
+    trigger: Trigger,
+    change: Callable[[EpisodeRecord], EpisodeRecord],
+    deps: Deps,
+) -> None:
+    """An event after the report: change the episode, open what it triggers."""
+    known = await lock_episode(port, episode_id, warn=trigger)
     if known is None:
         return
-    times = {ClockStart.SCREENING_COMPLETED_AT: screening.completed_at}
-    trafficking = screening.trafficking_indicated
-    episode = decide.later_event(known, times, trafficking_indicated=trafficking)
+    episode = change(known)
     await port.save_episode(episode)
-    await open_obligations(port, episode, Trigger.SCREENING, deps)
+    await open_obligations(port, episode, trigger, deps)
 
 
 async def apply_update(port: Notifier, event: CloudEvent, deps: Deps) -> None:
@@ -149,19 +156,18 @@ async def _apply_notice(
 async def apply_closed(port: Notifier, event: CloudEvent, deps: Deps) -> None:
     """Closing the episode makes its open duties moot and retires their steps."""
     closed = event.data_as(EpisodeClosed)
-    episode = await port.lock_episode(closed.episode_id)
-    if episode is None:
+    known = await port.lock_episode(closed.episode_id)
+    if known is None:
         return
     now = deps.now()
-    await port.save_episode(replace(episode, status=EpisodeStatus.CLOSED))
-    moot = await port.lock_open_obligations(episode.id)
-    reason = decide.moot_reason(closed.reason)
-    await port.make_moot([o.id for o in moot], reason=reason, now=now)
-    await port.cancel([o.id for o in moot], now)
-    data = [messages.moot(o, reason) for o in moot]
-    await port.emit(
-        [deps.event(ObligationEvent.MOOT, d, episode.id, now) for d in data]
-    )
+    open_ = await port.lock_open_obligations(known.id)
+    closing = decide.on_closed(known, open_, closed.reason)
+    await port.save_episode(closing.episode)
+    moot_ids = [o.id for o in closing.moot]
+    await port.make_moot(moot_ids, reason=closing.reason, now=now)
+    await port.cancel(moot_ids, now)
+    data = [messages.moot(o, closing.reason) for o in closing.moot]
+    await port.emit([deps.event(ObligationEvent.MOOT, d, known.id, now) for d in data])
 
 
 EpisodeHandler = Callable[[Notifier, CloudEvent, Deps], Awaitable[None]]
