@@ -8,7 +8,12 @@ from uuid import UUID
 
 from notifier.domain import acks, messages, steps
 from notifier.domain import obligations as decide
-from notifier.domain.model import EpisodeRecord, EpisodeStatus, Obligation
+from notifier.domain.model import (
+    EpisodeRecord,
+    EpisodeStatus,
+    Obligation,
+    OpenObligation,
+)
 from shared.events import (
     EpisodeLocatedData,
     EpisodeReported,
@@ -137,16 +142,7 @@ def notice(recipient: str, **data) -> NotificationRecordedData:
 def open_obligations(county: str):
     kept = episode(county)
     return kept, [
-        decide.OpenObligation(
-            id=o.id,
-            episode_id=o.episode_id,
-            county_code=o.county_code,
-            kind=o.rule.id,
-            satisfied_by=o.rule.satisfied_by,
-            clock_start=o.clock_start,
-            due_at=o.due_at,
-            breached=False,
-        )
+        OpenObligation.of(o)
         for o in decide.to_open(POLICY, kept, Trigger.REPORTED, now=START)
     ]
 

@@ -193,7 +193,10 @@ class FakeNotifier:
             for r in self._rows()
             if r.opened.episode_id == episode_id and r.status is ObligationStatus.OPEN
         ]
-        return [self._open(r) for r in sorted(rows, key=lambda r: r.opened.due_at)]
+        return [
+            OpenObligation.of(r.opened, breached=r.breached_at is not None)
+            for r in sorted(rows, key=lambda r: r.opened.due_at)
+        ]
 
     async def set_waiting(self, obligation_id: UUID, reason: str) -> None:
         self._update(obligation_id, waiting_reason=reason)
@@ -325,19 +328,6 @@ class FakeNotifier:
     def _update(self, obligation_id: UUID, **changes: object) -> None:
         row = self.obligations[obligation_id]
         self.obligations[obligation_id] = replace(row, **changes)  # type: ignore[arg-type]
-
-    def _open(self, row: FakeObligationRow) -> OpenObligation:
-        o = row.opened
-        return OpenObligation(
-            id=o.id,
-            episode_id=o.episode_id,
-            county_code=o.county_code,
-            kind=o.rule.id,
-            satisfied_by=o.rule.satisfied_by,
-            clock_start=o.clock_start,
-            due_at=o.due_at,
-            breached=row.breached_at is not None,
-        )
 
     def _obligation(self, row: FakeObligationRow) -> Obligation:
         o = row.opened

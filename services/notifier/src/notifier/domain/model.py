@@ -94,6 +94,19 @@ class OpenObligation:
     due_at: datetime
     breached: bool
 
+    @classmethod
+    def of(cls, new: NewObligation, *, breached: bool = False) -> "OpenObligation":
+        return cls(
+            id=new.id,
+            episode_id=new.episode_id,
+            county_code=new.county_code,
+            kind=new.rule.id,
+            satisfied_by=new.rule.satisfied_by,
+            clock_start=new.clock_start,
+            due_at=new.due_at,
+            breached=breached,
+        )
+
 
 @dataclass(frozen=True)
 class Obligation:
