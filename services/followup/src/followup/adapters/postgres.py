@@ -1,7 +1,7 @@
 """Followup's tables on asyncpg, as the ``Followup`` port: every method runs in the
 caller's transaction, and every SQL statement of the service is here."""
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from datetime import datetime
 from uuid import UUID
 
@@ -17,20 +17,13 @@ from followup.domain.model import (
     Series,
     SeriesStatus,
 )
-from shared import timers
-from shared.alerts import Alert, Route, enqueue_alerts
 from shared.db import Conn
+from shared.effects import PostgresEffects
 from shared.events import Staff
-from shared.outbox import enqueue_many
 from shared.policy import PromptRule, PromptStart
-from shared.published import Outgoing
 
 
-class PostgresFollowup:
-    def __init__(self, conn: Conn, *, route: Route) -> None:
-        self._conn = conn
-        self._route = route
-
+class PostgresFollowup(PostgresEffects):
     # ----------------------------------------------------------------- episodes
 
     async def add_episode(self, episode: Episode) -> None:
@@ -236,19 +229,6 @@ class PostgresFollowup:
         return [_prompt(r) for r in rows]
 
     # ------------------------------------------------------------------ effects
-
-    async def schedule(self, steps: Sequence[timers.Step]) -> None:
-        await timers.schedule_many(self._conn, steps)
-
-    async def cancel(self, subject_ids: Sequence[UUID], now: datetime) -> None:
-        if subject_ids:
-            await timers.cancel_pending_many(self._conn, subject_ids, now)
-
-    async def emit(self, events: Sequence[Outgoing]) -> None:
-        await enqueue_many(self._conn, events)
-
-    async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:
-        await enqueue_alerts(self._conn, alerts, self._route, now)
 
 
 async def open_prompts_by_kind(conn: Conn) -> dict[str, tuple[int, int]]:

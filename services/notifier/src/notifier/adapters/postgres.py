@@ -24,11 +24,10 @@ from notifier.domain.model import (
 )
 from rules import EpisodeFacts
 from shared import timers
-from shared.alerts import Alert, Route, enqueue_alerts
+from shared.alerts import Alert
 from shared.db import Conn
-from shared.outbox import enqueue_many
+from shared.effects import PostgresEffects
 from shared.policy import Chain, ClockStart, SatisfiedBy
-from shared.published import Outgoing
 
 
 async def get_alert(conn: Conn, alert_id: UUID) -> asyncpg.Record | None:
@@ -221,12 +220,8 @@ ORDER BY due_at FOR UPDATE
 """
 
 
-class PostgresNotifier:
+class PostgresNotifier(PostgresEffects):
     """The ``Notifier`` port on one connection, in its caller's transaction."""
-
-    def __init__(self, conn: Conn, *, route: Route) -> None:
-        self._conn = conn
-        self._route = route
 
     # ----------------------------------------------------------------- episodes
 
@@ -410,24 +405,11 @@ class PostgresNotifier:
 
     # ------------------------------------------------------------------ effects
 
-    async def schedule(self, steps: Sequence[timers.Step]) -> None:
-        await timers.schedule_many(self._conn, steps)
-
     async def pending_step(self, subject_id: UUID) -> timers.Timer | None:
         return await timers.pending(self._conn, subject_id)
 
     async def move_step(self, timer_id: int, to: timers.Move) -> None:
         await timers.move(self._conn, timer_id, to)
-
-    async def cancel(self, subject_ids: Sequence[UUID], now: datetime) -> None:
-        if subject_ids:
-            await timers.cancel_pending_many(self._conn, subject_ids, now)
-
-    async def emit(self, events: Sequence[Outgoing]) -> None:
-        await enqueue_many(self._conn, events)
-
-    async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:
-        await enqueue_alerts(self._conn, alerts, self._route, now)
 
 
 def _facts_json(stored: StoredFacts) -> dict[str, Any]:
