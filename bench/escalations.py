@@ -40,12 +40,18 @@ medians and new / baseline for every measure.
 import argparse
 import asyncio
 import json
+import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -185,21 +191,24 @@ async def seed(
         await conn.close()
 
 
-async def breaches(database_url: str) -> dict[str, datetime]:
-    """Each breach alert the notifier raised: alert id -> its obligation's due."""
+async def breaches(database_url: str) -> dict[str, tuple[datetime, datetime]]:
+    """Each breach alert the notifier raised: alert id -> its obligation's due and
+    when the notifier raised it (so lateness splits into firing and sending)."""
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT a.id, o.due_at FROM notifier.alerts a "
+            "SELECT a.id, o.due_at, a.created_at FROM notifier.alerts a "
             "JOIN notifier.obligations o ON o.id = a.obligation_id "
             "WHERE a.step_key = 'breach:0'"
         )
     finally:
         await conn.close()
-    return {str(r["id"]): r["due_at"] for r in rows}
+    return {str(r["id"]): (r["due_at"], r["created_at"]) for r in rows}
 
 
-def run_once(count: int, window: float, lead: float, settle: float) -> dict[str, Any]:
+def run_once(
+    count: int, window: float, lead: float, settle: float, profile: Path | None = None
+) -> dict[str, Any]:
     with (
         Receiver() as receiver,
         bench_stack(
@@ -216,7 +225,10 @@ def run_once(count: int, window: float, lead: float, settle: float) -> dict[str,
         setup_s = time.monotonic() - started
         infra = stack.infra_pids()
         pids = {"notifier": stack.pids()["notifier"], **infra}
-        with ResourceSampler(pids, trees=infra) as sampler:
+        with (
+            ResourceSampler(pids, trees=infra) as sampler,
+            profiled(pids["notifier"], profile),
+        ):
             last_due = first_due + timedelta(seconds=window)
             time.sleep(max((last_due - datetime.now(UTC)).total_seconds(), 0))
             deadline = time.monotonic() + settle
@@ -225,8 +237,9 @@ def run_once(count: int, window: float, lead: float, settle: float) -> dict[str,
                     break
                 time.sleep(1)
         raised = asyncio.run(breaches(url))
-    lateness = []
-    for alert_id, due in raised.items():
+    lateness, firing = [], []
+    for alert_id, (due, created) in raised.items():
+        firing.append((created - due).total_seconds())
         if alert_id in receiver.received:
             lateness.append(min(receiver.received[alert_id]) - due.timestamp())
     twice = sum(len(times) > 1 for times in receiver.received.values())
@@ -238,12 +251,32 @@ def run_once(count: int, window: float, lead: float, settle: float) -> dict[str,
         "lateness_p50_s": round(percentile(lateness, 50), 3),
         "lateness_p99_s": round(percentile(lateness, 99), 3),
         "lateness_max_s": round(max(lateness, default=float("nan")), 3),
+        "raised_p50_s": round(percentile(firing, 50), 3),
+        "raised_p99_s": round(percentile(firing, 99), 3),
         "notifier_cpu_s": sampler.usage["notifier"].cpu_seconds,
         "notifier_peak_rss_mb": sampler.usage["notifier"].peak_rss_mb,
         **{f"{n}_cpu_s": sampler.usage[n].cpu_seconds for n in infra},
         "busy_cores": sampler.busy_cores,
         "cores": sampler.cores,
     }
+
+
+@contextmanager
+def profiled(pid: int, output: Path | None) -> Iterator[None]:
+    """Sample ``pid`` with py-spy while the block runs (folded stacks, the format
+    flame-graph tools read) when ``output`` is given."""
+    if output is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    argv = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50",
+            "--nonblocking", "--output", str(output)]  # fmt: skip
+    recorder = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=60)
 
 
 def run_idle(count: int, seconds: float) -> dict[str, Any]:
@@ -291,6 +324,8 @@ def markdown(result: dict[str, Any]) -> str:
         ("lateness, received minus due: p50 / p99 / max",
          f"{result['lateness_p50_s']} / {result['lateness_p99_s']} / "
          f"{result['lateness_max_s']} s"),
+        ("of which firing, alert raised minus due: p50 / p99",
+         f"{result.get('raised_p50_s')} / {result.get('raised_p99_s')} s"),
         ("notifier: CPU, peak memory",
          f"{result['notifier_cpu_s']} s, {result['notifier_peak_rss_mb']} MB"),
         ("postgres (all its processes): CPU", f"{result.get('postgres_cpu_s')} s"),
@@ -348,13 +383,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--idle-seconds", type=float, default=120)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--profile", type=Path, metavar="FILE",
+                        help="record the notifier with py-spy during the storm "
+                        "(folded stacks)")  # fmt: skip
     baseline.add_arguments(parser)
     args = parser.parse_args(argv)
 
     def one_run() -> dict[str, Any]:
         if args.idle:
             return run_idle(args.idle, args.idle_seconds)
-        return run_once(args.obligations, args.window, args.lead, args.settle)
+        return run_once(
+            args.obligations, args.window, args.lead, args.settle, args.profile
+        )
 
     if args.one_run:
         baseline.emit(one_run())

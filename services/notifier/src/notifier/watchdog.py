@@ -11,8 +11,8 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import asyncpg
-import httpx
 from prometheus_client import CollectorRegistry, Gauge
 
 from shared.clock import Clock
@@ -115,9 +115,13 @@ class Watchdog:
             )
         elif self._heartbeat_url:
             try:
-                async with httpx.AsyncClient(timeout=5) as client:
-                    await client.get(self._heartbeat_url)
-            except httpx.HTTPError as exc:
+                timeout = aiohttp.ClientTimeout(total=5)
+                async with (
+                    aiohttp.ClientSession(timeout=timeout) as session,
+                    session.get(self._heartbeat_url) as answer,
+                ):
+                    answer.raise_for_status()
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 logger.warning("heartbeat call failed: %s", exc)
         return {"healthy": healthy, "unscheduled": unscheduled, "stuck": stuck}
 
