@@ -40,6 +40,17 @@ from shared.outbox import enqueue
 logger = logging.getLogger(__name__)
 
 
+# What a dead letter keeps of a message over the bound: enough to tell whose it was
+# (a CloudEvent's id, source and type come first), small enough that the dead
+# letter itself fits every consumer's bound, the audit service's included.
+KEPT_OF_TOO_LARGE = 8192
+
+
+class MessageTooLargeError(InvalidEventError):
+    """A message over the size bound: dead-lettered with its first bytes only, so
+    the dead letter itself fits on the topic."""
+
+
 class PermanentError(Exception):
     """The event is well-formed but can never be applied (e.g. it does not fit the
     episode's state). Retrying cannot help: it goes to the dead-letter topic."""
@@ -118,8 +129,10 @@ class ReliableConsumer:
         clock: Clock,
         metrics: ConsumerMetrics,
         retry: RetryPolicy,
+        max_message_bytes: int | None = None,
     ) -> None:
         self.name = name
+        self._max_bytes = max_message_bytes
         self._source = source
         # A provider, not a pool: subscribers are declared before the pool opens.
         self._pool = pool_provider
@@ -131,7 +144,7 @@ class ReliableConsumer:
     async def consume(self, message: RawMessage, handler: Handler) -> None:
         started = time.perf_counter()
         try:
-            event = CloudEvent.from_bytes(message.value)
+            event = self._parse(message)
         except InvalidEventError as exc:
             await self._dead_letter(message, exc, attempts=1, event=None)
             return
@@ -152,7 +165,7 @@ class ReliableConsumer:
         parsed: list[tuple[CloudEvent, RawMessage]] = []
         for message in messages:
             try:
-                parsed.append((CloudEvent.from_bytes(message.value), message))
+                parsed.append((self._parse(message), message))
             except InvalidEventError as exc:
                 await self._dead_letter(message, exc, attempts=1, event=None)
         if not parsed:
@@ -233,6 +246,22 @@ class ReliableConsumer:
             await handler(conn, event, message)
             return True
 
+    def _parse(self, message: RawMessage) -> CloudEvent:
+        """The message's CloudEvent; one over the size bound is not even parsed."""
+        if self._max_bytes is not None and len(message.value) > self._max_bytes:
+            raise MessageTooLargeError(
+                f"the message is {len(message.value):,} bytes, more than the "
+                f"{self._max_bytes:,} this service accepts (MAX_MESSAGE_BYTES): send "
+                "less (a photo goes by its URL), or ask the operators to raise it; "
+                f"the dead letter keeps its first {KEPT_OF_TOO_LARGE:,} bytes"
+            )
+        return CloudEvent.from_bytes(message.value)
+
+    def _kept(self, message: RawMessage, error: Exception) -> bytes:
+        if isinstance(error, MessageTooLargeError):
+            return message.value[:KEPT_OF_TOO_LARGE]
+        return message.value
+
     async def _dead_letter(
         self,
         message: RawMessage,
@@ -253,7 +282,7 @@ class ReliableConsumer:
             original_offset=message.offset,
             original_key=message.key.decode(errors="replace") if message.key else None,
             original_event_id=event.id if event is not None else None,
-            original_base64=base64.b64encode(message.value).decode(),
+            original_base64=base64.b64encode(self._kept(message, error)).decode(),
         )
         subject = event.subject if event is not None else letter.original_key
         async with self._pool().acquire() as conn, conn.transaction():

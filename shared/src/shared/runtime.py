@@ -29,6 +29,7 @@ from prometheus_client import (
 
 from shared import topics
 from shared.auth import Authenticator, Role, token_verifier
+from shared.bodylimit import BodyLimit
 from shared.clock import Clock
 from shared.config import ServiceSettings
 from shared.consumer import (
@@ -190,6 +191,7 @@ class ServiceRuntime:
             pool_provider=lambda: self.pool,
             clock=self.clock,
             metrics=self._consumer_metrics,
+            max_message_bytes=self.settings.max_message_bytes,
             retry=RetryPolicy(
                 max_attempts=self.settings.handler_max_attempts,
                 initial_backoff=self.settings.handler_initial_backoff,
@@ -336,6 +338,12 @@ def add_ops_routes(
         "HTTP request latency",
         ["method", "route", "status"],
         registry=runtime.registry,
+    )
+
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=runtime.settings.max_message_bytes,
+        setting=f"{runtime.settings.model_config.get('env_prefix', '')}MAX_MESSAGE_BYTES",
     )
 
     @app.middleware("http")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared import topics
-from shared.consumer import PermanentError
+from shared.consumer import KEPT_OF_TOO_LARGE, PermanentError
 from shared.events import CloudEvent, DeadLetter
 from shared.kafka import ensure_topics
 from tests.integration.shared.harness import running_service
@@ -164,6 +164,39 @@ async def test_unparseable_bytes_are_dead_lettered_at_once_with_the_original(
     assert letter.attempts == 1
     assert "not a JSON document" in letter.reason
     assert letter.original_key == "k"
+
+
+async def test_a_message_over_the_bound_is_dead_lettered_with_its_first_bytes(
+    infra, unique, topic
+):
+    big = CloudEvent.new(
+        type="mfc.test.happened",
+        source="test",
+        subject="episode-big",
+        data={"padding": "x" * 50_000},
+        time=datetime.now(UTC),
+    )
+    after = event()
+    async with running_service(
+        infra, schema=unique, topic=topic, handler=record, max_message_bytes=20_000
+    ) as rt:
+        await produce(
+            infra.bootstrap_servers,
+            topic,
+            (b"k", big.to_bytes()),
+            (b"k", after.to_bytes()),
+        )
+        await eventually(lambda: _has(rt, after.id))
+        [letter] = await dead_letters_for(infra, topic, 1)
+        assert big.id not in await applied_ids(rt)
+    assert letter.error_type == "MessageTooLargeError"
+    assert f"{len(big.to_bytes()):,} bytes" in letter.reason
+    assert "20,000" in letter.reason
+    kept = base64.b64decode(letter.original_base64)
+    assert big.to_bytes().startswith(kept)
+    assert len(kept) == KEPT_OF_TOO_LARGE
+    assert big.id.encode() in kept  # enough to tell whose it was
+    assert letter.attempts == 1
 
 
 async def test_a_permanent_refusal_is_dead_lettered_without_retries(

@@ -1,0 +1,55 @@
+"""Request bodies over the bound are answered 413 before they are parsed."""
+
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+from shared.bodylimit import BodyLimit
+
+
+def app(max_bytes: int) -> FastAPI:
+    api = FastAPI()
+    api.add_middleware(
+        BodyLimit, max_bytes=max_bytes, setting="INTAKE_MAX_MESSAGE_BYTES"
+    )
+
+    @api.post("/echo")
+    async def echo(body: dict[str, str]) -> dict[str, int]:
+        return {"keys": len(body)}
+
+    return api
+
+
+async def post(api: FastAPI, **request: object) -> httpx.Response:
+    transport = httpx.ASGITransport(app=api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        return await client.post("/echo", **request)  # type: ignore[arg-type]
+
+
+async def test_a_body_within_the_bound_goes_through():
+    answer = await post(app(1024), json={"a": "x" * 900})
+    assert answer.status_code == 200
+    assert answer.json() == {"keys": 1}
+
+
+async def test_a_declared_length_over_the_bound_is_refused_unread():
+    answer = await post(app(1024), json={"a": "x" * 2000})
+    assert answer.status_code == 413
+    detail = answer.json()["detail"]
+    assert "1,024 bytes" in detail
+    assert "INTAKE_MAX_MESSAGE_BYTES" in detail
+
+
+async def test_a_chunked_body_is_refused_once_it_passes_the_bound():
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"a": "'
+        for _ in range(10):
+            yield b"x" * 500
+        yield b'"}'
+
+    answer = await post(
+        app(1024), content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 413
+    assert "1,024 bytes" in answer.json()["detail"]
