@@ -690,3 +690,116 @@ def test_a_person_records_a_notice_they_gave_as_themselves(stack):
                 )
             }
             assert recorded_by == {"law_enforcement": "oncall-7", "ncmec": "cw-1"}
+
+
+def test_a_misspelled_field_is_refused_by_name_not_dropped(stack):
+    """A county that misspells ``photo_url`` or ``endangerments`` learns it at once,
+    over HTTP and over Kafka, instead of believing it told us."""
+    since = {"from": (now() - timedelta(seconds=5)).isoformat()}
+    report = make_report()
+    report["child"]["photo_ulr"] = "https://photos.example.org/p/2.jpg"
+    report["endangerment"] = {"pregnant": True}
+    answer = post(stack, "/v1/episodes", report)
+    assert answer.status_code == 422, answer.text
+    problems = {tuple(p["loc"]): p["msg"] for p in answer.json()["detail"]}
+    assert "did you mean 'photo_url'?" in problems[("body", "child", "photo_ulr")]
+    assert "did you mean 'endangerments'?" in problems[("body", "endangerment")]
+
+    episode = open_episode(stack)
+    update = post(
+        stack,
+        f"/v1/episodes/{episode['id']}/updates",
+        {"endangerments": {"pregnent": True}},
+    )
+    assert update.status_code == 422, update.text
+    assert [p["loc"] for p in update.json()["detail"]] == [
+        ["body", "endangerments", "pregnent"]
+    ]
+
+    inbound = CloudEvent.new(
+        type=EventType.EPISODE_REPORTED,
+        source="county/NC-063",
+        subject=None,
+        data=report,
+        time=now(),
+    )
+    later = CloudEvent.new(  # routing keys in data are fine; the typo is not
+        type=EventType.EPISODE_UPDATED,
+        source="county/NC-063",
+        subject=None,
+        data={
+            "episode_id": episode["id"],
+            "child": {"hair_colour": "red"},
+        },
+        time=now(),
+    )
+    send(stack, topics.INBOUND, report["case_id"], inbound, later)
+    reason = dead_letter_reason(stack, inbound.id, **since)
+    assert "data.child.photo_ulr: unknown field" in reason
+    assert "data.endangerment: unknown field" in reason
+    reason = dead_letter_reason(stack, later.id, **since)
+    assert "data.child.hair_colour" in reason
+    assert "did you mean 'hair_color'?" in reason
+
+
+def test_a_county_keeps_its_own_data_in_extensions(stack):
+    """Room for a county's own fields: kept with the report and its update, in the
+    canonical events the trail holds, not dropped."""
+    episode = open_episode(stack, extensions={"placement_code": "FH-7"})
+    updated = post(
+        stack,
+        f"/v1/episodes/{episode['id']}/updates",
+        {"extensions": {"sighting_ref": "S-19"}, "note": "seen at the mall"},
+    )
+    assert updated.status_code == 201, updated.text
+    for attempt in eventually():
+        with attempt:
+            events = {
+                e["type"]: e["event"]["data"]
+                for e in audit_entries(stack, episode_id=episode["id"])
+                if e["topic"] == topics.EPISODES
+            }
+            assert set(events) >= {
+                EventType.EPISODE_REPORTED,
+                EventType.EPISODE_UPDATED,
+            }, events
+            assert events[EventType.EPISODE_REPORTED]["extensions"] == {
+                "placement_code": "FH-7"
+            }
+            assert events[EventType.EPISODE_UPDATED]["extensions"] == {
+                "sighting_ref": "S-19"
+            }
+
+
+def test_a_body_or_message_over_the_bound_is_refused_with_the_limit(stack):
+    """A 50 MB report used to be read and accepted; now a few hundred kB is the
+    bound (INTAKE_MAX_MESSAGE_BYTES), over HTTP and on Kafka."""
+    since = {"from": (now() - timedelta(seconds=5)).isoformat()}
+    report = make_report()
+    report["extensions"] = {"padding": "x" * 400_000}
+    answer = post(stack, "/v1/episodes", report)
+    assert answer.status_code == 413, answer.text
+    assert "MAX_MESSAGE_BYTES" in answer.json()["detail"]
+
+    inbound = CloudEvent.new(
+        type=EventType.EPISODE_REPORTED,
+        source="county/NC-063",
+        subject=None,
+        data=report,
+        time=now(),
+    )
+    send(stack, topics.INBOUND, report["case_id"], inbound)
+    for attempt in eventually():
+        with attempt:
+            letters = [
+                e["event"]["data"]
+                for e in audit_entries(
+                    stack, type=EventType.DEADLETTER_RECORDED, limit=1000, **since
+                )
+                if e["event"]["data"]["consumer"] == "intake-inbound"
+                and e["event"]["data"]["original_key"] == report["case_id"]
+            ]
+            assert len(letters) == 1
+    assert letters[0]["error_type"] == "MessageTooLargeError"
+    assert "401," in letters[0]["reason"]  # its size
+    assert "262,144" in letters[0]["reason"]  # the bound

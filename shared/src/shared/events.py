@@ -4,17 +4,25 @@ Every message on every ``mfc.*`` topic is a CloudEvent in structured JSON mode. 
 envelope's ``id`` is the dedupe key of every consumer (our broker gives at-least-once
 delivery, never exactly-once), and ``subject`` is the episode id, which is also the
 Kafka key. Schemas only grow: new optional fields, never a changed meaning; a breaking
-change is a new ``type``. Inbound parsing is tolerant (unknown fields are kept, not
-refused) so county systems can upgrade on their own schedule.
+change is a new ``type``.
+
+Strict at the edge, tolerant inside. What a county system sends is refused if it
+holds a field the contract does not have (a misspelled ``photo_ulr`` would otherwise
+be dropped without a word, and the agency would believe it had told us); a county's
+own data goes in the ``extensions`` object, which is kept. Our own consumers read
+the canonical events tolerantly (``CloudEvent.data_as``), so a producer may add a
+field before every consumer knows it.
 """
 
 from __future__ import annotations
 
 import builtins
+import difflib
 import json
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self, TypeVar, get_args
 from uuid import UUID, uuid4
 
 from pydantic import (
@@ -23,6 +31,7 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    JsonValue,
     StringConstraints,
     ValidationError,
     model_validator,
@@ -124,17 +133,21 @@ class CloudEvent(BaseModel):
         except ValidationError as exc:
             raise InvalidEventError(describe_validation_error(exc)) from exc
 
-    def data_as(self, model: builtins.type[_M]) -> _M:
-        """Validate ``data`` against the model of this event's type.
+    def data_as(self, model: builtins.type[_M], *, strict: bool = False) -> _M:
+        """Validate ``data`` against the model of this event's type. A consumer reads
+        tolerantly: fields it does not know are left out. ``strict`` (intake, reading
+        what a county system sent) refuses them instead.
 
         Raises:
             InvalidEventError: naming every bad field.
         """
         try:
-            return model.model_validate(self.data)
+            return model.model_validate(
+                self.data, extra="forbid" if strict else "ignore"
+            )
         except ValidationError as exc:
             raise InvalidEventError(
-                describe_validation_error(exc, prefix="data")
+                describe_validation_error(exc, prefix="data", model=model)
             ) from exc
 
 
@@ -142,12 +155,68 @@ class InvalidEventError(ValueError):
     """A message that can never be processed: it belongs on the dead-letter topic."""
 
 
-def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
+def describe_validation_error(
+    exc: ValidationError,
+    *,
+    prefix: str = "",
+    model: builtins.type[BaseModel] | None = None,
+) -> str:
     parts = []
     for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join(str(p) for p in (prefix, *error["loc"]) if p != "")
-        parts.append(f"{path or '<root>'}: {error['msg']}")
+        path = ".".join(_shown(p) for p in (prefix, *error["loc"]) if p != "")
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = unknown_field_message(model, error["loc"])
+        parts.append(f"{path or '<root>'}: {message}")
     return "; ".join(parts)
+
+
+def _shown(part: str | int) -> str:
+    """A step of a field's path as a person can read it in a reason: a sender's
+    unknown key may hold control characters (a NUL, which PostgreSQL will not store
+    in JSON text) or run long, so it is escaped and cut."""
+    text = str(part)
+    if not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 64 else f"{text[:61]}..."
+
+
+def unknown_field_message(
+    model: builtins.type[BaseModel] | None, loc: Sequence[str | int]
+) -> str:
+    """What to tell a sender about a field the contract does not have, with the
+    field it most likely meant (``photo_ulr`` -> ``photo_url``)."""
+    known = _fields_at(model, loc[:-1]) if model is not None and loc else []
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return (
+        f"unknown field, refused so that it is not lost{hint} "
+        "(a county's own data goes in 'extensions')"
+    )
+
+
+def _fields_at(model: builtins.type[BaseModel], path: Sequence[str | int]) -> list[str]:
+    """The field names of the model found by following ``path`` from ``model``."""
+    current: builtins.type[BaseModel] | None = model
+    for step in path:
+        if current is None:
+            return []
+        if isinstance(step, int):
+            continue  # an index into a list: the same item model
+        field = current.model_fields.get(step)
+        current = _model_in(field.annotation) if field is not None else None
+    return list(current.model_fields) if current is not None else []
+
+
+def _model_in(annotation: Any) -> builtins.type[BaseModel] | None:
+    """The pydantic model inside a field's type (``Child | None``, ``list[Child]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
 
 
 # --------------------------------------------------------------------------- #
@@ -156,8 +225,15 @@ def describe_validation_error(exc: ValidationError, *, prefix: str = "") -> str:
 
 
 class _Data(BaseModel):
-    # Tolerant reader: producers may add fields before we know them.
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    # Strict at the edge: a field the contract does not have is refused, never
+    # dropped (FastAPI validates request bodies with this). Consumers of canonical
+    # events read tolerantly through ``CloudEvent.data_as``, which ignores them.
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+Extensions = Annotated[dict[str, JsonValue], Field(max_length=100)]
+"""A county system's own data that the contract has no field for: kept with the
+episode and in its events and trail, read by no rule."""
 
 
 Unknown = Literal["unknown"]
@@ -290,6 +366,8 @@ class EpisodeReportedData(_Data):
     endangerments: Endangerments = Field(default_factory=Endangerments)
     caseworker: Staff
     supervisor: Staff
+    extensions: Extensions | None = None
+    """The county system's own data, kept as sent; no rule reads it."""
 
     @model_validator(mode="after")
     def _times_in_order(self) -> Self:
@@ -328,6 +406,8 @@ class EpisodeUpdatedData(_Data):
     last_known_location: LongText | None = None
     note: LongText | None = None
     updated_by: Identifier | None = None
+    extensions: Extensions | None = None
+    """The county system's own data; merged over the report's, key by key."""
 
 
 class NotificationFields(_Data):

@@ -1,15 +1,22 @@
 """Property: any JSON at all either validates or is refused with a ValidationError
 naming fields; nothing else escapes (which would be a 5xx or a crashed consumer)."""
 
+from datetime import UTC, datetime
 from typing import Any
+from uuid import uuid4
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared.events import (
+    CloudEvent,
+    EpisodeReported,
     EpisodeReportedData,
     EpisodeUpdatedData,
+    EventType,
+    InvalidEventError,
     NotificationRecordedData,
 )
 from tests.conftest import make_report
@@ -37,11 +44,22 @@ def mutated_reports(draw: st.DrawFn, *, finite: bool = False) -> Any:
     values = json_values(finite=finite)
     report = make_report()
     for _ in range(draw(st.integers(1, 4))):
-        if draw(st.booleans()):
+        where = draw(st.sampled_from(["report", "child", "unknown", "child-unknown"]))
+        if where == "report":
             report[draw(st.sampled_from(FIELDS))] = draw(values)
-        elif isinstance(report.get("child"), dict):
+        elif not isinstance(report.get("child"), dict):
+            continue
+        elif where == "child":
             report["child"][draw(st.sampled_from(CHILD_FIELDS))] = draw(values)
+        else:  # a key the contract does not have, at the top or in the child
+            target = report if where == "unknown" else report["child"]
+            target[draw(unknown_keys)] = draw(values)
     return report
+
+
+unknown_keys = st.text(min_size=1, max_size=12).filter(
+    lambda key: key not in FIELDS and key not in CHILD_FIELDS
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -52,3 +70,65 @@ def test_any_input_validates_or_is_refused_field_by_field(document):
             model.model_validate(document)
         except ValidationError as exc:
             assert exc.errors(), "a refusal names at least one field"  # noqa: PT017
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    key=unknown_keys,
+    value=json_values(),
+    inside=st.sampled_from([(), ("child",), ("endangerments",), ("caseworker",)]),
+)
+def test_a_key_the_contract_does_not_have_is_refused_by_name(key, value, inside):
+    """Never dropped without a word: the refusal names the key where it was."""
+    report = make_report()
+    target = report
+    for name in inside:
+        target = target.setdefault(name, {})
+    if key in target:
+        return  # a known field of that object
+    target[key] = value
+    with pytest.raises(ValidationError) as refused:
+        EpisodeReportedData.model_validate(report)
+    unknown = [
+        e["loc"] for e in refused.value.errors() if e["type"] == "extra_forbidden"
+    ]
+    assert (*inside, key) in unknown
+
+
+def test_a_misspelled_field_is_named_with_the_one_meant():
+    report = make_report()
+    report["child"]["photo_ulr"] = "https://example.org/p.jpg"
+    report["endangerment"] = {"pregnant": True}
+    event = CloudEvent.new(
+        type=EventType.EPISODE_REPORTED, source="county/NC-063", subject=None,
+        data=report, time=datetime.now(UTC),
+    )  # fmt: skip
+    with pytest.raises(InvalidEventError) as refused:
+        event.data_as(EpisodeReportedData, strict=True)
+    reason = str(refused.value)
+    assert "data.child.photo_ulr: unknown field" in reason
+    assert "did you mean 'photo_url'?" in reason
+    assert "data.endangerment: unknown field" in reason
+    assert "did you mean 'endangerments'?" in reason
+
+
+def test_consumers_read_canonical_events_tolerantly():
+    """A newer producer may add a field before every consumer knows it."""
+    report = make_report()
+    data = {**report, "episode_id": str(uuid4()), "a_field_from_the_future": 1}
+    data["child"] = {**report["child"], "shoe_size": 42}
+    event = CloudEvent.new(
+        type=EventType.EPISODE_REPORTED, source="intake", subject=None,
+        data=data, time=datetime.now(UTC),
+    )  # fmt: skip
+    parsed = event.data_as(EpisodeReported)
+    assert parsed.child.first_name == report["child"]["first_name"]
+    with pytest.raises(InvalidEventError, match="a_field_from_the_future"):
+        event.data_as(EpisodeReported, strict=True)
+
+
+def test_a_county_keeps_its_own_data_in_extensions():
+    report = make_report(extensions={"placement_code": "A7", "flags": [1, 2]})
+    parsed = EpisodeReportedData.model_validate(report)
+    assert parsed.extensions == {"placement_code": "A7", "flags": [1, 2]}
+    assert parsed.model_dump(mode="json")["extensions"] == report["extensions"]

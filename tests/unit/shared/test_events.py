@@ -133,9 +133,15 @@ def test_endangerments_accept_true_false_and_unknown_only():
         )
 
 
-def test_inbound_parsing_tolerates_fields_it_does_not_know():
-    report = EpisodeReportedData.model_validate(make_report(new_field_from_2027="x"))
-    assert not hasattr(report, "new_field_from_2027")
+def test_inbound_parsing_refuses_fields_it_does_not_know():
+    """It used to drop them without a word (issue 24: a misspelled field the agency
+    believed it had sent); a county's own data goes in ``extensions``."""
+    with pytest.raises(ValidationError, match="new_field_from_2027"):
+        EpisodeReportedData.model_validate(make_report(new_field_from_2027="x"))
+    report = EpisodeReportedData.model_validate(
+        make_report(extensions={"new_field_from_2027": "x"})
+    )
+    assert report.extensions == {"new_field_from_2027": "x"}
 
 
 def test_text_fields_are_bounded():
@@ -148,3 +154,22 @@ def test_every_inbound_type_has_a_canonical_type():
     for name, model in CANONICAL_DATA.items():
         assert issubclass(model, INBOUND_DATA[name])
         assert {"episode_id", "county_code"} <= set(model.model_fields)
+
+
+def test_a_refusal_names_an_unreadable_key_escaped_and_short() -> None:
+    """A sender's key may hold a NUL (which PostgreSQL refuses in JSON text, so the
+    dead letter could not reach the trail) or run to any length."""
+    data = {"\x00odd": 1, "k" * 500: 2}
+    with pytest.raises(InvalidEventError) as refused:
+        CloudEvent.new(
+            type=EventType.EPISODE_CLOSED,
+            source="county/NC-063",
+            subject=None,
+            data=data,
+            time=datetime.now(UTC),
+        ).data_as(INBOUND_DATA[EventType.EPISODE_CLOSED], strict=True)
+    reason = str(refused.value)
+    assert "\x00" not in reason
+    assert "data.\\x00odd: unknown field" in reason
+    assert "k" * 500 not in reason
+    assert "data." + "k" * 61 + "...: unknown field" in reason

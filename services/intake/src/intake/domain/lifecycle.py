@@ -139,4 +139,6 @@ def _merge_update(
         )
     if update.last_known_location is not None:
         merged["last_known_location"] = update.last_known_location
+    if update.extensions:
+        merged["extensions"] = {**(merged["extensions"] or {}), **update.extensions}
     return EpisodeReportedData.model_validate(merged)

@@ -31,6 +31,7 @@ from shared.events import (
     NotificationFields,
     NotificationRecordedData,
     ScreeningCompletedData,
+    unknown_field_message,
 )
 from shared.runtime import InvalidRequestHook, ServiceRuntime
 
@@ -155,6 +156,9 @@ def refine_invalid(
         model = BODY_MODELS.get(getattr(request.scope.get("route"), "name", ""))
         if model is None:
             return detail
+        for entry in detail:
+            if entry["type"] == "extra_forbidden" and entry["loc"][:1] == ["body"]:
+                entry["msg"] = unknown_field_message(model, entry["loc"][1:])
         seen = {(tuple(p["loc"]), p["msg"]) for p in detail}
         for problem in ctx.rule_problems(model, body):
             loc = ("body", *problem.loc)

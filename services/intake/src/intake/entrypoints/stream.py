@@ -47,11 +47,19 @@ async def resolve_episode(conn: Conn, event: CloudEvent) -> UUID:
     )
 
 
+ROUTING_KEYS = frozenset({"episode_id", "county_code", "case_id"})
+"""Keys of a later event's data that say which episode it is about
+(``resolve_episode``), not what happened."""
+
+
 def _validated(event: CloudEvent, model: type[_M], ctx: handlers.IntakeContext) -> _M:
     """The event's data, or a refusal naming every field at fault: the schema's
-    complaints and the deployment's rules together, as a 422 over HTTP would."""
+    complaints (a field the contract does not have among them) and the
+    deployment's rules together, as a 422 over HTTP would."""
+    routing = ROUTING_KEYS - model.model_fields.keys()
+    data = {k: v for k, v in event.data.items() if k not in routing}
     try:
-        return event.data_as(model)
+        return event.model_copy(update={"data": data}).data_as(model, strict=True)
     except InvalidEventError as exc:
         problems = ctx.rule_problems(model, event.data)
         if not problems:
