@@ -32,6 +32,10 @@ notifier's CPU time and resident memory every 5 s for ``--idle-seconds``: CPU
 seconds per minute, memory at the start and the end (flat: no growth), and
 PostgreSQL's CPU per minute. Results: ``bench/results/escalations-idle.*``.
 
+``--profile FILE`` samples the notifier with py-spy from the first due time to the
+end (folded stacks: one line per stack with its sample count, which flame-graph
+tools such as speedscope read).
+
 ``--baseline REF`` runs each run as a child process (``--one-run``), alternating
 this tree and the commit REF (``bench.baseline``): the results hold both sides'
 medians and new / baseline for every measure.
