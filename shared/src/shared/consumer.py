@@ -23,7 +23,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -130,9 +130,12 @@ class ReliableConsumer:
         metrics: ConsumerMetrics,
         retry: RetryPolicy,
         max_message_bytes: int | None = None,
+        unreadable_left_to: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self._max_bytes = max_message_bytes
+        # topic -> the consumer that owns it and dead-letters what it cannot read
+        self._left_to = dict(unreadable_left_to or {})
         self._source = source
         # A provider, not a pool: subscribers are declared before the pool opens.
         self._pool = pool_provider
@@ -146,7 +149,7 @@ class ReliableConsumer:
         try:
             event = self._parse(message)
         except InvalidEventError as exc:
-            await self._dead_letter(message, exc, attempts=1, event=None)
+            await self._unreadable(message, exc)
             return
         with log_context(event_id=event.id, episode_id=event.subject):
             await self._consume_event(message, event, handler)
@@ -167,7 +170,7 @@ class ReliableConsumer:
             try:
                 parsed.append((self._parse(message), message))
             except InvalidEventError as exc:
-                await self._dead_letter(message, exc, attempts=1, event=None)
+                await self._unreadable(message, exc)
         if not parsed:
             return
         try:
@@ -245,6 +248,24 @@ class ReliableConsumer:
                 return False
             await handler(conn, event, message)
             return True
+
+    async def _unreadable(self, message: RawMessage, error: InvalidEventError) -> None:
+        """A message that is no CloudEvent (or over the bound) is dead-lettered, once:
+        on a topic whose owner dead-letters it (``unreadable_left_to``), that dead
+        letter is the record, and a second one would tell the trail twice."""
+        owner = self._left_to.get(message.topic)
+        if owner is None:
+            await self._dead_letter(message, error, attempts=1, event=None)
+            return
+        logger.info(
+            "unreadable message at %s[%d]@%d left to %s, which dead-letters it: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            owner,
+            type(error).__name__,
+        )
+        self._outcomes.labels(self.name, "left_to_owner").inc()
 
     def _parse(self, message: RawMessage) -> CloudEvent:
         """The message's CloudEvent; one over the size bound is not even parsed."""

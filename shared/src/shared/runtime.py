@@ -9,7 +9,7 @@ and close in reverse.
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, cast
 
@@ -164,11 +164,14 @@ class ServiceRuntime:
         *topic_names: str,
         pattern: str | None = None,
         group_suffix: str | None = None,
+        unreadable_left_to: Mapping[str, str] | None = None,
     ) -> None:
         """Like ``subscribe``, but up to ``CONSUMER_BATCH_SIZE`` messages are handled
         in one transaction: one claim and one commit per batch
-        (``shared.consumer.each`` turns a per-event handler into a batch handler)."""
-        consumer = self._consumer(name)
+        (``shared.consumer.each`` turns a per-event handler into a batch handler).
+        ``unreadable_left_to`` names, per topic, the consumer that dead-letters a
+        message nobody can read, so that this one does not do it a second time."""
+        consumer = self._consumer(name, unreadable_left_to)
 
         async def on_batch(message: KafkaMessage) -> None:
             records = cast(
@@ -184,7 +187,9 @@ class ServiceRuntime:
             **self._subscriber_options(name, pattern, group_suffix),
         )(on_batch)
 
-    def _consumer(self, name: str) -> ReliableConsumer:
+    def _consumer(
+        self, name: str, unreadable_left_to: Mapping[str, str] | None = None
+    ) -> ReliableConsumer:
         consumer = ReliableConsumer(
             name=name,
             source=self.source,
@@ -192,6 +197,7 @@ class ServiceRuntime:
             clock=self.clock,
             metrics=self._consumer_metrics,
             max_message_bytes=self.settings.max_message_bytes,
+            unreadable_left_to=unreadable_left_to,
             retry=RetryPolicy(
                 max_attempts=self.settings.handler_max_attempts,
                 initial_backoff=self.settings.handler_initial_backoff,
