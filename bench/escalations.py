@@ -82,7 +82,8 @@ from shared.policy import default_policy_path, load_policy
 
 POLICY = load_policy(default_policy_path())  # what the benchmark's stack runs
 COUNTIES = DEV_COUNTIES.split(",")
-WEBHOOK_SECRET = "bench-only-signing-key"  # the receiver does not check it
+# The receiver does not check it; base64 of "bench-only-webhook-signing-key!!".
+WEBHOOK_SECRET = "whsec_YmVuY2gtb25seS13ZWJob29rLXNpZ25pbmcta2V5ISE="
 CHUNK = 5_000
 EPISODE_COLUMNS = ("episode_id", "county_code", "child_initials", "caseworker",
                    "supervisor", "facts", "times")  # fmt: skip

@@ -4,7 +4,7 @@ SMTP server (aiosmtpd), both on 127.0.0.1."""
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -12,14 +12,45 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from devtools.devstack import free_port
+
+# What docs/notifier.md shows a receiver doing ("Verifying a webhook"): keep these
+# lines and the page's in step.
+REPLAY_WINDOW = 600  # seconds; longer than standardwebhooks' 5-minute tolerance
+
+
+def verify_alert(
+    body: bytes, headers: Mapping[str, str], secret: str, seen: dict[str, float]
+) -> dict[str, Any] | None:
+    """The alert, or None if this webhook-id was taken already (a replay, or our
+    resend after a crash); raises WebhookVerificationError if forged or stale."""
+    alert = Webhook(secret).verify(body, dict(headers))  # signature, time +-5 min
+    now = time.time()
+    for old_id, taken_at in list(seen.items()):
+        if taken_at < now - REPLAY_WINDOW:
+            del seen[old_id]  # a replay this old fails on its timestamp anyway
+    webhook_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+    if webhook_id in seen:
+        return None
+    seen[webhook_id] = now
+    return dict(alert)
 
 
 @dataclass
 class WebhookReceiver:
     url: str
+    secrets: Sequence[str] = ()
+    """Verify each POST as docs/notifier.md shows (any one secret suffices, as for
+    a receiver that knows only the old or only the new one during a rotation);
+    none: take every POST unchecked."""
     requests: list[dict[str, Any]] = field(default_factory=list)
+    taken: list[dict[str, Any]] = field(default_factory=list)
+    """Alerts that verified and were not replays."""
+    refused: list[str] = field(default_factory=list)
+    """Why POSTs failed verification."""
+    seen: dict[str, float] = field(default_factory=dict)
     heartbeats: int = 0
     fail_next: int = 0
     """Answer 500 to this many requests first (to test retries)."""
@@ -45,9 +76,26 @@ class WebhookReceiver:
 
 
 @contextmanager
-def webhook_receiver() -> Iterator[WebhookReceiver]:
+def webhook_receiver(secrets: Sequence[str] = ()) -> Iterator[WebhookReceiver]:
     port = free_port()
-    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/alerts")
+    receiver = WebhookReceiver(url=f"http://127.0.0.1:{port}/alerts", secrets=secrets)
+
+    def check(body: bytes, headers: Mapping[str, str]) -> int:
+        """The status a verifying receiver answers (under the lock)."""
+        if not receiver.secrets:
+            return 200
+        problems = []
+        for secret in receiver.secrets:
+            try:
+                alert = verify_alert(body, headers, secret, receiver.seen)
+            except WebhookVerificationError as exc:
+                problems.append(str(exc))
+                continue
+            if alert is not None:
+                receiver.taken.append(alert)
+            return 200  # a replay is answered 200 too: taken once, never retried
+        receiver.refused.extend(problems)
+        return 400
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real receivers allow
@@ -57,6 +105,8 @@ def webhook_receiver() -> Iterator[WebhookReceiver]:
             with receiver.lock:
                 status = 500 if receiver.fail_next > 0 else 200
                 receiver.fail_next = max(receiver.fail_next - 1, 0)
+                if status == 200:
+                    status = check(body, dict(self.headers))
                 receiver.requests.append(
                     {
                         "headers": dict(self.headers),

@@ -17,7 +17,8 @@ from tests.conftest import make_report
 from tests.receivers import SmtpReceiver, WebhookReceiver
 
 FAST_POLICY = Path(__file__).parents[1] / "fixtures" / "fast_policy.toml"
-SECRET = "test-webhook-secret"
+# A Standard Webhooks secret for tests only: base64 of "test-webhook-secret-for-tests-only".
+SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC1mb3ItdGVzdHMtb25seQ=="
 
 
 class FastService:

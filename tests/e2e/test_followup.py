@@ -12,14 +12,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import api
-from tests.e2e.fast import FastService, report_now
+from tests.e2e.fast import SECRET, FastService, report_now
 from tests.e2e.test_walking_skeleton import audit_entries, eventually
 from tests.receivers import smtp_receiver, webhook_receiver
 
 
 @pytest.fixture
 def fast(stack, tmp_path) -> Iterator[FastService]:
-    with webhook_receiver() as webhook, smtp_receiver() as smtp:
+    # Followup's prompts are signed as the notifier's alerts are: verified here.
+    with webhook_receiver([SECRET]) as webhook, smtp_receiver() as smtp:
         service = FastService("followup", stack, webhook, smtp, tmp_path)
         service.add_replica()
         try:
@@ -105,6 +106,7 @@ def test_recurring_prompts_keep_their_cadence_complete_and_escalate(stack, fast)
             ]
             assert any(m["To"] == "sv@example.org" for m in fast.smtp.messages)
     assert all("Testchild" not in str(p) for p in fast.webhook.payloads())
+    assert fast.webhook.refused == []  # every prompt verified (Standard Webhooks)
 
 
 def test_updates_located_and_closed_start_and_end_series(stack, fast):

@@ -5,6 +5,8 @@ Infrastructure addresses use the unprefixed names ``KAFKA_BOOTSTRAP_SERVERS`` an
 ``<SERVICE>_<FIELD>``. Settings are built once in ``__main__`` and passed down.
 """
 
+import base64
+import binascii
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -35,6 +37,9 @@ class TokenSettings(BaseSettings):
         frozen=True,
         populate_by_name=True,
         use_attribute_docstrings=True,
+        # A refused setting is named, never repeated: it may be a secret, and the
+        # error goes to the start-up log.
+        hide_input_in_errors=True,
     )
 
     auth_issuer: str = Field(validation_alias="AUTH_ISSUER")
@@ -102,6 +107,9 @@ class ServiceSettings(TokenSettings):
         frozen=True,
         populate_by_name=True,
         use_attribute_docstrings=True,
+        # A refused setting is named, never repeated: it may be a secret, and the
+        # error goes to the start-up log.
+        hide_input_in_errors=True,
     )
 
     kafka_bootstrap_servers: str = Field(validation_alias="KAFKA_BOOTSTRAP_SERVERS")
@@ -228,7 +236,9 @@ class AlertingSettings(ServiceSettings):
     webhook_url: str | None = None
     """Where alerts are POSTed as signed JSON; none: no webhook delivery."""
     webhook_secret: SecretStr | None = None
-    """HMAC-SHA256 key for the X-MFC-Signature header (required with webhook_url)."""
+    """Standard Webhooks signing secret(s), ``whsec_`` + base64 of 24-64 random bytes
+    (required with webhook_url). During a rotation give the new and the old one,
+    separated by a space: every webhook then carries a signature by each."""
     smtp_host: str | None = None
     """SMTP server for alert emails; none: no email delivery."""
     smtp_port: int = 25
@@ -258,11 +268,41 @@ class AlertingSettings(ServiceSettings):
             ) from None
         return value
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard_webhook_secrets(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            for n, secret in enumerate(value.get_secret_value().split(), start=1):
+                problem = webhook_secret_problem(secret)
+                if problem:
+                    raise ValueError(
+                        f"secret {n}: {problem}; make one with: python -c "
+                        '\'import base64,secrets;print("whsec_"+base64.b64encode'
+                        "(secrets.token_bytes(32)).decode())'"
+                    )
+            if not value.get_secret_value().split():
+                raise ValueError("is empty")
+        return value
+
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> "AlertingSettings":
         if self.webhook_url and self.webhook_secret is None:
             raise ValueError("webhook_secret is required with webhook_url")
         return self
+
+
+def webhook_secret_problem(secret: str) -> str | None:
+    """What is wrong with a Standard Webhooks secret, or None (the secret itself is
+    never repeated in the answer)."""
+    if not secret.startswith("whsec_"):
+        return "must start with whsec_ (a Standard Webhooks secret)"
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        return "after whsec_ it must be base64"
+    if not 24 <= len(key) <= 64:
+        return f"must hold 24 to 64 bytes, not {len(key)}"
+    return None
 
 
 def _default_policy() -> Path:

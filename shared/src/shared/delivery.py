@@ -8,21 +8,20 @@ marks the row failed. In the transaction that records a batch's outcomes it publ
 ``mfc.alert.sent`` / ``mfc.alert.failed`` (``shared.alerts``); the bookkeeping of a
 whole batch takes a constant number of statements.
 
-Channels: a webhook (JSON POST with ``X-MFC-Signature: sha256=<HMAC-SHA256 of the
-body>`` and ``X-MFC-Delivery`` as the receiver's idempotency key) and email over SMTP.
+Channels: a webhook (a JSON POST signed as the Standard Webhooks specification says:
+``webhook-id``, ``webhook-timestamp``, ``webhook-signature``, with the maintained
+``standardwebhooks`` package; ``X-MFC-Delivery`` repeats the id) and email over SMTP.
 A crash between a send and its commit resends it: receivers dedupe on
-``X-MFC-Delivery`` / the Message-ID.
+``webhook-id`` / the Message-ID.
 """
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import smtplib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any, Protocol
@@ -31,9 +30,10 @@ from uuid import UUID
 import aiohttp
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from standardwebhooks.webhooks import Webhook
 
 from shared.alerts import NOTIFY_CHANNEL, failed_event, sent_event
-from shared.clock import Clock
+from shared.clock import Clock, SystemClock
 from shared.config import AlertingSettings
 from shared.db import Conn
 from shared.outbox import enqueue_many
@@ -60,16 +60,37 @@ class Channel(Protocol):
         ...
 
 
-def sign(body: bytes, secret: str) -> str:
-    """The ``X-MFC-Signature`` header value for a webhook body."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signed_headers(
+    delivery_id: str, body: bytes, secrets: Sequence[str], sent_at: datetime
+) -> dict[str, str]:
+    """The Standard Webhooks headers of one POST: the id (the same on every retry,
+    the receiver's idempotency key), the time of this attempt, and a ``v1``
+    signature per secret (two while a secret is being rotated)."""
+    sent_at = sent_at.astimezone(UTC)
+    text = body.decode()
+    return {
+        "webhook-id": delivery_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": " ".join(
+            Webhook(secret).sign(delivery_id, sent_at, text) for secret in secrets
+        ),
+    }
 
 
 class WebhookChannel:
     name = "webhook"
 
-    def __init__(self, secret: str, *, timeout: float = 5.0) -> None:
-        self._secret = secret
+    def __init__(
+        self,
+        secrets: Sequence[str],
+        *,
+        timeout: float = 5.0,
+        clock: Clock | None = None,
+    ) -> None:
+        if not secrets:
+            raise ValueError("a webhook needs at least one signing secret")
+        self._secrets = list(secrets)
+        self._clock = clock or SystemClock()
         self._timeout = timeout
         # One session for every send: its pool keeps connections to the receiver
         # open (a client per send built a TLS context each time: 19 ms an alert).
@@ -84,8 +105,8 @@ class WebhookChannel:
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
-            "X-MFC-Signature": sign(body, self._secret),
             "X-MFC-Delivery": delivery_id,
+            **signed_headers(delivery_id, body, self._secrets, self._clock.now()),
         }
         if self._session is None:
             # As many kept-alive connections as a worker's batch sends at once.
@@ -353,11 +374,15 @@ class DeliveryWorker(PollingWorker):
             await channel.aclose()
 
 
-def channels_from(settings: "AlertingSettings") -> dict[str, Channel]:
+def channels_from(
+    settings: "AlertingSettings", clock: Clock | None = None
+) -> dict[str, Channel]:
     """The channels the settings configure: webhook and/or email."""
     channels: dict[str, Channel] = {}
     if settings.webhook_url and settings.webhook_secret is not None:
-        channels["webhook"] = WebhookChannel(settings.webhook_secret.get_secret_value())
+        channels["webhook"] = WebhookChannel(
+            settings.webhook_secret.get_secret_value().split(), clock=clock
+        )
     if settings.smtp_host:
         channels["email"] = EmailChannel(
             host=settings.smtp_host,

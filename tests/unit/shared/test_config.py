@@ -77,3 +77,45 @@ def test_kafka_security_settings_reach_every_kind_of_client(monkeypatch, tmp_pat
     security = settings.kafka_security().for_faststream()
     assert isinstance(security, SASLScram512)
     assert security.use_ssl
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        ("my-shared-password", "must start with whsec_"),
+        ("whsec_not-base64!", "after whsec_ it must be base64"),
+        ("whsec_c2hvcnQ=", "must hold 24 to 64 bytes, not 5"),
+    ],
+)
+def test_a_webhook_secret_that_is_not_a_standard_webhooks_one_is_refused(
+    monkeypatch, secret, problem
+):
+    from notifier.config import NotifierSettings
+
+    for key, value in {
+        **REQUIRED,
+        "NOTIFIER_WEBHOOK_URL": "http://127.0.0.1:9/alerts",
+        "NOTIFIER_WEBHOOK_SECRET": f"whsec_{'A' * 44} {secret}",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValidationError) as refused:
+        NotifierSettings()
+    message = str(refused.value)
+    assert f"secret 2: {problem}" in message
+    assert "make one with" in message
+    assert secret not in message  # a secret is never repeated back
+
+
+def test_during_a_rotation_two_webhook_secrets_are_accepted(monkeypatch):
+    from notifier.config import NotifierSettings
+
+    new, old = f"whsec_{'A' * 44}", f"whsec_{'B' * 44}"
+    for key, value in {
+        **REQUIRED,
+        "NOTIFIER_WEBHOOK_URL": "http://127.0.0.1:9/alerts",
+        "NOTIFIER_WEBHOOK_SECRET": f"{new} {old}",
+    }.items():
+        monkeypatch.setenv(key, value)
+    secret = NotifierSettings().webhook_secret
+    assert secret is not None
+    assert secret.get_secret_value().split() == [new, old]
