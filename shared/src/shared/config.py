@@ -187,9 +187,11 @@ class ServiceSettings(TokenSettings):
     db_pool_max_size: int = 10
     """Most open database connections."""
 
-    max_message_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
-    """Largest HTTP request body (answered 413 past it) and largest Kafka message
-    (dead-lettered past it) the service accepts, in bytes."""
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024, le=512 * 1024)
+    """Largest HTTP request body (answered 413 past it) and largest message on
+    mfc.inbound.v1 (dead-lettered past it) the service accepts, in bytes; at most
+    512 KiB, so that a dead letter holding a whole message fits in Kafka's default
+    1 MB."""
 
     metrics_require_token: bool = False
     """Serve ``/metrics`` only to a token with the ``metrics`` or ``admin`` role."""

@@ -41,8 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 # What a dead letter keeps of a message over the bound: enough to tell whose it was
-# (a CloudEvent's id, source and type come first), small enough that the dead
-# letter itself fits every consumer's bound, the audit service's included.
+# (a CloudEvent's id, source and type come first); the rest is what the bound is for.
 KEPT_OF_TOO_LARGE = 8192
 
 
@@ -268,8 +267,13 @@ class ReliableConsumer:
         self._outcomes.labels(self.name, "left_to_owner").inc()
 
     def _parse(self, message: RawMessage) -> CloudEvent:
-        """The message's CloudEvent; one over the size bound is not even parsed."""
-        if self._max_bytes is not None and len(message.value) > self._max_bytes:
+        """The message's CloudEvent; one over the size bound is not even parsed (on
+        a topic others write: ``topics.OWN`` are not bounded)."""
+        if (
+            self._max_bytes is not None
+            and len(message.value) > self._max_bytes
+            and message.topic not in topics.OWN
+        ):
             raise MessageTooLargeError(
                 f"the message is {len(message.value):,} bytes, more than the "
                 f"{self._max_bytes:,} this service accepts (MAX_MESSAGE_BYTES): send "

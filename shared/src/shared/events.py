@@ -187,6 +187,8 @@ def unknown_field_message(
     """What to tell a sender about a field the contract does not have, with the
     field it most likely meant (``photo_ulr`` -> ``photo_url``)."""
     known = _fields_at(model, loc[:-1]) if model is not None and loc else []
+    if len(str(loc[-1])) > 64:
+        known = []  # no field name is that long; and difflib's cost grows with it
     close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return (
@@ -231,7 +233,8 @@ class _Data(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-Extensions = Annotated[dict[str, JsonValue], Field(max_length=100)]
+MAX_EXTENSIONS = 100
+Extensions = Annotated[dict[str, JsonValue], Field(max_length=MAX_EXTENSIONS)]
 """A county system's own data that the contract has no field for: kept with the
 episode and in its events and trail, read by no rule."""
 

@@ -20,6 +20,12 @@ ALL: Final = (
     AUDIT_CHECKPOINTS,
 )
 
+# Topics only our own services write, from data they validated: the size bound
+# (MAX_MESSAGE_BYTES) protects against what others send and is not applied here, so
+# that an event built from an accepted report (envelope and completeness added) or a
+# dead letter of a large message is never refused for its size downstream.
+OWN: Final = frozenset(ALL) - {INBOUND}
+
 # The audit service subscribes by pattern, so a topic added later is audited
 # without a code change.
 AUDITED_PATTERN: Final = r"mfc\..*"

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -79,6 +80,26 @@ def test_an_update_merges_and_recomputes_completeness():
     assert "child.photo_url" not in updated.completeness
     assert "endangerments.pregnant" in updated.completeness
     assert updated.report.child.first_name == state.report.child.first_name
+
+
+def test_extensions_merge_key_by_key_up_to_the_bound():
+    state = missing_episode()
+    state = replace(
+        state,
+        report=state.report.model_copy(
+            update={"extensions": {f"k{n}": n for n in range(90)}}
+        ),
+    )
+    more = EpisodeUpdatedData(extensions={"k0": "new", "extra": 1})
+    updated = apply(state, EventType.EPISODE_UPDATED, more)
+    assert updated.report.extensions is not None
+    assert updated.report.extensions["k0"] == "new"
+    assert len(updated.report.extensions) == 91
+    too_many = EpisodeUpdatedData(extensions={f"new{n}": n for n in range(11)})
+    with pytest.raises(EventInvalidError) as refused:
+        apply(state, EventType.EPISODE_UPDATED, too_many)
+    assert refused.value.problems[0].loc == ("extensions",)
+    assert "more than 100 keys" in refused.value.problems[0].msg
 
 
 def test_a_notification_changes_no_state_but_must_not_be_in_the_future():

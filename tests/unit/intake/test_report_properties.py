@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from intake.domain.model import digest, report_digest
 from shared.events import (
     CloudEvent,
     EpisodeReported,
@@ -132,3 +133,13 @@ def test_a_county_keeps_its_own_data_in_extensions():
     parsed = EpisodeReportedData.model_validate(report)
     assert parsed.extensions == {"placement_code": "A7", "flags": [1, 2]}
     assert parsed.model_dump(mode="json")["extensions"] == report["extensions"]
+
+
+def test_a_report_without_extensions_keeps_the_digest_it_had_before_them():
+    """A county retrying a report accepted before ``extensions`` existed must get
+    "already have it", not a conflict: the digest leaves an absent one out."""
+    report = EpisodeReportedData.model_validate(make_report())
+    before = digest(report.model_dump(mode="json", exclude={"extensions"}))
+    assert report_digest(report) == before
+    with_them = EpisodeReportedData.model_validate(make_report(extensions={"a": 1}))
+    assert report_digest(with_them) != before

@@ -18,6 +18,8 @@ PERSONAL_FIELDS = frozenset(
         "distinguishing_marks",
         "endangerments",
         "indian_child",
+        # A county's own data, kept as sent: it may name the child or their family.
+        "extensions",
         # A dead letter keeps the original bytes, which may be a whole report.
         "original_base64",
     }

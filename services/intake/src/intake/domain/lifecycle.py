@@ -12,6 +12,7 @@ from typing import Any
 
 from intake.domain.model import EpisodeStatus, FieldProblem, completeness
 from shared.events import (
+    MAX_EXTENSIONS,
     EpisodeClosedData,
     EpisodeLocatedData,
     EpisodeReportedData,
@@ -141,4 +142,14 @@ def _merge_update(
         merged["last_known_location"] = update.last_known_location
     if update.extensions:
         merged["extensions"] = {**(merged["extensions"] or {}), **update.extensions}
+        if len(merged["extensions"]) > MAX_EXTENSIONS:
+            raise EventInvalidError(
+                [
+                    FieldProblem(
+                        ("extensions",),
+                        f"with the report's, more than {MAX_EXTENSIONS} keys: "
+                        "send fewer new keys, or reuse the report's",
+                    )
+                ]
+            )
     return EpisodeReportedData.model_validate(merged)

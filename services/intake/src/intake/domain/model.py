@@ -157,14 +157,23 @@ def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
 
 
+def _fingerprinted(data: BaseModel) -> dict[str, Any]:
+    """What a digest covers: the data, without an absent ``extensions`` (added
+    later), so that a report or fact sent before that has the digest it had."""
+    dump = data.model_dump(mode="json")
+    if dump.get("extensions", ...) is None:
+        del dump["extensions"]
+    return dump
+
+
 def report_digest(report: EpisodeReportedData) -> str:
     """A stable fingerprint of a report: the same report sent twice has one digest."""
-    return digest(report.model_dump(mode="json"))
+    return digest(_fingerprinted(report))
 
 
 def fact_digest(event_type: str, data: BaseModel) -> str:
     """The fingerprint of a later event: the same fact sent twice is recorded once."""
-    return digest({"type": event_type, "data": data.model_dump(mode="json")})
+    return digest({"type": event_type, "data": _fingerprinted(data)})
 
 
 @dataclass(frozen=True)

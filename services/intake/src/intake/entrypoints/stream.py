@@ -56,7 +56,9 @@ def _validated(event: CloudEvent, model: type[_M], ctx: handlers.IntakeContext) 
     """The event's data, or a refusal naming every field at fault: the schema's
     complaints (a field the contract does not have among them) and the
     deployment's rules together, as a 422 over HTTP would."""
-    routing = ROUTING_KEYS - model.model_fields.keys()
+    # A report names no episode: an episode_id in it is refused, not dropped.
+    later = model is not EpisodeReportedData
+    routing = ROUTING_KEYS - model.model_fields.keys() if later else frozenset()
     data = {k: v for k, v in event.data.items() if k not in routing}
     try:
         return event.model_copy(update={"data": data}).data_as(model, strict=True)
