@@ -1,13 +1,20 @@
 """The whole system on real infrastructure: the four services as their real
 processes, on PostgreSQL and a Kafka-protocol broker from either backend."""
 
+import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from devtools.devstack import Infrastructure, ServiceSet, free_port
+from devtools.devstack import DEV_COUNTIES, Infrastructure, ServiceSet, free_port
 from tests.conftest import BACKENDS
+
+QUIET_COUNTY = "NV-003"
+"""A county served only for the silent-feed test (test_feeds.py): nothing else sends
+for it, and it may keep quiet for 3 s only."""
+QUIET_FOR = 3
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -22,6 +29,12 @@ def stack(
         state_dir=log_dir,
         ports={
             name: free_port() for name in ("intake", "notifier", "followup", "audit")
+        },
+        env={
+            **os.environ,
+            "INTAKE_COUNTIES": f"{DEV_COUNTIES},{QUIET_COUNTY}",
+            "INTAKE_FEED_SILENCE_AFTER": json.dumps({QUIET_COUNTY: f"{QUIET_FOR}s"}),
+            "INTAKE_FEED_CHECK_INTERVAL": "250ms",
         },
     )
     services.start()

@@ -229,6 +229,15 @@ ENDPOINTS = [
         "404",
         body=lambda _c: {"closed_at": now(), "reason": "returned", "closed_by": "sv-1"},
     ),
+    Endpoint(
+        "heartbeat",
+        "intake",
+        "POST",
+        lambda _w, _c: "/v1/heartbeats",
+        frozenset(SENDER),
+        "403",
+        body=lambda county: {"county_code": county},
+    ),
     Endpoint("episode", "intake", "GET", episode(), frozenset(READER), "404"),
     Endpoint(
         "episodes",

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from intake.domain.lifecycle import LATER_EVENTS
 from intake.entrypoints.stream import ROUTING_KEYS
 from shared import topics
 from shared.events import INBOUND_DATA, CloudEvent, EventType
@@ -476,7 +477,7 @@ def test_no_inbound_record_blocks_the_topic_or_vanishes(stack, open_episode_id, 
         model = INBOUND_DATA[event.type]
         routing = (
             ROUTING_KEYS - model.model_fields.keys()
-            if event.type != EventType.EPISODE_REPORTED
+            if model in LATER_EVENTS.values()
             else set()
         )
         data = {k: v for k, v in event.data.items() if k not in routing}

@@ -70,6 +70,7 @@ class EventType(StrEnum):
     EPISODE_LOCATED = "mfc.episode.located"
     SCREENING_COMPLETED = "mfc.screening.completed"
     EPISODE_CLOSED = "mfc.episode.closed"
+    FEED_HEARTBEAT = "mfc.feed.heartbeat"
     DEADLETTER_RECORDED = "mfc.deadletter.recorded"
 
 
@@ -451,6 +452,13 @@ class EpisodeClosedData(_Data):
     closed_by: Identifier
 
 
+class FeedHeartbeatData(_Data):
+    """A county system saying it is alive while it has nothing to report, so that a
+    feed that has gone quiet is told from one with nothing to say."""
+
+    county_code: CountyCode
+
+
 INBOUND_DATA: dict[str, type[_Data]] = {
     EventType.EPISODE_REPORTED: EpisodeReportedData,
     EventType.EPISODE_UPDATED: EpisodeUpdatedData,
@@ -458,6 +466,7 @@ INBOUND_DATA: dict[str, type[_Data]] = {
     EventType.EPISODE_LOCATED: EpisodeLocatedData,
     EventType.SCREENING_COMPLETED: ScreeningCompletedData,
     EventType.EPISODE_CLOSED: EpisodeClosedData,
+    EventType.FEED_HEARTBEAT: FeedHeartbeatData,
 }
 """The data model of each inbound event type (county systems -> intake)."""
 

@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from intake import handlers
 from intake.config import IntakeSettings
 from intake.entrypoints import http, stream
+from intake.feeds import FeedWatch
 from shared.clock import Clock, SystemClock
 from shared.policy import load_policy
 from shared.runtime import ServiceRuntime, add_ops_routes
@@ -20,13 +21,22 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
         policy=load_policy(settings.policy_path),  # invalid policy: fail at start-up
     )
     metrics = handlers.IntakeMetrics(runtime.registry)
-    stream.register(runtime, ctx, metrics, sources=settings.kafka_sources)
+    feeds = FeedWatch(
+        lambda: runtime.pool,
+        clock=runtime.clock,
+        registry=runtime.registry,
+        counties=settings.counties,
+        silence_after=settings.feed_silence_after,
+        interval=settings.feed_check_interval,
+    )
+    runtime.add_worker(lambda _pool: feeds)
+    stream.register(runtime, ctx, metrics, feeds, sources=settings.kafka_sources)
     app = FastAPI(
         title="missing-from-care intake",
         version="1",
         description="County-facing API: report children missing from care and what follows.",
         lifespan=runtime.lifespan,
     )
-    app.include_router(http.create_router(runtime, ctx, metrics))
+    app.include_router(http.create_router(runtime, ctx, metrics, feeds))
     add_ops_routes(app, runtime, refine_invalid=http.refine_invalid(ctx, metrics))
     return app

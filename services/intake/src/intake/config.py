@@ -42,6 +42,28 @@ class IntakeSettings(ServiceSettings):
     The broker's ACLs must let each producer write only under its own source (see
     docs/security.md)."""
 
+    feed_silence_after: dict[str, Duration] = Field(default_factory=dict)
+    """How long each county's system may stay quiet (no report, later event or
+    heartbeat, over HTTP or Kafka) before its feed counts as silent, as JSON keyed
+    by county code, ``*`` for every other served county
+    (``{"*": "6h", "NC-063": "30m"}``). A county without an entry is not watched."""
+    feed_check_interval: Duration = timedelta(seconds=30)
+    """How often the feeds' last events are saved and checked for silence."""
+
+    @field_validator("feed_silence_after")
+    @classmethod
+    def _feed_counties(cls, value: dict[str, timedelta]) -> dict[str, timedelta]:
+        from intake.domain.counties import is_us_county
+
+        upper = {county.strip().upper(): after for county, after in value.items()}
+        unknown = sorted(c for c in upper if c != "*" and not is_us_county(c))
+        if unknown:
+            raise ValueError(f"not US county codes: {', '.join(unknown)}")
+        short = sorted(c for c, after in upper.items() if after < timedelta(seconds=1))
+        if short:
+            raise ValueError(f"silence must be at least 1s: {', '.join(short)}")
+        return upper
+
     @field_validator("kafka_sources")
     @classmethod
     def _upper_counties(

@@ -6,6 +6,7 @@ from uuid import UUID
 
 import asyncpg
 
+from intake.domain.feeds import Heard
 from intake.domain.lifecycle import EpisodeState
 from intake.domain.model import Episode, EpisodeStatus
 from shared.db import Conn
@@ -229,3 +230,36 @@ async def idempotency_key(conn: Conn, key: str) -> tuple[str, UUID] | None:
         "SELECT request_digest, episode_id FROM idempotency_keys WHERE key = $1", key
     )
     return (row["request_digest"], row["episode_id"]) if row else None
+
+
+async def save_heard(conn: Conn, heard: list[Heard]) -> None:
+    """Record when each county was last heard from; a later time wins, an earlier
+    one (another replica's, or a late flush) never moves it back."""
+    if not heard:
+        return
+    await conn.execute(
+        "INSERT INTO feeds (county_code, last_event_at, via) "
+        "SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[]) "
+        "ON CONFLICT (county_code) DO UPDATE "
+        "SET last_event_at = EXCLUDED.last_event_at, via = EXCLUDED.via "
+        "WHERE feeds.last_event_at < EXCLUDED.last_event_at",
+        [h.county_code for h in heard],
+        [h.at for h in heard],
+        [h.via for h in heard],
+    )
+
+
+async def start_watching(conn: Conn, counties: list[str], at: datetime) -> None:
+    """A watched county never heard from counts as quiet since watching began."""
+    await conn.execute(
+        "INSERT INTO feeds (county_code, last_event_at, via) "
+        "SELECT c, $2, 'watch' FROM unnest($1::text[]) AS c "
+        "ON CONFLICT (county_code) DO NOTHING",
+        counties,
+        at,
+    )
+
+
+async def last_heard(conn: Conn) -> list[Heard]:
+    rows = await conn.fetch("SELECT county_code, last_event_at, via FROM feeds")
+    return [Heard(r["county_code"], r["last_event_at"], r["via"]) for r in rows]

@@ -19,6 +19,7 @@ from intake.domain.model import (
     FieldProblem,
     ReportRejectedError,
 )
+from intake.feeds import FeedWatch
 from shared.auth import Principal, Role
 from shared.db import Conn
 from shared.events import (
@@ -27,6 +28,7 @@ from shared.events import (
     EpisodeReportedData,
     EpisodeUpdatedData,
     EventType,
+    FeedHeartbeatData,
     Identifier,
     NotificationFields,
     NotificationRecordedData,
@@ -137,6 +139,7 @@ BODY_MODELS: dict[str, type[BaseModel]] = {
     "record_located": EpisodeLocatedData,
     "record_screening": ScreeningCompletedData,
     "record_close": EpisodeClosedData,
+    "heartbeat": FeedHeartbeatData,
 }
 """The body model of each route that takes one, by route name."""
 
@@ -215,6 +218,7 @@ def create_router(
     runtime: ServiceRuntime,
     ctx: handlers.IntakeContext,
     metrics: handlers.IntakeMetrics,
+    feeds: FeedWatch,
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["episodes"])
     sender = Depends(runtime.auth.require(Role.COUNTY_SYSTEM))
@@ -234,6 +238,7 @@ def create_router(
             async with runtime.pool.acquire() as conn, conn.transaction():
                 outcome = await command(conn)
                 obligations, prompts = await _projected(conn, outcome, expected)
+            feeds.heard(outcome.episode.county_code, "http")
         except (ReportRejectedError, EventInvalidError) as exc:
             return problems_response(exc.problems)
         except handlers.IdempotencyKeyReusedError as exc:
@@ -363,6 +368,32 @@ def create_router(
     later_event(
         "close", EventType.EPISODE_CLOSED, EpisodeClosedData, "Supervisor closes"
     )
+
+    @router.post(
+        "/heartbeats",
+        status_code=204,
+        tags=["feeds"],
+        responses={k: v for k, v in ERROR_RESPONSES.items() if k in (401, 403, 422)},
+    )
+    async def heartbeat(
+        body: FeedHeartbeatData, principal: Annotated[Principal, sender]
+    ) -> Response:
+        """A county system is alive and has nothing to report: its feed does not
+        count as silent (INTAKE_FEED_SILENCE_AFTER). Any accepted report or later
+        event counts the same; send a heartbeat only when there is nothing else."""
+        if not principal.sees(body.county_code):
+            return _error(403, f"not allowed to send for county {body.county_code}")
+        if body.county_code not in ctx.served_counties:
+            return problems_response(
+                [
+                    FieldProblem(
+                        ("county_code",),
+                        f"county {body.county_code} is not served by this deployment",
+                    )
+                ]
+            )
+        feeds.heard(body.county_code, "http")
+        return Response(status_code=204)
 
     @router.get("/episodes/{episode_id}", response_model=EpisodeView)
     async def get_episode(

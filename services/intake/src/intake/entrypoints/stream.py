@@ -16,10 +16,17 @@ from intake import deadlines, handlers
 from intake.adapters import postgres
 from intake.domain.lifecycle import LATER_EVENTS, EventInvalidError, EventRefusedError
 from intake.domain.model import ReportRejectedError
+from intake.feeds import FeedWatch
 from shared import topics
 from shared.consumer import PermanentError, RawMessage, each
 from shared.db import Conn
-from shared.events import CloudEvent, EpisodeReportedData, EventType, InvalidEventError
+from shared.events import (
+    CloudEvent,
+    EpisodeReportedData,
+    EventType,
+    FeedHeartbeatData,
+    InvalidEventError,
+)
 from shared.runtime import ServiceRuntime
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -56,8 +63,9 @@ def _validated(event: CloudEvent, model: type[_M], ctx: handlers.IntakeContext) 
     """The event's data, or a refusal naming every field at fault: the schema's
     complaints (a field the contract does not have among them) and the
     deployment's rules together, as a 422 over HTTP would."""
-    # A report names no episode: an episode_id in it is refused, not dropped.
-    later = model is not EpisodeReportedData
+    # Only a later event names its episode by these; in a report or a heartbeat
+    # they are refused like any other unknown field, not dropped.
+    later = model in LATER_EVENTS.values()
     routing = ROUTING_KEYS - model.model_fields.keys() if later else frozenset()
     data = {k: v for k, v in event.data.items() if k not in routing}
     try:
@@ -95,6 +103,7 @@ def register(
     runtime: ServiceRuntime,
     ctx: handlers.IntakeContext,
     metrics: handlers.IntakeMetrics,
+    feeds: FeedWatch,
     *,
     sources: Mapping[str, frozenset[str]],
 ) -> None:
@@ -102,10 +111,16 @@ def register(
         conn: Conn, event: CloudEvent, _message: RawMessage
     ) -> None:
         try:
+            if event.type == EventType.FEED_HEARTBEAT:
+                beat = _validated(event, FeedHeartbeatData, ctx)
+                check_producer(sources, event.source, beat.county_code)
+                feeds.heard(beat.county_code, "kafka")
+                return
             if event.type == EventType.EPISODE_REPORTED:
                 report = _validated(event, EpisodeReportedData, ctx)
                 check_producer(sources, event.source, report.county_code)
                 await handlers.report_episode(conn, report, ctx=ctx, metrics=metrics)
+                feeds.heard(report.county_code, "kafka")
                 return
             model = LATER_EVENTS.get(event.type)
             if model is None:
@@ -117,9 +132,10 @@ def register(
             episode = await postgres.get_episode(conn, episode_id)
             if episode is not None:  # else record_event says there is none
                 check_producer(sources, event.source, episode.county_code)
-            await handlers.record_event(
+            outcome = await handlers.record_event(
                 conn, episode_id, event.type, data, ctx=ctx, metrics=metrics
             )
+            feeds.heard(outcome.episode.county_code, "kafka")
         except InvalidEventError:
             metrics.rejected.labels("invalid_event").inc()
             raise

@@ -1,0 +1,84 @@
+"""Is a county's feed alive: the pure rules, with the time passed in."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from intake.config import IntakeSettings
+from intake.domain.feeds import Heard, health, newly_silent, watched
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def test_each_county_keeps_its_own_silence_else_the_default():
+    allowed = watched(["NC-063", "KY-111", "MO-510"], {"*": 6 * H, "NC-063": H / 2})
+    assert allowed == {"NC-063": H / 2, "KY-111": 6 * H, "MO-510": 6 * H}
+    # Without a default only the named counties are watched.
+    assert watched(["NC-063", "KY-111"], {"NC-063": H}) == {"NC-063": H}
+
+
+def test_a_feed_is_silent_only_once_quiet_longer_than_it_may_be():
+    allowed = {"NC-063": H, "KY-111": 2 * H}
+    feeds = health(
+        [
+            Heard("NC-063", NOW - H - timedelta(seconds=1), "kafka"),
+            Heard("KY-111", NOW - H, "http"),
+            Heard("TX-201", NOW - 100 * H, "http"),  # not watched: left out
+        ],
+        allowed,
+        NOW,
+    )
+    assert [(f.county_code, f.silent) for f in feeds] == [
+        ("KY-111", False),
+        ("NC-063", True),
+    ]
+    assert feeds[1].quiet_for == H + timedelta(seconds=1)
+    # Exactly at its allowance a feed is not yet silent.
+    [edge] = health([Heard("NC-063", NOW - H, "http")], allowed, NOW)
+    assert not edge.silent
+
+
+def test_a_county_never_heard_counts_from_when_watching_began():
+    [feed] = health([Heard("NC-063", NOW - 2 * H, "watch")], {"NC-063": H}, NOW)
+    assert feed.silent
+    assert feed.via == "watch"
+
+
+def test_silence_is_news_once_until_the_feed_is_heard_again():
+    allowed = {"NC-063": H}
+    quiet = health([Heard("NC-063", NOW - 2 * H, "http")], allowed, NOW)
+    alive = health([Heard("NC-063", NOW, "http")], allowed, NOW)
+    assert newly_silent(alive, quiet) == ["NC-063"]
+    assert newly_silent(quiet, quiet) == []
+    assert newly_silent(quiet, alive) == []
+
+
+def settings(monkeypatch, silence: str) -> IntakeSettings:
+    for key, value in {
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9092",
+        "DATABASE_URL": "postgresql://x@/y",
+        "INTAKE_COUNTIES": "NC-063",
+        "INTAKE_FEED_SILENCE_AFTER": silence,
+    }.items():
+        monkeypatch.setenv(key, value)
+    return IntakeSettings()
+
+
+def test_the_silence_setting_is_read_per_county(monkeypatch):
+    got = settings(monkeypatch, '{"*": "6h", "nc-063": "30m"}').feed_silence_after
+    assert got == {"*": 6 * H, "NC-063": H / 2}
+
+
+@pytest.mark.parametrize(
+    ("silence", "problem"),
+    [
+        ('{"XX-999": "1h"}', "not US county codes: XX-999"),
+        ('{"NC-063": "0s"}', "silence must be at least 1s: NC-063"),
+        ('{"NC-063": "soon"}', "feed_silence_after"),
+    ],
+)
+def test_a_bad_silence_setting_is_refused_at_start_up(monkeypatch, silence, problem):
+    with pytest.raises(ValidationError, match=problem):
+        settings(monkeypatch, silence)
