@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared import topics
 from shared.events import CloudEvent, EventType
 from tests import api
+from tests.conftest import make_report
 from tests.e2e.conftest import QUIET_COUNTY, QUIET_FOR
 from tests.e2e.test_intake import dead_letter_reason, now, send
 
@@ -94,3 +95,34 @@ def test_a_heartbeat_that_does_not_fit_is_refused_with_the_reason(stack):
     )
     send(stack, topics.INBOUND, QUIET_COUNTY, forged)
     assert QUIET_COUNTY in dead_letter_reason(stack, forged.id, **since)
+
+
+def test_only_the_countys_own_system_keeps_its_feed_alive(stack):
+    """A person recording a notice by hand (what the silent feed's runbook asks
+    for) says nothing about the county's integration: the feed stays silent."""
+    report = make_report(county_code=QUIET_COUNTY)
+    sent = api.post(
+        f"{stack.url('intake')}/v1/episodes",
+        json=report,
+        headers=api.bearer("county_system", counties=[QUIET_COUNTY]),
+        timeout=10,
+    )
+    assert sent.status_code == 201, sent.text
+    until_silent_is(stack, 0)  # the county's own report counts
+    until_silent_is(stack, 1)
+    notice = api.post(
+        f"{stack.url('intake')}/v1/episodes/{sent.json()['id']}/notifications",
+        json={
+            "recipient": "law_enforcement",
+            "method": "phone",
+            "notified_at": now().isoformat(),
+            "reference_number": "LE-7",
+        },
+        headers=api.bearer("caseworker", counties=[QUIET_COUNTY]),
+        timeout=10,
+    )
+    assert notice.status_code == 201, notice.text
+    deadline = time.monotonic() + 2  # eight check rounds
+    while time.monotonic() < deadline:
+        assert feed_silent(stack) == 1
+        time.sleep(0.1)

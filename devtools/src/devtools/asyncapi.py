@@ -84,7 +84,12 @@ def build() -> dict[str, Any]:
             channel_messages[name] = {"$ref": f"#/components/messages/{name}"}
         channels[topic] = {
             "address": topic,
-            "description": "Kafka topic, keyed by episode id; CloudEvents 1.0 structured JSON.",
+            "description": (
+                "Kafka topic, keyed by episode id (a heartbeat: by county code); "
+                "CloudEvents 1.0 structured JSON."
+                if topic == topics.INBOUND
+                else "Kafka topic, keyed by episode id; CloudEvents 1.0 structured JSON."
+            ),
             "messages": channel_messages,
         }
     operations: dict[str, Any] = {}

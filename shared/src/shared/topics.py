@@ -1,4 +1,5 @@
-"""Kafka topic names. Every topic is keyed by episode id so one episode stays in order."""
+"""Kafka topic names. Every topic is keyed by episode id so one episode stays in order
+(a county's heartbeat on the inbound topic: by its county code)."""
 
 from typing import Final
 

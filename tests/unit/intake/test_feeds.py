@@ -82,3 +82,11 @@ def test_the_silence_setting_is_read_per_county(monkeypatch):
 def test_a_bad_silence_setting_is_refused_at_start_up(monkeypatch, silence, problem):
     with pytest.raises(ValidationError, match=problem):
         settings(monkeypatch, silence)
+
+
+def test_a_watched_county_must_be_served_and_the_check_not_a_hot_loop(monkeypatch):
+    with pytest.raises(ValidationError, match=r"not served here .*: KY-111"):
+        settings(monkeypatch, '{"KY-111": "1h"}')
+    monkeypatch.setenv("INTAKE_FEED_CHECK_INTERVAL", "0s")
+    with pytest.raises(ValidationError, match="at least 100ms"):
+        settings(monkeypatch, '{"NC-063": "1h"}')

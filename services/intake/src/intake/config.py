@@ -4,7 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -48,7 +48,25 @@ class IntakeSettings(ServiceSettings):
     by county code, ``*`` for every other served county
     (``{"*": "6h", "NC-063": "30m"}``). A county without an entry is not watched."""
     feed_check_interval: Duration = timedelta(seconds=30)
-    """How often the feeds' last events are saved and checked for silence."""
+    """How often the feeds' last events are saved and checked for silence (at
+    least 100ms)."""
+
+    @field_validator("feed_check_interval")
+    @classmethod
+    def _not_a_hot_loop(cls, value: timedelta) -> timedelta:
+        if value < timedelta(milliseconds=100):
+            raise ValueError("must be at least 100ms")
+        return value
+
+    @model_validator(mode="after")
+    def _feeds_of_served_counties(self) -> "IntakeSettings":
+        strays = sorted(set(self.feed_silence_after) - self.counties - {"*"})
+        if strays:
+            raise ValueError(
+                "feed_silence_after names counties not served here "
+                f"(INTAKE_COUNTIES): {', '.join(strays)}"
+            )
+        return self
 
     @field_validator("feed_silence_after")
     @classmethod

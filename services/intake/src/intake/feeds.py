@@ -56,6 +56,12 @@ class FeedWatch:
             ["county_code"],
             registry=registry,
         )
+        self.checked = Gauge(
+            "mfc_feed_checked_timestamp_seconds",
+            "When this replica last saved and judged the feeds (Unix time); a stale "
+            "value means the other feed gauges are stale too",
+            registry=registry,
+        )
         self.silent = Gauge(
             "mfc_feed_silent",
             "1 if the county's feed has been quiet longer than it may be",
@@ -69,15 +75,21 @@ class FeedWatch:
 
     async def check(self) -> list[FeedHealth]:
         """Save what this replica heard, then judge every watched feed."""
-        heard, self._heard = list(self._heard.values()), {}
-        async with self._pool().acquire() as conn:
-            await postgres.save_heard(conn, heard)
-            feeds = health(
-                await postgres.last_heard(conn), self._allowed, self._clock.now()
-            )
+        heard, self._heard = self._heard, {}
+        try:
+            async with self._pool().acquire() as conn:
+                await postgres.save_heard(conn, list(heard.values()))
+                feeds = health(
+                    await postgres.last_heard(conn), self._allowed, self._clock.now()
+                )
+        except BaseException:
+            # Kept for the next round, unless a newer note came meanwhile.
+            self._heard = {**heard, **self._heard}
+            raise
         for county in newly_silent(self._last, feeds):
             logger.warning("county %s feed silent", county)
         self._last = feeds
+        self.checked.set(self._clock.now().timestamp())
         for feed in feeds:
             self.last_event.labels(feed.county_code).set(feed.last_event_at.timestamp())
             self.quiet.labels(feed.county_code).set(feed.quiet_for.total_seconds())
@@ -96,5 +108,5 @@ class FeedWatch:
         await self._periodic.stop()
         try:
             await self.check()  # what was heard since the last round
-        except (OSError, asyncpg.PostgresError) as exc:
+        except Exception as exc:  # stopping must go on: the relay, the pool
             logger.warning("feed notes not saved at stop: %s", exc)

@@ -231,6 +231,7 @@ def create_router(
 
     async def run(
         response: Response,
+        principal: Principal,
         command: Callable[[Conn], Awaitable[handlers.Outcome]],
         expected: Callable[[], list[ObligationSummary]] | None = None,
     ) -> Any:
@@ -238,7 +239,10 @@ def create_router(
             async with runtime.pool.acquire() as conn, conn.transaction():
                 outcome = await command(conn)
                 obligations, prompts = await _projected(conn, outcome, expected)
-            feeds.heard(outcome.episode.county_code, "http")
+            if Role.COUNTY_SYSTEM in principal.roles:
+                # The county's system is alive; a person recording a notice by
+                # hand (a silent feed's runbook asks for that) says nothing of it.
+                feeds.heard(outcome.episode.county_code, "http")
         except (ReportRejectedError, EventInvalidError) as exc:
             return problems_response(exc.problems)
         except handlers.IdempotencyKeyReusedError as exc:
@@ -278,6 +282,7 @@ def create_router(
             return _error(403, f"not allowed to report for county {report.county_code}")
         return await run(
             response,
+            principal,
             lambda conn: handlers.report_episode(
                 conn, report, ctx=ctx, metrics=metrics, idempotency_key=idempotency_key
             ),
@@ -323,7 +328,7 @@ def create_router(
                     idempotency_key=idempotency_key,
                 )
 
-            return await run(response, command)
+            return await run(response, principal, command)
 
         record.__annotations__["body"] = model
         router.add_api_route(

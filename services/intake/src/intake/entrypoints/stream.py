@@ -114,6 +114,10 @@ def register(
             if event.type == EventType.FEED_HEARTBEAT:
                 beat = _validated(event, FeedHeartbeatData, ctx)
                 check_producer(sources, event.source, beat.county_code)
+                if beat.county_code not in ctx.served_counties:
+                    raise PermanentError(
+                        f"county {beat.county_code} is not served by this deployment"
+                    )
                 feeds.heard(beat.county_code, "kafka")
                 return
             if event.type == EventType.EPISODE_REPORTED:
