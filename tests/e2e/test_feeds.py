@@ -1,9 +1,12 @@
-"""A county feed that goes quiet is noticed: through the real intake, over HTTP and
-Kafka, with the e2e stack's 3-second allowance for QUIET_COUNTY."""
+"""A county feed that goes quiet is noticed, and the county's on-call is paged:
+through the real intake and notifier, over HTTP and Kafka, with the e2e stack's
+3-second allowance for QUIET_COUNTY."""
 
 import time
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import topics
@@ -11,7 +14,10 @@ from shared.events import CloudEvent, EventType
 from tests import api
 from tests.conftest import make_report
 from tests.e2e.conftest import QUIET_COUNTY, QUIET_FOR
+from tests.e2e.fast import SECRET, FastService
 from tests.e2e.test_intake import dead_letter_reason, now, send
+from tests.e2e.test_walking_skeleton import audit_entries, eventually
+from tests.receivers import smtp_receiver, webhook_receiver
 
 
 def feed_silent(stack, county: str = QUIET_COUNTY) -> float | None:
@@ -126,3 +132,72 @@ def test_only_the_countys_own_system_keeps_its_feed_alive(stack):
     while time.monotonic() < deadline:
         assert feed_silent(stack) == 1
         time.sleep(0.1)
+
+
+@pytest.fixture
+def notifier(stack, tmp_path) -> Iterator[FastService]:
+    """A notifier whose policy has the NV desk on call for NV feeds."""
+    with webhook_receiver([SECRET]) as webhook, smtp_receiver() as smtp:
+        service = FastService("notifier", stack, webhook, smtp, tmp_path)
+        service.add_replica()
+        try:
+            yield service
+        finally:
+            service.stop()
+
+
+def feed_alerts(notifier: FastService, reason: str, since: datetime) -> list[dict]:
+    """The county's alerts of ``reason`` about a silence that began after ``since``
+    (a new notifier also pages the silences of earlier tests, each once)."""
+    at = "silent_since" if reason == "feed_resumed" else "last_event_at"
+    return [
+        p
+        for p in notifier.webhook.payloads()
+        if p.get("reason") == reason
+        and p["county_code"] == QUIET_COUNTY
+        and datetime.fromisoformat(p[at]) >= since
+    ]
+
+
+def test_a_silent_feed_pages_the_countys_on_call_once_and_the_all_clear_follows(
+    stack, notifier
+):
+    sent = now()
+    assert heartbeat(stack).status_code == 204
+    for attempt in eventually(QUIET_FOR + 30):
+        with attempt:
+            pages = feed_alerts(notifier, "feed_silent", sent)
+            assert len(pages) == 1, notifier.webhook.payloads()
+    [page] = pages
+    assert page["recipients"] == [{"id": "nv-feeds", "name": "Nevada feeds desk"}]
+    assert "episode_id" not in page
+    assert "child" not in page
+    assert f"County {QUIET_COUNTY}" in page["subject"]
+    assert notifier.webhook.refused == []  # signed as every alert is
+    for attempt in eventually(10):
+        with attempt:
+            mail = [
+                m
+                for m in notifier.smtp.messages
+                if m["To"] == "feeds@nv.example" and "FEED SILENT" in m["Subject"]
+            ]
+            assert mail
+
+    # Still silent a while later: no second page for the same silence.
+    time.sleep(QUIET_FOR)
+    assert len(feed_alerts(notifier, "feed_silent", sent)) == 1
+
+    assert heartbeat(stack).status_code == 204
+    for attempt in eventually(15):
+        with attempt:
+            clears = feed_alerts(notifier, "feed_resumed", sent)
+            assert len(clears) == 1, notifier.webhook.payloads()
+    [clear] = clears
+    assert clear["silent_since"] == page["last_event_at"]
+
+    # Both announcements are in the trail, scoped to the county.
+    announced = {
+        e["type"]
+        for e in audit_entries(stack, county=QUIET_COUNTY, **{"from": sent.isoformat()})
+    }
+    assert {"mfc.feed.silent", "mfc.feed.resumed"} <= announced

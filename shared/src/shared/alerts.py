@@ -39,25 +39,29 @@ class Alert:
     adds to the webhook body (the obligation or the prompt)."""
 
     id: UUID
-    episode_id: UUID
-    child: str
+    episode_id: UUID | None
+    """None for an alert about no one child (a county's feed fallen silent)."""
+    child: str | None
     """Initials only: alerts never carry a child's name."""
     reason: str
     subject: str
     text: str
-    episode_url: str
+    episode_url: str | None
     recipients: tuple[Recipient, ...]
     scheduled_at: datetime
     details: Mapping[str, Any] = field(default_factory=dict)
 
     def webhook_body(self) -> dict[str, Any]:
-        return {
-            "alert_id": str(self.id),
+        episode = {
             "episode_id": str(self.episode_id),
             "child": self.child,
+            "episode_url": self.episode_url,
+        }
+        return {
+            "alert_id": str(self.id),
+            **(episode if self.episode_id is not None else {}),
             "reason": self.reason,
             "recipients": [{"id": r.id, "name": r.name} for r in self.recipients],
-            "episode_url": self.episode_url,
             "subject": self.subject,
             "text": self.text,
             **self.details,
@@ -82,7 +86,7 @@ class Delivery:
     """One send of one alert over one channel to one address (a row to queue)."""
 
     alert_id: UUID
-    episode_id: UUID
+    episode_id: UUID | None
     channel: str
     address: str
     payload: Mapping[str, Any]

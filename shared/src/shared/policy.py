@@ -105,6 +105,13 @@ Target = Annotated[
 ``contact:<id>``, or whoever is on call in ``schedule:<name>`` when the step fires."""
 
 
+OnCallTarget = Annotated[
+    str, StringConstraints(pattern=r"^(contact:[\w.-]+|schedule:[\w.-]+)$")
+]
+"""Who is paged about a county's systems (no episode: no caseworker): a named
+``contact:<id>`` or whoever is on call in ``schedule:<name>``."""
+
+
 class Level(_Strict):
     name: Annotated[str, StringConstraints(min_length=1, max_length=60)]
     notify: Annotated[list[Target], Field(min_length=1)]
@@ -209,6 +216,9 @@ class Defaults(_Strict):
 
 class Jurisdiction(_Strict):
     name: str | None = None
+    on_call: list[OnCallTarget] | None = None
+    """Who is paged when a county's feed falls silent; the most specific
+    jurisdiction that names anyone decides."""
     obligations: list[dict[str, Any]] = Field(default_factory=list)
     """Rules or partial overrides (merged by ``id`` over the parent's)."""
     prompts: list[dict[str, Any]] = Field(default_factory=list)
@@ -261,6 +271,15 @@ class Policy:
                 model=PromptRule,
             )
         return self._prompts[county_code]
+
+    def on_call_for(self, county_code: str) -> list[str]:
+        """Who is paged about the county's systems: the county's overlay, else its
+        state's, else the federal baseline's ``on_call``; none named: nobody."""
+        for key in (county_code, county_code[:2], FEDERAL):
+            jurisdiction = self.document.jurisdictions.get(key)
+            if jurisdiction is not None and jurisdiction.on_call:
+                return list(jurisdiction.on_call)
+        return []
 
     def jurisdiction_of(self, county_code: str) -> str:
         """The most specific jurisdiction with an overlay for this county."""
@@ -334,18 +353,22 @@ def _describe(origin: str, place: str, exc: ValidationError) -> str:
 def _check_references(document: PolicyDocument, origin: str) -> None:
     """Every chain, contact and schedule a rule names exists, and every overlay
     resolves to valid rules for a county of its state."""
-    for name, chain in document.chains.items():
-        for level in chain.levels:
-            for target in level.notify:
-                kind, _, ref = target.partition(":")
-                if kind == "contact" and ref not in document.contacts:
-                    raise PolicyError(
-                        f"{origin}: chains.{name}: unknown contact {ref!r}"
-                    )
-                if kind == "schedule" and ref not in document.schedules:
-                    raise PolicyError(
-                        f"{origin}: chains.{name}: unknown schedule {ref!r}"
-                    )
+    named = [
+        (f"chains.{name}", target)
+        for name, chain in document.chains.items()
+        for level in chain.levels
+        for target in level.notify
+    ] + [
+        (f"jurisdictions.{key}.on_call", target)
+        for key, jurisdiction in document.jurisdictions.items()
+        for target in jurisdiction.on_call or []
+    ]
+    for place, target in named:
+        kind, _, ref = target.partition(":")
+        if kind == "contact" and ref not in document.contacts:
+            raise PolicyError(f"{origin}: {place}: unknown contact {ref!r}")
+        if kind == "schedule" and ref not in document.schedules:
+            raise PolicyError(f"{origin}: {place}: unknown schedule {ref!r}")
     for name, schedule in document.schedules.items():
         for member in [*schedule.members, *(o.contact for o in schedule.overrides)]:
             if member not in document.contacts:

@@ -1,7 +1,8 @@
-"""The events the notifier, followup and audit services publish, as pydantic models.
+"""The events the notifier, followup and audit services publish (and intake's feed
+health), as pydantic models.
 
 They are the contract of ``mfc.obligations.v1``, ``mfc.alerts.v1``,
-``mfc.prompts.v1`` and ``mfc.audit.checkpoints.v1``: the AsyncAPI document is built
+``mfc.prompts.v1``, ``mfc.audit.checkpoints.v1`` and ``mfc.feeds.v1``: the AsyncAPI document is built
 from them, and every producer checks its data against them before the outbox takes
 it (``checked``), so the document cannot drift from what is really sent. The models
 forbid unknown fields for that reason; a consumer reading these events should be
@@ -44,6 +45,11 @@ class PromptEvent(StrEnum):
 
 
 CHECKPOINT_SIGNED = "mfc.audit.checkpoint.signed"
+
+
+class FeedEvent(StrEnum):
+    SILENT = "mfc.feed.silent"
+    RESUMED = "mfc.feed.resumed"
 
 
 class _Published(BaseModel):
@@ -214,6 +220,37 @@ class CheckpointSigned(_Published):
     """Base64 Ed25519 over the RFC 8785 JSON of log, tree_size, root_hash, issued_at."""
 
 
+# --------------------------------------------------------------------------- #
+# County feeds (intake -> mfc.feeds.v1)
+# --------------------------------------------------------------------------- #
+
+
+class FeedSilent(_Published):
+    """``mfc.feed.silent``: nothing came from a county's own system for longer than
+    it may keep quiet. Published once per silence, by whichever intake replica saw
+    it first; the notifier pages the county's on-call."""
+
+    county_code: str
+    last_event_at: AwareDatetime
+    """When the county's system was last heard from (or watching began)."""
+    via: str
+    """How it was last heard from: http, kafka, or watch (never heard yet)."""
+    allowed_seconds: float
+    """The silence the county may keep (``INTAKE_FEED_SILENCE_AFTER``)."""
+    noticed_at: AwareDatetime
+
+
+class FeedResumed(_Published):
+    """``mfc.feed.resumed``: a silent county's system was heard from again."""
+
+    county_code: str
+    last_event_at: AwareDatetime
+    via: str
+    silent_since: AwareDatetime
+    """The ``last_event_at`` of the silence that ended."""
+    noticed_at: AwareDatetime
+
+
 PUBLISHED: dict[str, dict[str, type[BaseModel]]] = {
     topics.OBLIGATIONS: {
         ObligationEvent.OPENED: ObligationOpened,
@@ -236,6 +273,7 @@ PUBLISHED: dict[str, dict[str, type[BaseModel]]] = {
         PromptEvent.ENDED: PromptEnded,
     },
     topics.AUDIT_CHECKPOINTS: {CHECKPOINT_SIGNED: CheckpointSigned},
+    topics.FEEDS: {FeedEvent.SILENT: FeedSilent, FeedEvent.RESUMED: FeedResumed},
 }
 """Each service topic's event types with their data models."""
 
@@ -274,7 +312,12 @@ class Outgoing:
 
 
 def outgoing(
-    event_type: str, data: BaseModel, *, source: str, subject: UUID, time: datetime
+    event_type: str,
+    data: BaseModel,
+    *,
+    source: str,
+    subject: UUID | str,
+    time: datetime,
 ) -> Outgoing:
     """The event of ``event_type`` with ``data``, built from its published model (so
     it was validated when the model was made). Fields left unset are left out.

@@ -1,5 +1,6 @@
 """Kafka topic names. Every topic is keyed by episode id so one episode stays in order
-(a county's heartbeat on the inbound topic: by its county code)."""
+(a county's heartbeat on the inbound topic and its feed's health on ``FEEDS``: by its
+county code)."""
 
 from typing import Final
 
@@ -10,6 +11,7 @@ OBLIGATIONS: Final = "mfc.obligations.v1"
 ALERTS: Final = "mfc.alerts.v1"
 PROMPTS: Final = "mfc.prompts.v1"
 AUDIT_CHECKPOINTS: Final = "mfc.audit.checkpoints.v1"
+FEEDS: Final = "mfc.feeds.v1"
 
 ALL: Final = (
     INBOUND,
@@ -19,6 +21,7 @@ ALL: Final = (
     ALERTS,
     PROMPTS,
     AUDIT_CHECKPOINTS,
+    FEEDS,
 )
 
 # Topics only our own services write, from data they validated: the size bound

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from intake.config import IntakeSettings
-from intake.domain.feeds import Heard, health, newly_silent, watched
+from intake.domain.feeds import Heard, announced_after, changes, health, watched
+from shared.published import FeedEvent, FeedResumed, FeedSilent
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -46,13 +47,52 @@ def test_a_county_never_heard_counts_from_when_watching_began():
     assert feed.via == "watch"
 
 
-def test_silence_is_news_once_until_the_feed_is_heard_again():
+def test_a_silence_is_announced_once_and_its_end_once():
     allowed = {"NC-063": H}
-    quiet = health([Heard("NC-063", NOW - 2 * H, "http")], allowed, NOW)
-    alive = health([Heard("NC-063", NOW, "http")], allowed, NOW)
-    assert newly_silent(alive, quiet) == ["NC-063"]
-    assert newly_silent(quiet, quiet) == []
-    assert newly_silent(quiet, alive) == []
+    last = NOW - 2 * H
+    [quiet] = health([Heard("NC-063", last, "http")], allowed, NOW)
+    [change] = changes([quiet])
+    assert change.silent
+    event_type, data = change.event(NOW)
+    assert event_type == FeedEvent.SILENT
+    assert data == FeedSilent(
+        county_code="NC-063",
+        last_event_at=last,
+        via="http",
+        allowed_seconds=3600.0,
+        noticed_at=NOW,
+    )
+    # Announced: the next checks (any replica's) have nothing to say.
+    assert announced_after(quiet) == last
+    still = health([Heard("NC-063", last, "http")], allowed, NOW + H, {"NC-063": last})
+    assert changes(still) == []
+
+    # Heard again: the end of that silence, once.
+    heard = NOW + H
+    [alive] = health(
+        [Heard("NC-063", heard, "kafka")], allowed, heard, {"NC-063": last}
+    )
+    [over] = changes([alive])
+    assert not over.silent
+    assert over.event(heard)[1] == FeedResumed(
+        county_code="NC-063",
+        last_event_at=heard,
+        via="kafka",
+        silent_since=last,
+        noticed_at=heard,
+    )
+    assert announced_after(alive) is None
+    assert changes(health([Heard("NC-063", heard, "kafka")], allowed, heard)) == []
+
+
+def test_heard_and_silent_again_between_checks_ends_one_silence_and_begins_another():
+    allowed = {"NC-063": H}
+    first, second = NOW - 5 * H, NOW - 2 * H
+    [feed] = health([Heard("NC-063", second, "http")], allowed, NOW, {"NC-063": first})
+    ended, began = changes([feed])
+    assert (ended.silent, began.silent) == (False, True)
+    assert ended.event(NOW)[1].silent_since == first  # type: ignore[attr-defined]
+    assert announced_after(feed) == second
 
 
 def settings(monkeypatch, silence: str) -> IntakeSettings:

@@ -24,6 +24,7 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
     feeds = FeedWatch(
         lambda: runtime.pool,
         clock=runtime.clock,
+        source=runtime.source,
         registry=runtime.registry,
         counties=settings.counties,
         silence_after=settings.feed_silence_after,

@@ -6,21 +6,38 @@ statement) and sets the gauges from what all replicas saved, so every replica
 reports the same. A feed quiet past its ``INTAKE_FEED_SILENCE_AFTER`` is silent:
 ``mfc_feed_silent`` is 1 and Prometheus alerts (CountyFeedSilent, docs/runbooks.md).
 
+A silence is also announced once on ``mfc.feeds.v1`` (``mfc.feed.silent``, and
+``mfc.feed.resumed`` when the county is heard again), through the outbox in the
+transaction that marks it announced on the county's row: replicas take the rows in
+turn, so one silence is announced once, and a restart does not announce it again.
+The notifier pages the county's on-call from it.
+
 A crash loses at most one interval of "heard" notes: a feed may then look quiet for
 that much longer, never livelier than it was.
 """
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Gauge
 
 from intake.adapters import postgres
-from intake.domain.feeds import FeedHealth, Heard, health, newly_silent, watched
+from intake.domain.feeds import (
+    Change,
+    FeedHealth,
+    Heard,
+    announced_after,
+    changes,
+    health,
+    watched,
+)
 from shared.clock import Clock
+from shared.db import Conn
+from shared.outbox import enqueue_many
 from shared.periodic import Periodic
+from shared.published import Outgoing, outgoing
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +48,7 @@ class FeedWatch:
         pool: Callable[[], asyncpg.Pool],
         *,
         clock: Clock,
+        source: str,
         registry: CollectorRegistry,
         counties: frozenset[str],
         silence_after: Mapping[str, timedelta],
@@ -38,9 +56,9 @@ class FeedWatch:
     ) -> None:
         self._pool = pool
         self._clock = clock
+        self._source = source
         self._allowed = watched(sorted(counties), silence_after)
         self._heard: dict[str, Heard] = {}
-        self._last: list[FeedHealth] = []
         self._periodic = Periodic(
             "feed-watch", self.check, interval=interval.total_seconds()
         )
@@ -74,27 +92,54 @@ class FeedWatch:
         self._heard[county_code] = Heard(county_code, self._clock.now(), via)
 
     async def check(self) -> list[FeedHealth]:
-        """Save what this replica heard, then judge every watched feed."""
+        """Save what this replica heard, judge every watched feed, and announce
+        the silences that began or ended."""
         heard, self._heard = self._heard, {}
         try:
             async with self._pool().acquire() as conn:
-                await postgres.save_heard(conn, list(heard.values()))
-                feeds = health(
-                    await postgres.last_heard(conn), self._allowed, self._clock.now()
-                )
+                await postgres.save_heard(conn, sorted(heard.values(), key=_county))
+                feeds = await self._judge(conn)
         except BaseException:
             # Kept for the next round, unless a newer note came meanwhile.
             self._heard = {**heard, **self._heard}
             raise
-        for county in newly_silent(self._last, feeds):
-            logger.warning("county %s feed silent", county)
-        self._last = feeds
         self.checked.set(self._clock.now().timestamp())
         for feed in feeds:
             self.last_event.labels(feed.county_code).set(feed.last_event_at.timestamp())
             self.quiet.labels(feed.county_code).set(feed.quiet_for.total_seconds())
             self.silent.labels(feed.county_code).set(1 if feed.silent else 0)
         return feeds
+
+    async def _judge(self, conn: Conn) -> list[FeedHealth]:
+        async with conn.transaction():
+            last, announced = await postgres.lock_feeds(conn)
+            now = self._clock.now()
+            feeds = health(last, self._allowed, now, announced)
+            found = changes(feeds)
+            if found:
+                await postgres.set_announced(
+                    conn, {c.feed.county_code: announced_after(c.feed) for c in found}
+                )
+                await enqueue_many(conn, [self._event(c, now) for c in found])
+        for change in found:
+            logger.warning(
+                "county %s feed %s (last heard %s via %s)",
+                change.feed.county_code,
+                "silent" if change.silent else "heard again",
+                change.feed.last_event_at.isoformat(),
+                change.feed.via,
+            )
+        return feeds
+
+    def _event(self, change: Change, now: datetime) -> Outgoing:
+        event_type, data = change.event(now)
+        return outgoing(
+            event_type,
+            data,
+            source=self._source,
+            subject=change.feed.county_code,
+            time=now,
+        )
 
     async def start(self) -> None:
         if self._allowed:
@@ -110,3 +155,7 @@ class FeedWatch:
             await self.check()  # what was heard since the last round
         except Exception as exc:  # stopping must go on: the relay, the pool
             logger.warning("feed notes not saved at stop: %s", exc)
+
+
+def _county(heard: Heard) -> str:
+    return heard.county_code

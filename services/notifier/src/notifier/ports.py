@@ -270,7 +270,7 @@ class FakeNotifier:
         a = self.raised.get(alert_id)
         if a is None:
             return None
-        return AlertRef(a.alert.id, a.obligation_id, a.alert.episode_id, a.level)
+        return AlertRef(a.alert.id, a.obligation_id, a.episode_id, a.level)
 
     async def add_ack(self, alert_id: UUID, ack: Ack) -> None:
         self.acks.setdefault(alert_id, []).append(ack)

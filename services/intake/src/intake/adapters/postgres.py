@@ -1,5 +1,6 @@
 """Intake's tables on asyncpg. Every function runs inside the caller's transaction."""
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -260,6 +261,26 @@ async def start_watching(conn: Conn, counties: list[str], at: datetime) -> None:
     )
 
 
-async def last_heard(conn: Conn) -> list[Heard]:
-    rows = await conn.fetch("SELECT county_code, last_event_at, via FROM feeds")
-    return [Heard(r["county_code"], r["last_event_at"], r["via"]) for r in rows]
+async def lock_feeds(conn: Conn) -> tuple[list[Heard], dict[str, datetime]]:
+    """Every feed as last heard, and the silences announced, locked until commit
+    (in county order, so replicas queue rather than deadlock)."""
+    rows = await conn.fetch(
+        "SELECT county_code, last_event_at, via, silent_since FROM feeds "
+        "ORDER BY county_code FOR UPDATE"
+    )
+    return (
+        [Heard(r["county_code"], r["last_event_at"], r["via"]) for r in rows],
+        {r["county_code"]: r["silent_since"] for r in rows if r["silent_since"]},
+    )
+
+
+async def set_announced(
+    conn: Conn, silent_since: Mapping[str, datetime | None]
+) -> None:
+    await conn.execute(
+        "UPDATE feeds SET silent_since = u.s "
+        "FROM unnest($1::text[], $2::timestamptz[]) AS u(c, s) "
+        "WHERE feeds.county_code = u.c",
+        list(silent_since),
+        list(silent_since.values()),
+    )

@@ -1,9 +1,15 @@
 """Is a county's feed alive? Pure: the last time each county's system was heard
-from, the silence each may keep, and the time now, in; each feed's health out."""
+from, the silence each may keep, and the time now, in; each feed's health out, and
+which silences to announce (``changes``) so that the county's on-call is paged once
+per silence, whichever replica sees it first."""
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+
+from shared.published import FeedEvent, FeedResumed, FeedSilent
 
 ANY_COUNTY = "*"
 
@@ -22,6 +28,8 @@ class FeedHealth:
     via: str
     quiet_for: timedelta
     allowed: timedelta
+    announced: datetime | None = None
+    """The ``last_event_at`` of the silence announced and not yet over."""
 
     @property
     def silent(self) -> bool:
@@ -42,10 +50,14 @@ def watched(
 
 
 def health(
-    last: Iterable[Heard], allowed: Mapping[str, timedelta], now: datetime
+    last: Iterable[Heard],
+    allowed: Mapping[str, timedelta],
+    now: datetime,
+    announced: Mapping[str, datetime] | None = None,
 ) -> list[FeedHealth]:
     """The health of every watched feed with a last event (watching gives each one
-    at its start), by county code."""
+    at its start), by county code; ``announced``: the silences announced so far."""
+    announced = announced or {}
     return sorted(
         (
             FeedHealth(
@@ -54,6 +66,7 @@ def health(
                 via=h.via,
                 quiet_for=max(now - h.at, timedelta(0)),
                 allowed=allowed[h.county_code],
+                announced=announced.get(h.county_code),
             )
             for h in last
             if h.county_code in allowed
@@ -62,7 +75,49 @@ def health(
     )
 
 
-def newly_silent(before: Iterable[FeedHealth], now: Iterable[FeedHealth]) -> list[str]:
-    """Counties whose feed was not silent at the last check and is now."""
-    was = {f.county_code for f in before if f.silent}
-    return [f.county_code for f in now if f.silent and f.county_code not in was]
+@dataclass(frozen=True)
+class Change:
+    """A silence to announce as begun (``silent``) or as over."""
+
+    feed: FeedHealth
+    silent: bool
+
+    def event(self, now: datetime) -> tuple[str, BaseModel]:
+        """Its ``mfc.feeds.v1`` event: type and data."""
+        f = self.feed
+        if self.silent:
+            return FeedEvent.SILENT, FeedSilent(
+                county_code=f.county_code,
+                last_event_at=f.last_event_at,
+                via=f.via,
+                allowed_seconds=f.allowed.total_seconds(),
+                noticed_at=now,
+            )
+        assert f.announced is not None
+        return FeedEvent.RESUMED, FeedResumed(
+            county_code=f.county_code,
+            last_event_at=f.last_event_at,
+            via=f.via,
+            silent_since=f.announced,
+            noticed_at=now,
+        )
+
+
+def changes(feeds: Iterable[FeedHealth]) -> list[Change]:
+    """What to announce: a silence not announced yet, and the end of one that was
+    (heard again; if it fell silent again before the check saw it, both)."""
+    found = []
+    for feed in feeds:
+        over = feed.announced is not None and (
+            not feed.silent or feed.announced != feed.last_event_at
+        )
+        if over:
+            found.append(Change(feed, silent=False))
+        if feed.silent and (feed.announced is None or over):
+            found.append(Change(feed, silent=True))
+    return found
+
+
+def announced_after(feed: FeedHealth) -> datetime | None:
+    """What stays announced once ``changes`` are published: the silence, if any."""
+    return feed.last_event_at if feed.silent else None

@@ -358,7 +358,7 @@ class PostgresNotifier(PostgresEffects):
             _INSERT_ALERTS,
             [a.alert.id for a in alerts],
             [a.obligation_id for a in alerts],
-            [a.alert.episode_id for a in alerts],
+            [a.episode_id for a in alerts],
             [a.step_key for a in alerts],
             [a.level for a in alerts],
             [a.level_name for a in alerts],

@@ -158,6 +158,12 @@ class StepAlert:
     level: int
     level_name: str
 
+    @property
+    def episode_id(self) -> UUID:
+        """An obligation's alert is about its episode, always."""
+        assert self.alert.episode_id is not None
+        return self.alert.episode_id
+
 
 @dataclass(frozen=True)
 class AlertRef:
