@@ -76,3 +76,7 @@ def get(url: str, *, anonymous: bool = False, **kwargs: Any) -> httpx.Response:
 
 def post(url: str, *, anonymous: bool = False, **kwargs: Any) -> httpx.Response:
     return httpx.post(url, **_with_token(kwargs, anonymous))
+
+
+def delete(url: str, *, anonymous: bool = False, **kwargs: Any) -> httpx.Response:
+    return httpx.delete(url, **_with_token(kwargs, anonymous))

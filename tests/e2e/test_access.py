@@ -285,6 +285,46 @@ ENDPOINTS = [
         params=by_episode,
     ),
     Endpoint(
+        "schedules",
+        "notifier",
+        "GET",
+        lambda _w, _c: "/v1/schedules",
+        frozenset(STAFF),
+        "none",
+    ),
+    Endpoint(
+        "schedule",
+        "notifier",
+        "GET",
+        lambda _w, _c: "/v1/schedules/managers",
+        frozenset(STAFF),
+        "none",
+    ),
+    Endpoint(
+        "schedule calendar",
+        "notifier",
+        "GET",
+        lambda _w, _c: "/v1/schedules/managers/calendar.ics",
+        frozenset(STAFF),
+        "none",
+    ),
+    Endpoint(
+        # Schedules serve every county: only an admin changes one (the second
+        # admin row overlaps the first: 409, an answer).
+        "add override",
+        "notifier",
+        "POST",
+        lambda _w, _c: "/v1/schedules/managers/overrides",
+        frozenset(),
+        "none",
+        body=lambda _c: {
+            "contact": "oncall-a",
+            "start": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+            "end": (datetime.now(UTC) + timedelta(days=31)).isoformat(),
+            "reason": "access check",
+        },
+    ),
+    Endpoint(
         "complete",
         "followup",
         "POST",

@@ -18,14 +18,24 @@ def on_call(schedule: Schedule, at: datetime) -> str:
 
 
 def resolve(
-    policy: Policy, notify: list[str], staff: Mapping[str, Any], at: datetime
+    policy: Policy,
+    notify: list[str],
+    staff: Mapping[str, Any],
+    at: datetime,
+    covers: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """A level's ``notify`` targets as people (id, name, email) at a moment."""
-    return [_person(policy, target, staff, at) for target in notify]
+    """A level's ``notify`` targets as people (id, name, email) at a moment.
+    ``covers``: schedule name -> the contact covering it at that moment by an
+    override added at runtime (it wins over the file's overrides and the turns)."""
+    return [_person(policy, target, staff, at, covers or {}) for target in notify]
 
 
 def _person(
-    policy: Policy, target: str, staff: Mapping[str, Any], at: datetime
+    policy: Policy,
+    target: str,
+    staff: Mapping[str, Any],
+    at: datetime,
+    covers: Mapping[str, str],
 ) -> dict[str, Any]:
     """One target: the episode's ``caseworker`` or ``supervisor`` from its staff, a
     ``contact:<id>``, or whoever ``schedule:<name>`` has on call at that moment."""
@@ -38,7 +48,9 @@ def _person(
             "email": member.get("email"),
         }
     contact_id = (
-        on_call(policy.document.schedules[ref], at) if kind == "schedule" else ref
+        covers.get(ref) or on_call(policy.document.schedules[ref], at)
+        if kind == "schedule"
+        else ref
     )
     contact = policy.document.contacts[contact_id]
     return {"id": contact_id, "name": contact.name, "email": contact.email}

@@ -2,7 +2,8 @@
 health), as pydantic models.
 
 They are the contract of ``mfc.obligations.v1``, ``mfc.alerts.v1``,
-``mfc.prompts.v1``, ``mfc.audit.checkpoints.v1`` and ``mfc.feeds.v1``: the AsyncAPI document is built
+``mfc.prompts.v1``, ``mfc.audit.checkpoints.v1``, ``mfc.feeds.v1`` and
+``mfc.schedules.v1``: the AsyncAPI document is built
 from them, and every producer checks its data against them before the outbox takes
 it (``checked``), so the document cannot drift from what is really sent. The models
 forbid unknown fields for that reason; a consumer reading these events should be
@@ -45,6 +46,11 @@ class PromptEvent(StrEnum):
 
 
 CHECKPOINT_SIGNED = "mfc.audit.checkpoint.signed"
+
+
+class ScheduleEvent(StrEnum):
+    OVERRIDE_ADDED = "mfc.schedule.override_added"
+    OVERRIDE_REMOVED = "mfc.schedule.override_removed"
 
 
 class FeedEvent(StrEnum):
@@ -251,6 +257,35 @@ class FeedResumed(_Published):
     noticed_at: AwareDatetime
 
 
+# --------------------------------------------------------------------------- #
+# On-call schedules (notifier -> mfc.schedules.v1)
+# --------------------------------------------------------------------------- #
+
+
+class OverrideAdded(_Published):
+    """``mfc.schedule.override_added``: someone covers a schedule for a while,
+    added at runtime (a sick day, a shift swap)."""
+
+    override_id: UUID
+    schedule: str
+    contact: str
+    """The policy contact who is on call instead, for the window."""
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str
+    added_by: Identifier
+    added_at: AwareDatetime
+
+
+class OverrideRemoved(OverrideAdded):
+    """``mfc.schedule.override_removed``: the override no longer applies (from
+    ``removed_at``; the rotation decides again)."""
+
+    removed_by: Identifier
+    removed_at: AwareDatetime
+    removal_reason: str | None
+
+
 PUBLISHED: dict[str, dict[str, type[BaseModel]]] = {
     topics.OBLIGATIONS: {
         ObligationEvent.OPENED: ObligationOpened,
@@ -274,6 +309,10 @@ PUBLISHED: dict[str, dict[str, type[BaseModel]]] = {
     },
     topics.AUDIT_CHECKPOINTS: {CHECKPOINT_SIGNED: CheckpointSigned},
     topics.FEEDS: {FeedEvent.SILENT: FeedSilent, FeedEvent.RESUMED: FeedResumed},
+    topics.SCHEDULES: {
+        ScheduleEvent.OVERRIDE_ADDED: OverrideAdded,
+        ScheduleEvent.OVERRIDE_REMOVED: OverrideRemoved,
+    },
 }
 """Each service topic's event types with their data models."""
 

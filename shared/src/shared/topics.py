@@ -1,6 +1,6 @@
 """Kafka topic names. Every topic is keyed by episode id so one episode stays in order
 (a county's heartbeat on the inbound topic and its feed's health on ``FEEDS``: by its
-county code)."""
+county code; a schedule's changes on ``SCHEDULES``: by its name)."""
 
 from typing import Final
 
@@ -12,6 +12,7 @@ ALERTS: Final = "mfc.alerts.v1"
 PROMPTS: Final = "mfc.prompts.v1"
 AUDIT_CHECKPOINTS: Final = "mfc.audit.checkpoints.v1"
 FEEDS: Final = "mfc.feeds.v1"
+SCHEDULES: Final = "mfc.schedules.v1"
 
 ALL: Final = (
     INBOUND,
@@ -22,6 +23,7 @@ ALL: Final = (
     PROMPTS,
     AUDIT_CHECKPOINTS,
     FEEDS,
+    SCHEDULES,
 )
 
 # Topics only our own services write, from data they validated: the size bound

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from notifier import handlers
 from notifier.adapters.postgres import PostgresNotifier
 from notifier.config import NotifierSettings
-from notifier.entrypoints import http, stream
+from notifier.entrypoints import http, schedules, stream
 from notifier.ports import PortFactory
 from notifier.watchdog import Watchdog
 from shared.alerting import AlertingContext, add_alerting_workers
@@ -45,5 +45,6 @@ def create_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fas
         title="missing-from-care notifier", version="1", lifespan=runtime.lifespan
     )
     app.include_router(http.create_router(runtime, port_of, deps))
+    app.include_router(schedules.create_router(runtime, port_of, deps))
     add_ops_routes(app, runtime)
     return app

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import AlertingSettings
@@ -28,3 +29,7 @@ class NotifierSettings(AlertingSettings):
     """A due step older than this is reported stuck."""
     heartbeat_url: str | None = None
     """Called (GET) after each healthy watchdog round: a dead man's switch."""
+    calendar_secret: SecretStr | None = Field(default=None, min_length=16)
+    """Signs each schedule's calendar feed address (``/v1/calendars/<name>.ics?key=``)
+    so that calendar apps, which cannot sign in, can subscribe; none: the feed needs
+    a token. Change it to revoke every address given out."""

@@ -24,6 +24,7 @@ from notifier.domain.model import (
     OpenObligation,
     StepAlert,
 )
+from notifier.domain.schedules import RuntimeOverride, covering
 from shared.alerts import Alert
 from shared.db import Conn
 from shared.published import Outgoing
@@ -118,7 +119,34 @@ class Effects(Protocol):
         """Queue the deliveries of these alerts (one statement)."""
 
 
-class Notifier(Episodes, Obligations, Firing, Acks, Effects, Protocol):
+class Schedules(Protocol):
+    async def lock_schedule(self, schedule: str) -> None:
+        """Hold the schedule's overrides until commit (replicas add one at a time)."""
+
+    async def overrides_in_force(
+        self, schedule: str | None, now: datetime
+    ) -> list[RuntimeOverride]:
+        """Runtime overrides not removed and not over at ``now`` (of one schedule,
+        or all), earliest first."""
+
+    async def covers_at(self, at: datetime) -> dict[str, str]:
+        """Schedule -> the contact a runtime override puts on call at ``at``."""
+
+    async def add_override(self, override: RuntimeOverride) -> None: ...
+
+    async def remove_override(
+        self,
+        schedule: str,
+        override_id: UUID,
+        *,
+        by: str,
+        reason: str | None,
+        now: datetime,
+    ) -> RuntimeOverride | None:
+        """Mark it removed; None if the schedule has no such override in force."""
+
+
+class Notifier(Episodes, Obligations, Firing, Acks, Effects, Schedules, Protocol):
     """Everything a notifier handler reads, writes and causes, in one transaction."""
 
 
@@ -169,6 +197,8 @@ class FakeNotifier:
     alerts: list[Alert] = field(default_factory=list)
     """Alerts whose deliveries were queued."""
     busy: set[UUID] = field(default_factory=set)
+    overrides: dict[UUID, RuntimeOverride] = field(default_factory=dict)
+    """Runtime on-call overrides not removed."""
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
     async def add_episode(self, episode: EpisodeRecord) -> None:
@@ -352,3 +382,38 @@ class FakeNotifier:
             snoozed_until=row.snoozed_until,
             snoozed_level=row.snoozed_level,
         )
+
+    async def lock_schedule(self, schedule: str) -> None:
+        pass
+
+    async def overrides_in_force(
+        self, schedule: str | None, now: datetime
+    ) -> list[RuntimeOverride]:
+        return sorted(
+            (
+                o
+                for o in self.overrides.values()
+                if o.end > now and schedule in (None, o.schedule)
+            ),
+            key=lambda o: o.start,
+        )
+
+    async def covers_at(self, at: datetime) -> dict[str, str]:
+        return covering(self.overrides.values(), at)
+
+    async def add_override(self, override: RuntimeOverride) -> None:
+        self.overrides[override.id] = override
+
+    async def remove_override(
+        self,
+        schedule: str,
+        override_id: UUID,
+        *,
+        by: str,  # noqa: ARG002
+        reason: str | None,  # noqa: ARG002
+        now: datetime,  # noqa: ARG002
+    ) -> RuntimeOverride | None:
+        found = self.overrides.get(override_id)
+        if found is None or found.schedule != schedule:
+            return None
+        return self.overrides.pop(override_id)

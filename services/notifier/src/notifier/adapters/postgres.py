@@ -22,6 +22,7 @@ from notifier.domain.model import (
     StepAlert,
     StoredFacts,
 )
+from notifier.domain.schedules import RuntimeOverride
 from rules import EpisodeFacts
 from shared import timers
 from shared.alerts import Alert
@@ -410,6 +411,81 @@ class PostgresNotifier(PostgresEffects):
 
     async def move_step(self, timer_id: int, to: timers.Move) -> None:
         await timers.move(self._conn, timer_id, to)
+
+    # ---------------------------------------------------------------- schedules
+
+    async def lock_schedule(self, schedule: str) -> None:
+        await self._conn.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('mfc-oncall:' || $1))", schedule
+        )
+
+    async def overrides_in_force(
+        self, schedule: str | None, now: datetime
+    ) -> list[RuntimeOverride]:
+        rows = await self._conn.fetch(
+            "SELECT * FROM oncall_overrides WHERE removed_at IS NULL AND ends_at > $1 "
+            "AND ($2::text IS NULL OR schedule = $2) ORDER BY starts_at",
+            now,
+            schedule,
+        )
+        return [_override(r) for r in rows]
+
+    async def covers_at(self, at: datetime) -> dict[str, str]:
+        rows = await self._conn.fetch(
+            "SELECT schedule, contact FROM oncall_overrides WHERE removed_at IS NULL "
+            "AND ends_at > $1 AND starts_at <= $1",
+            at,
+        )
+        return {r["schedule"]: r["contact"] for r in rows}
+
+    async def add_override(self, override: RuntimeOverride) -> None:
+        o = override
+        await self._conn.execute(
+            "INSERT INTO oncall_overrides (id, schedule, contact, starts_at, ends_at, "
+            "reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            o.id,
+            o.schedule,
+            o.contact,
+            o.start,
+            o.end,
+            o.reason,
+            o.created_by,
+            o.created_at,
+        )
+
+    async def remove_override(
+        self,
+        schedule: str,
+        override_id: UUID,
+        *,
+        by: str,
+        reason: str | None,
+        now: datetime,
+    ) -> RuntimeOverride | None:
+        row = await self._conn.fetchrow(
+            "UPDATE oncall_overrides SET removed_at = $4, removed_by = $3, "
+            "removal_reason = $5 WHERE id = $1 AND schedule = $2 "
+            "AND removed_at IS NULL RETURNING *",
+            override_id,
+            schedule,
+            by,
+            now,
+            reason,
+        )
+        return _override(row) if row is not None else None
+
+
+def _override(row: asyncpg.Record) -> RuntimeOverride:
+    return RuntimeOverride(
+        id=row["id"],
+        schedule=row["schedule"],
+        contact=row["contact"],
+        start=row["starts_at"],
+        end=row["ends_at"],
+        reason=row["reason"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )
 
 
 def _facts_json(stored: StoredFacts) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The notifier's HTTP API: acknowledge alerts, look up obligations and alerts."""
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -84,20 +85,27 @@ class ObligationView(BaseModel):
 
     @classmethod
     def of(
-        cls, row: asyncpg.Record, ctx: AlertingContext, now: datetime
+        cls,
+        row: asyncpg.Record,
+        ctx: AlertingContext,
+        now: datetime,
+        covers: Mapping[str, str],
     ) -> "ObligationView":
         computed = ("breached", "responsible_now")
         return cls(
             **{k: row[k] for k in cls.model_fields if k not in computed},
             breached=row["breached_at"] is not None,
-            responsible_now=_responsible(row, ctx, now)
+            responsible_now=_responsible(row, ctx, now, covers)
             if row["status"] == "open"
             else None,
         )
 
 
 def _responsible(
-    row: asyncpg.Record, ctx: AlertingContext, now: datetime
+    row: asyncpg.Record,
+    ctx: AlertingContext,
+    now: datetime,
+    covers: Mapping[str, str],
 ) -> list[dict[str, str]]:
     chain = Chain.model_validate(row["chain"])
     level = responsible_level(
@@ -105,7 +113,7 @@ def _responsible(
     )
     staff = {"caseworker": row["caseworker"], "supervisor": row["supervisor"]}
     try:
-        people = resolve(ctx.policy, chain.levels[level].notify, staff, now)
+        people = resolve(ctx.policy, chain.levels[level].notify, staff, now, covers)
     except KeyError:  # a contact or schedule since removed from the policy
         return []
     return [{"id": str(p["id"]), "name": str(p["name"])} for p in people]
@@ -208,8 +216,9 @@ def create_router(
                 limit=limit,
                 counties=principal.county_filter(),
             )
-        now = ctx.clock.now()
-        return [ObligationView.of(r, ctx, now) for r in rows]
+            now = ctx.clock.now()
+            covers = await port_of(conn).covers_at(now)
+        return [ObligationView.of(r, ctx, now, covers) for r in rows]
 
     @router.get("/alerts")
     async def list_alerts(
@@ -253,6 +262,8 @@ def create_router(
             if obligation is None or not principal.sees(obligation["county_code"]):
                 raise HTTPException(status_code=404, detail="no such alert")
             acks = await postgres.acks_of(conn, alert_id)
+            now = ctx.clock.now()
+            covers = await port_of(conn).covers_at(now)
         return AlertView(
             **{
                 k: alert[k]
@@ -263,7 +274,7 @@ def create_router(
                 Recipient(id=r["id"], name=r["name"]) for r in alert["recipients"]
             ],
             acks=[Ack(**a) for a in acks],
-            obligation=ObligationView.of(obligation, ctx, ctx.clock.now()),
+            obligation=ObligationView.of(obligation, ctx, now, covers),
         )
 
     return router

@@ -34,7 +34,8 @@ async def apply_feed_event(port: Notifier, event: CloudEvent, deps: Deps) -> Non
             event.type,
         )
         return
-    people = tuple(Recipient.of(p) for p in resolve(policy, targets, {}, now))
+    covers = await port.covers_at(now)
+    people = tuple(Recipient.of(p) for p in resolve(policy, targets, {}, now, covers))
     alert = (
         feeds.silent_alert(feed, people, now)
         if isinstance(feed, FeedSilent)

@@ -49,8 +49,9 @@ async def fire_steps(
     port: Notifier, batch: Sequence[timers.Timer], now: datetime, deps: Deps
 ) -> dict[int, timers.Outcome]:
     found = await port.lock_for_firing([t.subject_id for t in batch])
+    covers = await port.covers_at(now) if found else {}
     decided = [
-        decide(timer, obligation, now, deps)
+        decide(timer, obligation, now, deps, covers)
         for timer in batch
         if (obligation := found.get(timer.subject_id)) is not None
     ]
@@ -64,15 +65,23 @@ async def fire_steps(
 
 
 def decide(
-    timer: timers.Timer, obligation: Obligation, now: datetime, deps: Deps
+    timer: timers.Timer,
+    obligation: Obligation,
+    now: datetime,
+    deps: Deps,
+    covers: Mapping[str, str] | None = None,
 ) -> Decided:
-    """The rules' answer for one step, and its alert (composed, not raised yet)."""
+    """The rules' answer for one step, and its alert (composed, not raised yet);
+    ``covers``: the runtime on-call overrides in force now."""
     timing = obligation.timing(deps.defaults)
     firing = steps.fire(timing, pending_of(timer), obligation.snoozed(), now)
     if firing.level is None:
         return Decided(timer, obligation, firing, None)
     return Decided(
-        timer, obligation, firing, _alert(timer, obligation, firing, now, deps)
+        timer,
+        obligation,
+        firing,
+        _alert(timer, obligation, firing, now, deps, covers or {}),
     )
 
 
@@ -82,11 +91,12 @@ def _alert(
     firing: steps.Firing,
     now: datetime,
     deps: Deps,
+    covers: Mapping[str, str],
 ) -> StepAlert:
     """The alert of a step, to the people its level names now."""
     assert firing.level is not None
     ctx, level = deps.ctx, obligation.chain.levels[firing.level]
-    people = resolve(ctx.policy, level.notify, obligation.staff, now)
+    people = resolve(ctx.policy, level.notify, obligation.staff, now, covers)
     alert_id = uuid4()
     alert = obligation_alert(
         obligation,
