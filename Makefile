@@ -1,5 +1,5 @@
 # The everyday commands. Each one installs what it needs first.
-.PHONY: run test lint format images lock clean
+.PHONY: run test lint format images fuzz lock clean
 
 run:            ## the whole system on embedded infrastructure (Ctrl-C stops it)
 	bash scripts/run.sh
@@ -20,6 +20,11 @@ images:         ## build the offline container images
 	bash scripts/bootstrap.sh
 	bash scripts/docker-engine.sh
 	bash scripts/build-images.sh
+
+fuzz:           ## the long API fuzz: >= 100,000 schemathesis requests (bench/results/fuzz.md)
+	bash scripts/bootstrap.sh
+	MFC_FUZZ_SECONDS=45 MFC_FUZZ_REPORT=bench/results/fuzz.md MFC_TEST_BACKENDS=embedded \
+	  .venv/bin/python -m pytest tests/e2e/test_contract_fuzz.py -p no:cacheprovider
 
 lock:           ## re-pin every third-party package after changing a pyproject
 	bash scripts/bootstrap.sh

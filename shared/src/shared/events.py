@@ -164,7 +164,7 @@ def describe_validation_error(
 ) -> str:
     parts = []
     for error in exc.errors(include_url=False, include_input=False):
-        path = ".".join(_shown(p) for p in (prefix, *error["loc"]) if p != "")
+        path = ".".join(shown(p) for p in (prefix, *error["loc"]) if p != "")
         message = error["msg"]
         if error["type"] == "extra_forbidden":
             message = unknown_field_message(model, error["loc"])
@@ -172,7 +172,7 @@ def describe_validation_error(
     return "; ".join(parts)
 
 
-def _shown(part: str | int) -> str:
+def shown(part: str | int) -> str:
     """A step of a field's path as a person can read it in a reason: a sender's
     unknown key may hold control characters (a NUL, which PostgreSQL will not store
     in JSON text) or run long, so it is escaped and cut."""

@@ -9,7 +9,7 @@ and close in reverse.
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, cast
 
@@ -28,6 +28,7 @@ from prometheus_client import (
 )
 
 from shared import topics
+from shared.apidoc import document_errors
 from shared.auth import Authenticator, Role, token_verifier
 from shared.bodylimit import BodyLimit
 from shared.clock import Clock
@@ -41,6 +42,7 @@ from shared.consumer import (
     RetryPolicy,
 )
 from shared.db import Migration, apply_migrations, create_pool, service_migrations
+from shared.events import shown
 from shared.kafka import KafkaPublisher, ensure_topics
 from shared.lag import ConsumerLag
 from shared.outbox import OutboxRelay
@@ -369,10 +371,7 @@ def add_ops_routes(
     async def invalid_request(
         request: Request, exc: RequestValidationError
     ) -> JSONResponse:
-        detail = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-            for e in exc.errors()
-        ]
+        detail = validation_problems(exc.errors())
         if refine_invalid is not None:
             detail = refine_invalid(request, exc.body, detail)
         return JSONResponse(status_code=422, content={"detail": detail})
@@ -381,7 +380,11 @@ def add_ops_routes(
     async def healthz() -> dict[str, str]:
         return {"status": "alive", "service": runtime.service}
 
-    @app.get("/readyz", tags=["operations"])
+    @app.get(
+        "/readyz",
+        tags=["operations"],
+        responses={503: {"description": "Not ready: the problems, by component"}},
+    )
     async def readyz(response: Response) -> dict[str, Any]:
         problems = await runtime.check_ready()
         if extra_check is not None:
@@ -397,8 +400,35 @@ def add_ops_routes(
         else []
     )
 
-    @app.get("/metrics", tags=["operations"], dependencies=guard)
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        dependencies=guard,
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text exposition",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics() -> Response:
         return Response(
             generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST
         )
+
+    document_errors(app)
+
+
+def validation_problems(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A 422's problems: where (each step of the path as a person can read it: a
+    sender's unknown key is escaped and cut, never echoed whole), what and which
+    kind; never the value sent, which may be a child's personal data."""
+    return [
+        {
+            "loc": [p if isinstance(p, int) else shown(p) for p in e["loc"]],
+            "msg": e["msg"],
+            "type": e["type"],
+        }
+        for e in errors
+    ]

@@ -104,6 +104,18 @@ def _csv_line(values: list[Any]) -> str:
     return buffer.getvalue()
 
 
+EXPORTS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON, or with format=jsonl or csv the whole export",
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+        },
+    }
+}
+"""The export formats an answer may take besides JSON."""
+
+
 def create_router(
     runtime: ServiceRuntime,
     *,
@@ -138,7 +150,7 @@ def create_router(
         media = "text/csv" if fmt is Format.CSV else "application/x-ndjson"
         return StreamingResponse(lines(), media_type=media)
 
-    @router.get("/entries", response_model=EntryPage)
+    @router.get("/entries", response_model=EntryPage, responses=EXPORTS)
     async def list_entries(
         principal: Annotated[Principal, auditor],
         episode_id: UUID | None = None,
@@ -180,7 +192,7 @@ def create_router(
             next_cursor=next_cursor,
         )
 
-    @router.get("/episodes/{episode_id}/trail")
+    @router.get("/episodes/{episode_id}/trail", responses=EXPORTS)
     async def episode_trail(
         episode_id: UUID,
         principal: Annotated[Principal, auditor],
@@ -283,7 +295,17 @@ def create_router(
         assert signed is not None
         return signed.to_json()
 
-    @router.get("/public-key", dependencies=[auditor])
+    @router.get(
+        "/public-key",
+        dependencies=[auditor],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "PEM public key",
+                "content": {"application/x-pem-file": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def public_key() -> Response:
         """The PEM public key that checkpoints are signed with."""
         return Response(
@@ -300,7 +322,7 @@ def create_router(
         )
         return report.to_json()
 
-    @router.get("/compliance")
+    @router.get("/compliance", responses=EXPORTS)
     async def compliance_answer(
         principal: Annotated[Principal, auditor],
         county: str | None = None,
