@@ -24,7 +24,8 @@ images:         ## build the offline container images
 fuzz:           ## the long API fuzz: >= 100,000 schemathesis requests (bench/results/fuzz.md)
 	bash scripts/bootstrap.sh
 	MFC_FUZZ_SECONDS=45 MFC_FUZZ_REPORT=bench/results/fuzz.md MFC_TEST_BACKENDS=embedded \
-	  .venv/bin/python -m pytest tests/e2e/test_contract_fuzz.py -p no:cacheprovider
+	  .venv/bin/python -m pytest tests/e2e/test_contract_fuzz.py -p no:cacheprovider \
+	  --basetemp=.mfc-data/fuzz
 
 lock:           ## re-pin every third-party package after changing a pyproject
 	bash scripts/bootstrap.sh

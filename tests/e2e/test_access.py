@@ -309,22 +309,6 @@ ENDPOINTS = [
         "none",
     ),
     Endpoint(
-        # Schedules serve every county: only an admin changes one (the second
-        # admin row overlaps the first: 409, an answer).
-        "add override",
-        "notifier",
-        "POST",
-        lambda _w, _c: "/v1/schedules/managers/overrides",
-        frozenset(),
-        "none",
-        body=lambda _c: {
-            "contact": "oncall-a",
-            "start": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
-            "end": (datetime.now(UTC) + timedelta(days=31)).isoformat(),
-            "reason": "access check",
-        },
-    ),
-    Endpoint(
         "complete",
         "followup",
         "POST",

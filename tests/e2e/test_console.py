@@ -30,6 +30,8 @@ from tests.browser import assert_accessible, console_errors, screenshots
 from tests.conftest import make_report
 
 POLICY = Path(__file__).parents[1] / "fixtures" / "console_policy.toml"
+AGENCY = ZoneInfo("America/New_York")
+"""The console's time zone in these tests (devfront's CONSOLE_TIME_ZONE)."""
 
 
 @dataclass
@@ -586,3 +588,70 @@ def test_the_alert_can_be_acknowledged_with_the_keyboard_alone(people, page):
     expect(page.get_by_role("status")).to_contain_text("Acknowledged by you")
     acks = people.get("notifier", f"/v1/alerts/{alert_id}")["acks"]
     assert [a["acked_by"] for a in acks] == ["oncall.nc063"]
+
+
+def test_an_admin_puts_someone_else_on_call_and_ends_it(people, page):
+    """A sick day at night: the admin adds a cover in the console, the deadline
+    service pages by it at once, and ending it hands back to the rota."""
+    sign_in(page, people, "Alex Administrator", start="/on-call")
+    now_on_call = page.locator("#managers .on-call-now")
+    expect(now_on_call).to_contain_text("On-call A")
+    look(page, "on-call")
+
+    form = page.locator("#managers form.stack")
+    form.get_by_label("Who covers").select_option(label="On-call B")
+    start = datetime.now(AGENCY)  # the form reads times in the agency's zone
+    form.get_by_label("Until").fill(
+        (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
+    )
+    form.get_by_label("Why").fill("sick day")
+    form.get_by_role("button", name="Add the cover").click()
+    expect(page.get_by_role("status")).to_contain_text("Cover added")
+    expect(now_on_call).to_contain_text("On-call B")
+    expect(page.locator("#managers .covers")).to_contain_text("sick day")
+    look(page, "on-call-covered")
+    schedule = people.get("notifier", "/v1/schedules/managers")
+    assert schedule["on_call_now"]["id"] == "oncall-b"
+    [cover] = schedule["overrides"]
+    assert cover["created_by"] == "admin"
+
+    # Two covers at once are refused in plain words, next to the form.
+    form = page.locator("#managers form.stack")
+    form.get_by_label("Who covers").select_option(label="On-call A")
+    form.get_by_label("Until").fill(
+        (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    )
+    form.get_by_label("Why").fill("swap")
+    form.get_by_role("button", name="Add the cover").click()
+    expect(page.get_by_role("alert")).to_contain_text("overlaps another cover")
+    expect(page.get_by_role("alert").get_by_role("link")).to_have_text("From")
+
+    # A cover that ends before it starts is refused, saying what to fix.
+    form = page.locator("#managers form.stack")
+    form.get_by_label("Who covers").select_option(label="On-call B")
+    form.get_by_label("Until").fill(
+        (start - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    )
+    form.get_by_label("Why").fill("swap")
+    form.get_by_role("button", name="Add the cover").click()
+    expect(page.get_by_role("alert")).to_contain_text(
+        "The cover must end after it starts"
+    )
+    look(page, "on-call-refused", status=422)
+
+    page.get_by_role("button", name="End this cover now").click()
+    expect(page.get_by_role("status")).to_contain_text("Cover ended")
+    expect(now_on_call).to_contain_text("On-call A")
+    assert people.get("notifier", "/v1/schedules/managers")["overrides"] == []
+
+
+def test_on_call_staff_see_who_is_on_call_but_do_not_change_it(people, page):
+    sign_in(page, people, "Robin Oncall", start="/on-call")
+    expect(page.get_by_role("heading", name="Who is on call")).to_be_visible()
+    expect(page.locator("#managers .on-call-now")).to_contain_text("On-call")
+    expect(page.get_by_role("button", name="Add the cover")).to_have_count(0)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the calendar").click()
+    body = Path(download.value.path()).read_text()
+    assert body.startswith("BEGIN:VCALENDAR")
+    assert "On call (managers)" in body

@@ -151,6 +151,10 @@ def test_an_override_that_cannot_be_is_refused_saying_why(notifier):
     assert ["body", "reson"] in [p["loc"] for p in misspelled.json()["detail"]]
 
     assert override(url, headers=ONCALL).status_code == 403
+    # Schedules serve every county: an admin of one county may not change them.
+    scoped = override(url, headers=api.bearer("admin", counties=["KY-111"]))
+    assert scoped.status_code == 403
+    assert "every county" in scoped.json()["detail"]
     assert override(url, headers={}, anonymous=True).status_code == 401
     missing = api.post(
         f"{url}/v1/schedules/nobody/overrides",

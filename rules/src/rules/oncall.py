@@ -13,7 +13,7 @@ def on_call(schedule: Schedule, at: datetime) -> str:
     for override in schedule.overrides:
         if override.start <= at < override.end:
             return override.contact
-    turns = int((at - schedule.start) / schedule.shift)
+    turns = (at - schedule.start) // schedule.shift  # floor: before start too
     return schedule.members[turns % len(schedule.members)]
 
 
@@ -47,10 +47,16 @@ def _person(
             "name": member["name"],
             "email": member.get("email"),
         }
-    contact_id = (
-        covers.get(ref) or on_call(policy.document.schedules[ref], at)
-        if kind == "schedule"
-        else ref
-    )
+    if kind == "schedule":
+        cover = covers.get(ref)
+        # A cover naming a contact since removed from the policy is ignored: the
+        # rotation decides, rather than no one being paged at all.
+        contact_id = (
+            cover
+            if cover in policy.document.contacts
+            else on_call(policy.document.schedules[ref], at)
+        )
+    else:
+        contact_id = ref
     contact = policy.document.contacts[contact_id]
     return {"id": contact_id, "name": contact.name, "email": contact.email}

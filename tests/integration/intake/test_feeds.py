@@ -15,6 +15,7 @@ from shared.published import FeedEvent
 
 START = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 ALLOWED = timedelta(minutes=10)
+INTERVAL = timedelta(seconds=30)
 
 
 def replica(pool, clock: ManualClock) -> FeedWatch:
@@ -25,7 +26,7 @@ def replica(pool, clock: ManualClock) -> FeedWatch:
         registry=CollectorRegistry(),
         counties=frozenset({"NV-003", "NC-063"}),
         silence_after={"NV-003": ALLOWED},
-        interval=timedelta(seconds=30),
+        interval=INTERVAL,
     )
 
 
@@ -46,7 +47,7 @@ async def test_replicas_announce_each_silence_and_its_end_exactly_once(infra, un
         await asyncio.gather(a.check(), b.check())
         assert await announced(pool) == []  # just heard
 
-        clock.advance(ALLOWED + timedelta(seconds=1))
+        clock.advance(ALLOWED + INTERVAL + timedelta(seconds=1))
         for _ in range(3):
             feeds = await asyncio.gather(a.check(), b.check())
             assert all(f.silent for [f] in feeds)  # NC-063 is not watched

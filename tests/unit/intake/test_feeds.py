@@ -63,7 +63,7 @@ def test_a_silence_is_announced_once_and_its_end_once():
         noticed_at=NOW,
     )
     # Announced: the next checks (any replica's) have nothing to say.
-    assert announced_after(quiet) == last
+    assert announced_after(change) == last
     still = health([Heard("NC-063", last, "http")], allowed, NOW + H, {"NC-063": last})
     assert changes(still) == []
 
@@ -81,7 +81,7 @@ def test_a_silence_is_announced_once_and_its_end_once():
         silent_since=last,
         noticed_at=heard,
     )
-    assert announced_after(alive) is None
+    assert announced_after(over) is None
     assert changes(health([Heard("NC-063", heard, "kafka")], allowed, heard)) == []
 
 
@@ -92,7 +92,29 @@ def test_heard_and_silent_again_between_checks_ends_one_silence_and_begins_anoth
     ended, began = changes([feed])
     assert (ended.silent, began.silent) == (False, True)
     assert ended.event(NOW)[1].silent_since == first  # type: ignore[attr-defined]
-    assert announced_after(feed) == second
+    assert announced_after(ended) is None
+    assert announced_after(began) == second
+
+
+def test_a_feed_no_longer_silent_without_being_heard_is_not_announced_as_back():
+    """Another replica's clock a little behind, or a larger allowance during a
+    rolling deploy: nothing was heard, so no all-clear."""
+    last = NOW - 2 * H
+    [feed] = health(
+        [Heard("NC-063", last, "http")], {"NC-063": 3 * H}, NOW, {"NC-063": last}
+    )
+    assert not feed.silent
+    assert changes([feed]) == []
+
+
+def test_a_silence_is_announced_only_past_its_allowance_and_the_grace():
+    allowed = {"NC-063": H}
+    [feed] = health(
+        [Heard("NC-063", NOW - H - timedelta(seconds=20), "http")], allowed, NOW
+    )
+    assert feed.silent
+    assert changes([feed], grace=timedelta(seconds=30)) == []
+    assert [c.silent for c in changes([feed], grace=timedelta(seconds=10))] == [True]
 
 
 def settings(monkeypatch, silence: str) -> IntakeSettings:

@@ -209,3 +209,35 @@ async def test_an_override_added_while_a_duty_is_open_changes_who_its_next_step_
         for r in a.recipients
     }
     assert paged == {cover}
+
+
+def test_a_cover_naming_a_contact_since_removed_from_the_policy_is_ignored():
+    """Else the whole firing batch would fail on the unknown contact, for ever."""
+    from rules import resolve
+
+    schedule = DESK.document.schedules["desk"]
+    [person] = resolve(DESK, ["schedule:desk"], {}, NOW, {"desk": "gone"})
+    assert person["id"] == on_call(schedule, NOW)
+    [covered] = resolve(DESK, ["schedule:desk"], {}, NOW, {"desk": "c"})
+    assert covered["id"] == "c"
+
+
+def test_the_keyed_calendar_feed_leaves_out_why_and_who_added_a_cover():
+    schedule = DESK.document.schedules["desk"]
+    sick = runtime("c", NOW + 2 * H, NOW + 6 * H)
+    shifts = timeline(schedule, [sick], NOW, NOW + D)
+    keyed = ics("desk", shifts, DESK.document.contacts, NOW, reasons=False)
+    assert b"sick day" not in keyed
+    assert b"adm" not in keyed
+    assert b"[override]" in keyed
+
+
+async def test_an_override_already_over_cannot_be_removed():
+    port, deps = FakeNotifier(), make_deps(ManualClock(START))
+    asked = OverrideDraft("oncall-a", START, START + H, "swap")
+    added = await add_override(port, "oncall-managers", asked, by="adm-1", deps=deps)
+    deps.ctx.clock.set(START + 2 * H)  # type: ignore[attr-defined]
+    with pytest.raises(OverrideNotFoundError):
+        await remove_override(
+            port, "oncall-managers", added.id, by="adm-1", reason=None, deps=deps
+        )

@@ -27,7 +27,7 @@ from console.adapters.services import (
     SignInExpiredError,
 )
 from console.config import ConsoleSettings
-from console.entrypoints import account, audit, oncall
+from console.entrypoints import account, audit, oncall, schedules
 from console.signin import (
     CsrfRefusedError,
     Sessions,
@@ -97,6 +97,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(account.create_router(console, registry))
     app.include_router(oncall.create_router(console))
+    app.include_router(schedules.create_router(console))
     app.include_router(audit.create_router(console))
     _add_errors(app, console)
     _add_headers_and_metrics(app, console, registry)

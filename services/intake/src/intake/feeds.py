@@ -57,6 +57,7 @@ class FeedWatch:
         self._pool = pool
         self._clock = clock
         self._source = source
+        self._interval = interval
         self._allowed = watched(sorted(counties), silence_after)
         self._heard: dict[str, Heard] = {}
         self._periodic = Periodic(
@@ -115,10 +116,11 @@ class FeedWatch:
             last, announced = await postgres.lock_feeds(conn)
             now = self._clock.now()
             feeds = health(last, self._allowed, now, announced)
-            found = changes(feeds)
+            found = changes(feeds, grace=self._interval)
             if found:
+                # The last change of a county wins (an end, then a new silence).
                 await postgres.set_announced(
-                    conn, {c.feed.county_code: announced_after(c.feed) for c in found}
+                    conn, {c.feed.county_code: announced_after(c) for c in found}
                 )
                 await enqueue_many(conn, [self._event(c, now) for c in found])
         for change in found:

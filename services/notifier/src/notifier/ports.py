@@ -411,9 +411,9 @@ class FakeNotifier:
         *,
         by: str,  # noqa: ARG002
         reason: str | None,  # noqa: ARG002
-        now: datetime,  # noqa: ARG002
+        now: datetime,
     ) -> RuntimeOverride | None:
         found = self.overrides.get(override_id)
-        if found is None or found.schedule != schedule:
+        if found is None or found.schedule != schedule or found.end <= now:
             return None
         return self.overrides.pop(override_id)

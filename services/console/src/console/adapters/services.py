@@ -193,6 +193,34 @@ class Api:
         )
         return found
 
+    async def schedules(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = await self._json(
+            "GET", "notifier", "/v1/schedules"
+        )
+        return found
+
+    async def add_cover(
+        self, schedule: str, cover: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        found: dict[str, Any] = await self._json(
+            "POST", "notifier", f"/v1/schedules/{schedule}/overrides", json=dict(cover)
+        )
+        return found
+
+    async def end_cover(self, schedule: str, cover_id: str, reason: str | None) -> None:
+        await self._call(
+            "DELETE",
+            "notifier",
+            f"/v1/schedules/{schedule}/overrides/{cover_id}",
+            params={"reason": reason},
+        )
+
+    async def schedule_calendar(self, schedule: str) -> bytes:
+        answer = await self._call(
+            "GET", "notifier", f"/v1/schedules/{schedule}/calendar.ics"
+        )
+        return answer.content
+
     # followup
     async def prompts(self, episode_id: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = await self._json(

@@ -103,6 +103,15 @@ def span(seconds: float) -> str:
     return f"{secs} s"
 
 
+def turn_words(seconds: float) -> str:
+    """A rota's turn as people say it: ``1 week``, ``2 days``, ``12 hours``."""
+    for unit, size in (("week", 604_800), ("day", 86_400), ("hour", 3_600)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return span(seconds)
+
+
 def countdown(due: datetime | str, now: datetime) -> tuple[str, bool]:
     """(``due in 2 h 5 min`` | ``overdue by 12 min``, overdue?)"""
     if isinstance(due, str):

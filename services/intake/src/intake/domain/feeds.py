@@ -103,21 +103,27 @@ class Change:
         )
 
 
-def changes(feeds: Iterable[FeedHealth]) -> list[Change]:
+def changes(
+    feeds: Iterable[FeedHealth], grace: timedelta = timedelta(0)
+) -> list[Change]:
     """What to announce: a silence not announced yet, and the end of one that was
-    (heard again; if it fell silent again before the check saw it, both)."""
+    (heard again; if it fell silent again before the check saw it, both).
+
+    A silence is over only when the county was heard again: a feed that merely
+    stops counting as silent (a replica's clock or allowance differs) is not news.
+    ``grace``: how much longer than its allowance a feed must be quiet before its
+    silence is announced (one check interval: another replica may hold what it
+    heard that long before saving it)."""
     found = []
     for feed in feeds:
-        over = feed.announced is not None and (
-            not feed.silent or feed.announced != feed.last_event_at
-        )
+        over = feed.announced is not None and feed.announced != feed.last_event_at
         if over:
             found.append(Change(feed, silent=False))
-        if feed.silent and (feed.announced is None or over):
+        if feed.quiet_for > feed.allowed + grace and (feed.announced is None or over):
             found.append(Change(feed, silent=True))
     return found
 
 
-def announced_after(feed: FeedHealth) -> datetime | None:
-    """What stays announced once ``changes`` are published: the silence, if any."""
-    return feed.last_event_at if feed.silent else None
+def announced_after(change: Change) -> datetime | None:
+    """What stays announced once a change is published: the silence, if any."""
+    return change.feed.last_event_at if change.silent else None

@@ -465,7 +465,7 @@ class PostgresNotifier(PostgresEffects):
         row = await self._conn.fetchrow(
             "UPDATE oncall_overrides SET removed_at = $4, removed_by = $3, "
             "removal_reason = $5 WHERE id = $1 AND schedule = $2 "
-            "AND removed_at IS NULL RETURNING *",
+            "AND removed_at IS NULL AND ends_at > $4 RETURNING *",
             override_id,
             schedule,
             by,

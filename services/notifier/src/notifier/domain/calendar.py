@@ -20,8 +20,12 @@ def ics(
     shifts: Sequence[Shift],
     contacts: Mapping[str, Contact],
     now: datetime,
+    *,
+    reasons: bool = True,
 ) -> bytes:
-    """The feed of ``schedule``'s shifts: who is on call, and why if by override."""
+    """The feed of ``schedule``'s shifts: who is on call, and why if by override
+    (``reasons``: the override's reason and author; not in the keyed feed, whose
+    address may travel further than the people signed in)."""
     calendar = Calendar.new(
         prodid=PRODID,
         name=f"On call: {schedule}",
@@ -29,17 +33,23 @@ def ics(
         refresh_interval=REFRESH,
     )
     for shift in shifts:
-        calendar.add_component(_event(schedule, shift, contacts, now))
+        calendar.add_component(_event(schedule, shift, contacts, now, reasons))
     return bytes(calendar.to_ical())
 
 
 def _event(
-    schedule: str, shift: Shift, contacts: Mapping[str, Contact], now: datetime
+    schedule: str,
+    shift: Shift,
+    contacts: Mapping[str, Contact],
+    now: datetime,
+    reasons: bool,
 ) -> Event:
     contact = contacts.get(shift.contact)
     name = contact.name if contact else shift.contact
     description = f"{name} is on call for {schedule}."
-    if shift.override is not None:
+    if shift.override is not None and not reasons:
+        description += "\nCover (an override)."
+    elif shift.override is not None:
         o = shift.override
         description += (
             f"\nOverride: {o.reason} (added by {o.created_by} at "

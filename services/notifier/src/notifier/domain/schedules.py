@@ -6,7 +6,7 @@ of who is on call out."""
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from rules import on_call
@@ -138,16 +138,17 @@ def timeline(
 ) -> list[Shift]:
     """Who is on call from ``start`` to ``end``: the rotation's turns, with the
     file's and the runtime overrides cut in; a person's unbroken stretch is one
-    shift."""
+    shift. Every moment in UTC (a policy may write its times with an offset)."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
     cuts = {start, end}
-    turn = schedule.start + schedule.shift * (
-        (start - schedule.start) // schedule.shift
-    )
+    first = schedule.start.astimezone(UTC)
+    turn = first + schedule.shift * ((start - first) // schedule.shift)
     while turn < end:
         cuts.add(max(turn, start))
         turn += schedule.shift
     windows = [(o.start, o.end) for o in schedule.overrides]
     windows += [(o.start, o.end) for o in overrides]
+    windows = [(a.astimezone(UTC), b.astimezone(UTC)) for a, b in windows]
     for window in windows:
         cuts.update(t for t in window if start < t < end)
     points = sorted(cuts)

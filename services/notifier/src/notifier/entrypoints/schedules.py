@@ -74,6 +74,8 @@ class ShiftView(BaseModel):
 class ScheduleView(BaseModel):
     name: str
     members: list[Person]
+    contacts: list[Person]
+    """Everyone the policy names, any of whom an override may put on call."""
     shift_hours: float
     on_call_now: Person
     overrides: list[OverrideView]
@@ -94,6 +96,14 @@ def create_router(
     router = APIRouter(prefix="/v1", tags=["schedules"])
     staff = Depends(runtime.auth.require(Role.CASEWORKER, Role.ONCALL))
     admin = Depends(runtime.auth.require())
+
+    def every_county(principal: Principal) -> None:
+        if principal.counties is not None:
+            raise HTTPException(
+                status_code=403,
+                detail="a schedule serves every county: changing one needs an admin "
+                "whose scope is every county",
+            )
 
     def schedule_of(name: str) -> Schedule:
         found = ctx.policy.document.schedules.get(name)
@@ -132,7 +142,7 @@ def create_router(
             secret, f"calendar:{name}".encode(), hashlib.sha256
         ).hexdigest()[:32]
 
-    async def feed(name: str) -> Response:
+    async def feed(name: str, *, private: bool = True) -> Response:
         schedule, now = schedule_of(name), ctx.clock.now()
         shifts = timeline(
             schedule,
@@ -140,7 +150,9 @@ def create_router(
             now - FEED_BEHIND,
             now + FEED_AHEAD,
         )
-        body = calendar.ics(name, shifts, ctx.policy.document.contacts, now)
+        body = calendar.ics(
+            name, shifts, ctx.policy.document.contacts, now, reasons=private
+        )
         return Response(content=body, media_type=ICS)
 
     @router.get("/schedules", response_model=list[ScheduleView])
@@ -168,6 +180,7 @@ def create_router(
         return ScheduleView(
             name=name,
             members=[person(m) for m in schedule.members],
+            contacts=[person(c) for c in sorted(ctx.policy.document.contacts)],
             shift_hours=schedule.shift.total_seconds() / 3600,
             on_call_now=person(shifts[0].contact if shifts else on_call(schedule, now)),
             overrides=[override_view(o) for o in overrides],
@@ -199,7 +212,9 @@ def create_router(
     ) -> OverrideView:
         """Put ``contact`` on call in this schedule from ``start`` to ``end`` (a
         sick day, a swap): in force at once on every replica, for every step that
-        pages the schedule, and written to the audit trail."""
+        pages the schedule, and written to the audit trail. Needs an admin of every
+        county."""
+        every_county(principal)
         schedule_of(name)
         draft = OverrideDraft(body.contact, body.start, body.end, body.reason)
         try:
@@ -224,6 +239,7 @@ def create_router(
     ) -> OverrideView:
         """End an override (or drop one to come): the rotation decides again from
         now. Written to the audit trail with ``reason``."""
+        every_county(principal)
         schedule_of(name)
         try:
             async with runtime.pool.acquire() as conn, conn.transaction():
@@ -267,10 +283,10 @@ def create_router(
         if (
             expected is None
             or name not in ctx.policy.document.schedules
-            or not hmac.compare_digest(expected, key)
+            or not hmac.compare_digest(expected.encode(), key.encode())
         ):
             raise HTTPException(status_code=404, detail="no such calendar")
-        return await feed(name)
+        return await feed(name, private=False)
 
     return router
 
