@@ -425,3 +425,51 @@ async def test_completing_a_prompt_not_open_is_refused(port, deps, episode_id):
         )
     assert port.prompts[prompt.id].completed_by == "cw-1"
     assert len(port.events) == emitted
+
+
+async def test_an_overdue_escalation_to_a_schedule_pages_whoever_covers_it(
+    port, deps, episode_id
+):
+    """The notifier's covers (mfc.schedules.v1) reach followup's escalations too."""
+    from uuid import uuid4
+
+    from followup.handlers import apply_schedule_event
+    from rules import on_call
+    from shared.events import CloudEvent
+    from shared.published import OverrideAdded, OverrideRemoved, ScheduleEvent
+
+    await handle_episode_event(port, reported(episode_id), deps)
+    prompt, _ = await issue_first(port, deps, "supervisor_review")
+    managers = deps.ctx.policy.document.schedules["oncall-managers"]
+    rostered = on_call(managers, prompt.due_at)
+    cover = "oncall-b" if rostered == "oncall-a" else "oncall-a"
+    added = OverrideAdded(
+        override_id=uuid4(),
+        schedule="oncall-managers",
+        contact=cover,
+        start=prompt.due_at - DAY,
+        end=prompt.due_at + DAY,
+        reason="sick day",
+        added_by="adm-1",
+        added_at=START,
+    )
+
+    def event(type_, data) -> CloudEvent:
+        return CloudEvent.new(
+            type=type_,
+            source="test/notifier",
+            subject="oncall-managers",
+            data=data.model_dump(mode="json"),
+            time=START,
+        )
+
+    await apply_schedule_event(port, event(ScheduleEvent.OVERRIDE_ADDED, added))
+    await apply_schedule_event(port, event(ScheduleEvent.OVERRIDE_ADDED, added))
+    await fire(port, deps, step_of(port, prompt.id), prompt.id)
+    assert [r.id for r in port.alerts[-1].recipients] == [cover]
+
+    removed = OverrideRemoved(
+        **added.model_dump(), removed_by="adm-1", removed_at=START, removal_reason=None
+    )
+    await apply_schedule_event(port, event(ScheduleEvent.OVERRIDE_REMOVED, removed))
+    assert await port.covers_at(prompt.due_at) == {}

@@ -103,7 +103,24 @@ class Effects(Protocol):
         """Queue the deliveries of these alerts."""
 
 
-class Followup(Episodes, SeriesRepository, Prompts, Effects, Protocol):
+class Covers(Protocol):
+    async def add_cover(
+        self,
+        cover_id: UUID,
+        schedule: str,
+        contact: str,
+        start: datetime,
+        end: datetime,
+    ) -> None:
+        """Keep a cover the notifier added (one known already is left as it is)."""
+
+    async def remove_cover(self, cover_id: UUID, at: datetime) -> None: ...
+
+    async def covers_at(self, at: datetime) -> dict[str, str]:
+        """Schedule -> the contact a cover puts on call at ``at``."""
+
+
+class Followup(Episodes, SeriesRepository, Prompts, Effects, Covers, Protocol):
     """Everything a followup handler reads, writes and causes, in one transaction."""
 
 
@@ -123,6 +140,10 @@ class FakeFollowup:
     episodes: dict[UUID, Episode] = field(default_factory=dict)
     series: dict[UUID, Series] = field(default_factory=dict)
     prompts: dict[UUID, Prompt] = field(default_factory=dict)
+    covers: dict[UUID, tuple[str, str, datetime, datetime]] = field(
+        default_factory=dict
+    )
+    """Covers in force or to come: id -> (schedule, contact, start, end)."""
     scheduled: list[Step] = field(default_factory=list)
     cancelled: dict[UUID, datetime] = field(default_factory=dict)
     """Subjects whose pending steps were retired, and when."""
@@ -244,6 +265,22 @@ class FakeFollowup:
 
     async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:  # noqa: ARG002
         self.alerts += alerts
+
+    async def add_cover(
+        self,
+        cover_id: UUID,
+        schedule: str,
+        contact: str,
+        start: datetime,
+        end: datetime,
+    ) -> None:
+        self.covers.setdefault(cover_id, (schedule, contact, start, end))
+
+    async def remove_cover(self, cover_id: UUID, at: datetime) -> None:  # noqa: ARG002
+        self.covers.pop(cover_id, None)
+
+    async def covers_at(self, at: datetime) -> dict[str, str]:
+        return {s: c for s, c, start, end in self.covers.values() if start <= at < end}
 
     def _series(
         self, episode_id: UUID | None = None, *, active: bool = False

@@ -230,6 +230,39 @@ class PostgresFollowup(PostgresEffects):
 
     # ------------------------------------------------------------------ effects
 
+    # ------------------------------------------------------------------- covers
+
+    async def add_cover(
+        self,
+        cover_id: UUID,
+        schedule: str,
+        contact: str,
+        start: datetime,
+        end: datetime,
+    ) -> None:
+        await self._conn.execute(
+            "INSERT INTO oncall_covers (id, schedule, contact, starts_at, ends_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            cover_id,
+            schedule,
+            contact,
+            start,
+            end,
+        )
+
+    async def remove_cover(self, cover_id: UUID, at: datetime) -> None:
+        await self._conn.execute(
+            "UPDATE oncall_covers SET removed_at = $2 WHERE id = $1", cover_id, at
+        )
+
+    async def covers_at(self, at: datetime) -> dict[str, str]:
+        rows = await self._conn.fetch(
+            "SELECT schedule, contact FROM oncall_covers WHERE removed_at IS NULL "
+            "AND starts_at <= $1 AND ends_at > $1",
+            at,
+        )
+        return {r["schedule"]: r["contact"] for r in rows}
+
 
 async def open_prompts_by_kind(conn: Conn) -> dict[str, tuple[int, int]]:
     """For the gauges: per kind, the prompts open now and those of them overdue."""

@@ -4,6 +4,7 @@ save, emit. By feature: episode events, timer-fired occurrences, completion."""
 from followup.domain.model import PromptNotFoundError, PromptNotOpenError
 from followup.handlers.common import Deps, FollowupMetrics
 from followup.handlers.completion import complete_by_event, complete_prompt
+from followup.handlers.covers import apply_schedule_event
 from followup.handlers.episodes import handle_episode_event
 from followup.handlers.occurrences import fire_batch, fire_step
 
@@ -12,6 +13,7 @@ __all__ = [
     "FollowupMetrics",
     "PromptNotFoundError",
     "PromptNotOpenError",
+    "apply_schedule_event",
     "complete_by_event",
     "complete_prompt",
     "fire_batch",

@@ -2,7 +2,7 @@
 never in the domain), the names of its timer steps and whom an alert goes to."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -77,10 +77,17 @@ class Deps:
         )
 
     def people(
-        self, targets: Sequence[str], episode: Episode, at: datetime
+        self,
+        targets: Sequence[str],
+        episode: Episode,
+        at: datetime,
+        covers: Mapping[str, str] | None = None,
     ) -> list[dict[str, Any]]:
-        """The people the policy's ``targets`` name for this episode at ``at``."""
-        return rules.resolve(self.ctx.policy, list(targets), episode.staff(), at)
+        """The people the policy's ``targets`` name for this episode at ``at``
+        (``covers``: the on-call overrides in force then)."""
+        return rules.resolve(
+            self.ctx.policy, list(targets), episode.staff(), at, covers
+        )
 
     def alert(
         self,
@@ -90,12 +97,13 @@ class Deps:
         reason: AlertReason,
         timer: Timer,
         now: datetime,
+        covers: Mapping[str, str] | None = None,
     ) -> Alert:
         """The alert of a prompt's step, to the people the rule names for it now."""
         return prompt_alert(
             prompt,
             episode,
-            self.people(alerted(rule, reason), episode, now),
+            self.people(alerted(rule, reason), episode, now, covers),
             reason=reason,
             alert_id=uuid4(),
             episode_url_template=self.ctx.episode_url_template,

@@ -65,7 +65,10 @@ async def issue_occurrence(
     await port.emit(
         [deps.prompt_event(PromptEvent.ISSUED, messages.issued(prompt), now)]
     )
-    alert = deps.alert(prompt, episode, series.rule, AlertReason.PROMPT, timer, now)
+    covers = await port.covers_at(now)
+    alert = deps.alert(
+        prompt, episode, series.rule, AlertReason.PROMPT, timer, now, covers
+    )
     await port.alert([alert], now)
     return move
 
@@ -82,5 +85,8 @@ async def escalate_overdue(
     deps.metrics.overdue.labels(case.rule.id).inc()
     data = messages.overdue(prompt, escalated_to=escalates_to(case.rule))
     await port.emit([deps.prompt_event(PromptEvent.OVERDUE, data, now)])
-    alert = deps.alert(prompt, case.episode, case.rule, AlertReason.OVERDUE, timer, now)
+    covers = await port.covers_at(now)
+    alert = deps.alert(
+        prompt, case.episode, case.rule, AlertReason.OVERDUE, timer, now, covers
+    )
     await port.alert([alert], now)
