@@ -751,6 +751,43 @@ def test_a_misspelled_field_is_refused_by_name_not_dropped(stack):
     assert "did you mean 'hair_color'?" in reason
 
 
+def test_a_nul_character_in_a_text_is_refused_not_a_server_error(stack):
+    """PostgreSQL stores no NUL: the API fuzzing found intake answering 500 to a
+    report with one. Now a 422 names where it is, and on Kafka a dead letter."""
+    since = {"from": (now() - timedelta(seconds=5)).isoformat()}
+    report = make_report()
+    report["child"]["first_name"] = "Ma\u0000risol"
+    answer = post(stack, "/v1/episodes", report)
+    assert answer.status_code == 422, answer.text
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["body", "child", "first_name"]
+    assert "NUL character" in problem["msg"]
+    assert "Ma" not in answer.text  # the value is not repeated
+
+    inbound = CloudEvent.new(
+        type=EventType.EPISODE_REPORTED,
+        source="county/NC-063",
+        subject=None,
+        data=report,
+        time=now(),
+    )
+    send(stack, topics.INBOUND, report["case_id"], inbound)
+    # Refused as it is read, like any message that cannot be stored: found by key.
+    for attempt in eventually():
+        with attempt:
+            letters = [
+                e["event"]["data"]
+                for e in audit_entries(
+                    stack, type=EventType.DEADLETTER_RECORDED, limit=1000, **since
+                )
+                if e["event"]["data"]["original_key"] == report["case_id"]
+            ]
+            assert len(letters) == 1
+    [letter] = letters
+    assert letter["consumer"] == "intake-inbound"
+    assert "data.child.first_name: holds a NUL character" in letter["reason"]
+
+
 def test_a_county_keeps_its_own_data_in_extensions(stack):
     """Room for a county's own fields: kept with the report and its update, in the
     canonical events the trail holds, not dropped; personal to auditors (it may

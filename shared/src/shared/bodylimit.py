@@ -4,14 +4,18 @@ validated in full before anything refused it.
 
 An HTTP body larger than the bound is answered 413 with the limit and the setting
 that sets it, before it is read (``Content-Length``) or as soon as it passes the
-bound (a chunked body).
+bound (a chunked body). A JSON body with a NUL character in a text (``\\u0000``),
+which PostgreSQL cannot store, is answered 422 naming where it is.
 """
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from fastapi import HTTPException as FastAPIHTTPException
 from starlette.exceptions import HTTPException
+
+from shared.events import NUL_PROBLEM, nul_path
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -22,6 +26,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 class _TooLarge(HTTPException):
     """Raised while the app reads the body: FastAPI answers it as it stands."""
+
+
+class _NulText(FastAPIHTTPException):
+    """A NUL in a text of the body: answered 422 as the app's validation would."""
 
 
 def too_large_detail(max_bytes: int, setting: str) -> str:
@@ -50,14 +58,19 @@ class BodyLimit:
             return
         seen = 0
         started = False
+        chunks: list[bytes] = []
 
         async def limited_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                seen += len(chunk)
                 if seen > self._max:
                     raise _TooLarge(413, too_large_detail(self._max, self._setting))
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    _refuse_nul(b"".join(chunks))
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -84,3 +97,18 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body.encode()})
+
+
+def _refuse_nul(body: bytes) -> None:
+    """Raise 422 if the JSON ``body`` holds a NUL in a key or a text (a cheap scan
+    first: the body is parsed again only when the escape is in it)."""
+    if b"\\u0000" not in body:
+        return
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return  # not JSON: the app says what is wrong with it
+    where = nul_path(document)
+    if where is not None:
+        problem = {"loc": ["body", *where], "msg": NUL_PROBLEM, "type": "value_error"}
+        raise _NulText(422, [problem])

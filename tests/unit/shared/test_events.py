@@ -174,3 +174,18 @@ def test_a_refusal_names_an_unreadable_key_escaped_and_short() -> None:
     assert "data.\\x00odd: unknown field" in reason
     assert "k" * 500 not in reason
     assert "data." + "k" * 61 + "...: unknown field" in reason
+
+
+def test_an_event_with_a_nul_character_in_a_text_is_dead_letter_material():
+    """PostgreSQL stores no NUL: the reason names where it is."""
+    raw = json.dumps(
+        {
+            "specversion": "1.0",
+            "id": "e-1",
+            "source": "county/NC-063",
+            "type": "mfc.episode.updated",
+            "data": {"note": "a\u0000b"},
+        }
+    ).encode()
+    with pytest.raises(InvalidEventError, match=r"data\.note: holds a NUL character"):
+        CloudEvent.from_bytes(raw)
