@@ -24,7 +24,7 @@ images:         ## build the offline container images
 fuzz:           ## the long API fuzz: >= 100,000 schemathesis requests (bench/results/fuzz.md)
 	bash scripts/bootstrap.sh
 	mkdir -p .mfc-data
-	MFC_FUZZ_SECONDS=45 MFC_FUZZ_REPORT=bench/results/fuzz.md MFC_TEST_BACKENDS=embedded \
+	MFC_FUZZ_SECONDS=55 MFC_FUZZ_REPORT=bench/results/fuzz.md MFC_TEST_BACKENDS=embedded \
 	  .venv/bin/python -m pytest tests/e2e/test_contract_fuzz.py -p no:cacheprovider \
 	  --basetemp=.mfc-data/fuzz
 

@@ -46,14 +46,27 @@ def counties(value: Any) -> Iterator[str]:
             yield from counties(item)
 
 
+def field_names(response: Any) -> Iterator[str]:
+    """The fields a refusal names (``loc``): a value that happens to be a field's
+    name (``"last_name": "date_of_birth"``) is in the answer as that name."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return
+    for problem in detail if isinstance(detail, list) else []:
+        if isinstance(problem, dict):
+            yield from (str(p) for p in problem.get("loc", []))
+
+
 @schemathesis.check
 def no_personal_input_echoed(ctx: Any, response: Any, case: Any) -> bool | None:
     """A refusal says which field is wrong, never what it held."""
     if response.status_code < 400 or not isinstance(case.body, (dict, list)):
         return None
     text = response.text
+    named = set(field_names(response))
     for value in personal_strings(case.body):
-        if value in text:
+        if value in text and value not in named:
             raise AssertionError(
                 f"a {response.status_code} answer repeats a personal field's value"
             )

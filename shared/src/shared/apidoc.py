@@ -9,6 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic import BaseModel
+
+
+class Problem(BaseModel):
+    """An error answer: what happened and what to do next."""
+
+    detail: str
+
 
 PROBLEM = {
     "title": "Problem",

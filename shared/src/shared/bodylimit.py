@@ -5,17 +5,19 @@ validated in full before anything refused it.
 An HTTP body larger than the bound is answered 413 with the limit and the setting
 that sets it, before it is read (``Content-Length``) or as soon as it passes the
 bound (a chunked body). A JSON body with a NUL character in a text (``\\u0000``),
-which PostgreSQL cannot store, is answered 422 naming where it is.
+which PostgreSQL cannot store, is answered 422 naming where it is; so is a query
+parameter holding one.
 """
 
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import HTTPException as FastAPIHTTPException
 from starlette.exceptions import HTTPException
 
-from shared.events import NUL_PROBLEM, nul_path
+from shared.events import NUL_PROBLEM, nul_path, shown
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -52,6 +54,15 @@ class BodyLimit:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        query = scope.get("query_string") or b""
+        if b"%00" in query and (name := _nul_parameter(query)) is not None:
+            problem = {
+                "loc": ["query", name],
+                "msg": NUL_PROBLEM,
+                "type": "value_error",
+            }
+            await _answer(send, 422, {"detail": [problem]})
+            return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self._max:
             await self._refuse(send)
@@ -85,18 +96,30 @@ class BodyLimit:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"detail": too_large_detail(self._max, self._setting)})
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body.encode()})
+        await _answer(send, 413, {"detail": too_large_detail(self._max, self._setting)})
+
+
+async def _answer(send: Send, status: int, content: dict[str, Any]) -> None:
+    body = json.dumps(content).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _nul_parameter(query: bytes) -> str | None:
+    """The query parameter whose name or value holds a NUL character, if any."""
+    for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return shown(name)
+    return None
 
 
 def _refuse_nul(body: bytes) -> None:

@@ -59,3 +59,8 @@ def test_what_is_not_json_is_documented_with_its_own_type():
         assert {"application/json", "text/csv", "application/x-ndjson"} <= set(content)
     key = audit["/v1/audit/public-key"]["get"]["responses"]["200"]["content"]
     assert "application/x-pem-file" in key
+
+
+def test_a_conflict_the_fuzz_met_is_documented():
+    complete = DOCUMENTS["followup"]["paths"]["/v1/prompts/{prompt_id}/complete"]
+    assert "409" in complete["post"]["responses"]

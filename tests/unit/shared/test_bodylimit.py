@@ -69,3 +69,14 @@ async def test_a_nul_character_in_a_text_is_refused_naming_where_it_is():
 async def test_a_backslash_u_text_that_is_no_nul_goes_through():
     answer = await post(app(4096), json={"a": "\\u0000 is how JSON writes a NUL"})
     assert answer.status_code == 200
+
+
+async def test_a_nul_character_in_a_query_parameter_is_refused_naming_it():
+    """The audit's entries answered 500 to ?type=a%00b (found by the API fuzz)."""
+    transport = httpx.ASGITransport(app=app(4096))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.post("/echo?type=a%00b", json={"a": "x"})
+    assert answer.status_code == 422
+    [problem] = answer.json()["detail"]
+    assert problem["loc"] == ["query", "type"]
+    assert "NUL character" in problem["msg"]

@@ -15,7 +15,7 @@ def answer(status: int, text: str, data=None):
         status_code=status,
         text=text,
         headers={"content-type": ["application/json"]},
-        json=lambda: data,
+        json=lambda: data if data is not None else {},
     )
 
 
@@ -36,3 +36,10 @@ def test_an_answer_holding_another_county_fails():
     other = {"entries": [{"event": {"data": {"county_code": "TX-201"}}}]}
     with pytest.raises(AssertionError, match="TX-201"):
         only_own_county(None, answer(200, "", other), case)
+
+
+def test_a_value_that_is_a_fields_name_is_not_an_echo():
+    case = SimpleNamespace(body={"child": {"last_name": "date_of_birth"}})
+    detail = {"detail": [{"loc": ["body", "child", "date_of_birth"], "msg": "bad"}]}
+    refusal = answer(422, '{"loc": ["body", "child", "date_of_birth"]}', detail)
+    assert no_personal_input_echoed(None, refusal, case) is None

@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from followup import handlers
 from followup.domain.model import Prompt, PromptStatus
 from followup.ports import PortFactory
+from shared.apidoc import Problem
 from shared.auth import Principal, Role
 from shared.runtime import ServiceRuntime
 
@@ -62,7 +63,16 @@ def create_router(
     caseworker = Depends(runtime.auth.require(Role.CASEWORKER))
     staff = Depends(runtime.auth.require(Role.CASEWORKER, Role.ONCALL))
 
-    @router.post("/prompts/{prompt_id}/complete", response_model=PromptView)
+    @router.post(
+        "/prompts/{prompt_id}/complete",
+        response_model=PromptView,
+        responses={
+            409: {
+                "model": Problem,
+                "description": "The prompt is not open (completed or ended already)",
+            }
+        },
+    )
     async def complete(
         prompt_id: UUID,
         principal: Annotated[Principal, caseworker],
