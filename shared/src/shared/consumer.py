@@ -254,7 +254,7 @@ class ReliableConsumer:
         letter is the record, and a second one would tell the trail twice."""
         owner = self._left_to.get(message.topic)
         if owner is None:
-            await self._dead_letter(message, error, attempts=1, event=None)
+            await self._dead_letter(message, error, attempts=1, event=error.event)
             return
         logger.info(
             "unreadable message at %s[%d]@%d left to %s, which dead-letters it: %s",

@@ -129,13 +129,17 @@ class CloudEvent(BaseModel):
             raise InvalidEventError(f"not a JSON document: {exc}") from exc
         if not isinstance(document, dict):
             raise InvalidEventError("a CloudEvent must be a JSON object")
-        if b"\\u0000" in raw and (where := nul_path(document)) is not None:
-            place = ".".join(shown(p) for p in where) or "the event"
-            raise InvalidEventError(f"{place}: {NUL_PROBLEM}")
         try:
-            return cls.model_validate(document)
+            event = cls.model_validate(document)
         except ValidationError as exc:
             raise InvalidEventError(describe_validation_error(exc)) from exc
+        if b"\\u0000" in raw and (where := nul_path(document)) is not None:
+            place = ".".join(shown(p) for p in where)
+            # A NUL only in its data: the event is known (id, subject), and its
+            # dead letter says which it was.
+            known = event if where[0] == "data" else None
+            raise InvalidEventError(f"{place}: {NUL_PROBLEM}", event=known)
+        return event
 
     def data_as(self, model: builtins.type[_M], *, strict: bool = False) -> _M:
         """Validate ``data`` against the model of this event's type. A consumer reads
@@ -156,7 +160,13 @@ class CloudEvent(BaseModel):
 
 
 class InvalidEventError(ValueError):
-    """A message that can never be processed: it belongs on the dead-letter topic."""
+    """A message that can never be processed: it belongs on the dead-letter topic.
+    ``event``: the CloudEvent, when it could be read at all (its dead letter then
+    names it)."""
+
+    def __init__(self, message: str, *, event: CloudEvent | None = None) -> None:
+        super().__init__(message)
+        self.event = event
 
 
 NUL_PROBLEM = "holds a NUL character (\\u0000), which cannot be stored: remove it"

@@ -184,8 +184,15 @@ def test_an_event_with_a_nul_character_in_a_text_is_dead_letter_material():
             "id": "e-1",
             "source": "county/NC-063",
             "type": "mfc.episode.updated",
+            "time": "2026-12-02T09:00:00Z",
+            "subject": "ep-1",
             "data": {"note": "a\u0000b"},
         }
     ).encode()
-    with pytest.raises(InvalidEventError, match=r"data\.note: holds a NUL character"):
+    with pytest.raises(
+        InvalidEventError, match=r"data\.note: holds a NUL character"
+    ) as refused:
         CloudEvent.from_bytes(raw)
+    # Known apart from its data: its dead letter names the event and episode.
+    assert refused.value.event is not None
+    assert (refused.value.event.id, refused.value.event.subject) == ("e-1", "ep-1")
