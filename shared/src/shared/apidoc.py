@@ -18,13 +18,7 @@ class Problem(BaseModel):
     detail: str
 
 
-PROBLEM = {
-    "title": "Problem",
-    "description": "An error answer: what happened and what to do next.",
-    "type": "object",
-    "properties": {"detail": {"title": "Detail", "type": "string"}},
-    "required": ["detail"],
-}
+PROBLEM = Problem.model_json_schema()
 AUTH_ERRORS = {
     "401": "No valid bearer token (the answer says why)",
     "403": "The token lacks a role this needs",
