@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -633,6 +634,35 @@ def test_the_episode_shows_its_deadlines_and_prompts(stack):
             status = {o["kind"]: o["status"] for o in episode["obligations"]}
             assert status["ncmec_report"] == "satisfied"
             assert status["law_enforcement_report"] == "open"
+
+
+def test_a_business_day_deadline_is_the_same_in_the_answer_and_the_notifier(stack):
+    """Georgia's runaway report to the juvenile court is due in two business days:
+    at the end of a working day in Atlanta, at least two days after the report, and
+    the notifier opens it with the due time intake answered."""
+    report = make_report(county_code="GA-121")
+    answer = post(stack, "/v1/episodes", report)
+    assert answer.status_code == 201, answer.text
+    learned = datetime.fromisoformat(report["agency_learned_at"])
+    court = next(
+        o for o in answer.json()["obligations"] if o["kind"] == "court_runaway_report"
+    )
+    due = datetime.fromisoformat(court["due_at"]).astimezone(
+        ZoneInfo("America/New_York")
+    )
+    assert (due.hour, due.minute, due.weekday() < 5) == (17, 0, True)
+    assert due.date() >= learned.astimezone(due.tzinfo).date() + timedelta(days=2)
+
+    for attempt in eventually(30):
+        with attempt:
+            episode = api.get(
+                f"{stack.url('intake')}/v1/episodes/{answer.json()['id']}", timeout=10
+            ).json()
+            opened = [
+                o for o in episode["obligations"] if o["kind"] == "court_runaway_report"
+            ]
+            assert len(opened) == 1
+    assert datetime.fromisoformat(opened[0]["due_at"]) == due
 
 
 def test_a_person_records_a_notice_they_gave_as_themselves(stack):

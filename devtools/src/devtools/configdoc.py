@@ -111,9 +111,12 @@ def openapi_documents() -> dict[str, dict[str, Any]]:
 def generated_files() -> dict[str, str]:
     """Every generated document, by path relative to the repository root."""
     from devtools.asyncapi import build
+    from devtools.policydoc import render as render_coverage
+    from shared.policy import default_policy_path, load_policy
 
     files = {
         "docs/configuration.md": render_all() + "\n",
+        "docs/policy-coverage.md": render_coverage(load_policy(default_policy_path())),
         "docs/api/asyncapi.json": json.dumps(build(), indent=2, sort_keys=True) + "\n",
     }
     for name, document in openapi_documents().items():

@@ -6,6 +6,7 @@ the notifier and the followup service import them. Nothing here does I/O or read
 the clock: every moment is passed in.
 """
 
+from rules.calendars import WorkingCalendar, business_deadline, deadline
 from rules.conditions import holds
 from rules.facts import (
     EndangermentFlags,
@@ -22,6 +23,9 @@ __all__ = [
     "EndangermentFlags",
     "EpisodeFacts",
     "ObligationDraft",
+    "WorkingCalendar",
+    "business_deadline",
+    "deadline",
     "endangerment_flags",
     "holds",
     "is_endangered",

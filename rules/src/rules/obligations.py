@@ -5,9 +5,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from rules.calendars import deadline
 from rules.conditions import holds
 from rules.facts import EpisodeFacts
-from shared.policy import ClockStart, ObligationRule, Trigger
+from shared.policy import Calendar, ClockStart, ObligationRule, Trigger
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,16 @@ def obligations_to_open(
     times: Mapping[ClockStart, datetime | None],
     *,
     learned_at: datetime | None = None,
+    calendars: Mapping[str, Calendar] | None = None,
 ) -> list[ObligationDraft]:
     """The obligations ``trigger`` opens for an episode with these facts and times.
 
     ``learned_at`` is when the agency learned the facts that make a rule apply, if
-    later than the report (an update adding an endangerment).
+    later than the report (an update adding an endangerment). ``calendars`` are the
+    policy's, for rules due in business days.
     """
     return [
-        _draft(rule, _clock_start(rule, times, learned_at=learned_at))
+        _draft(rule, _clock_start(rule, times, learned_at=learned_at), calendars or {})
         for rule in rules
         if rule.opens_on is trigger and (rule.when is None or holds(rule.when, facts))
     ]
@@ -55,6 +58,11 @@ def _clock_start(
     return max(start, learned_at) if learned_at is not None else start
 
 
-def _draft(rule: ObligationRule, start: datetime) -> ObligationDraft:
-    """An obligation's deadline: ``due`` after its clock starts."""
-    return ObligationDraft(rule, start, start + rule.due)
+def _draft(
+    rule: ObligationRule, start: datetime, calendars: Mapping[str, Calendar]
+) -> ObligationDraft:
+    """An obligation's deadline: ``due`` after its clock starts (in working days of
+    its calendar for a business-day rule)."""
+    return ObligationDraft(
+        rule, start, deadline(start, rule.due, rule.calendar, calendars)
+    )

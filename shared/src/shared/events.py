@@ -317,6 +317,14 @@ class Recipient(StrEnum):
     CHILD_ATTORNEY = "child_attorney"
     GUARDIAN_AD_LITEM = "guardian_ad_litem"
     TRIBE = "tribe"
+    CASA = "casa"
+    """The child's court-appointed special advocate (AZ)."""
+    CAREGIVER = "caregiver"
+    """The foster parent or out-of-home caregiver the child left (AZ)."""
+    MISSING_CHILDREN_UNIT = "missing_children_unit"
+    """The state agency's missing-children team or absconder unit (GA, TN)."""
+    CHILD_AND_FAMILY_TEAM = "child_and_family_team"
+    """A staffing with the child's Child and Family Team (UT)."""
 
 
 class NotificationMethod(StrEnum):

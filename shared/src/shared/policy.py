@@ -14,31 +14,59 @@ package's job; what each service then does with it lives in its own domain code.
 
 import hashlib
 import json
+import re
 import tomllib
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import date, time, timedelta
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
     Field,
+    PlainSerializer,
+    PlainValidator,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
-from shared.durations import Duration
+from shared.durations import Duration, format_duration, parse_duration
 from shared.events import Circumstance, NotificationMethod, Recipient
 
 FEDERAL = "federal"
 
+
+@cache
+def state_codes() -> frozenset[str]:
+    """The two-letter codes a jurisdiction key may name: the states, DC and the
+    territories, as the ``holidays`` package knows them (it also counts their
+    business days)."""
+    return frozenset(holidays.country_holidays("US").subdivisions)
+
+
+def _known_state(key: str) -> str:
+    if key != FEDERAL and key[:2] not in state_codes():
+        raise ValueError(
+            f"unknown state code {key[:2]!r}; use a US postal code such as 'GA' or 'DC'"
+        )
+    return key
+
+
 RuleId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{1,63}$")]
 JurisdictionKey = Annotated[
-    str, StringConstraints(pattern=r"^(federal|[A-Z]{2}|[A-Z]{2}-\d{3})$")
+    str,
+    StringConstraints(pattern=r"^(federal|[A-Z]{2}|[A-Z]{2}-\d{3})$"),
+    AfterValidator(_known_state),
 ]
 
 
@@ -49,6 +77,103 @@ class PolicyError(ValueError):
 class _Strict(BaseModel):
     # A typo in a policy file must fail loudly, not silently mean "default".
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class BusinessDays:
+    """A deadline counted in a jurisdiction's working days (``"2 business days"``):
+    the day the clock starts does not count; the deadline is the end of the working
+    day on the ``days``-th working day after it (weekends, the state's public
+    holidays and the calendar's closure days are not working days)."""
+
+    days: int
+
+    def __str__(self) -> str:
+        return f"{self.days} business day{'' if self.days == 1 else 's'}"
+
+
+_BUSINESS_DAYS = re.compile(r"^\s*(\d+)\s+business\s+days?\s*$", re.IGNORECASE)
+
+
+def _parse_due(value: object) -> timedelta | BusinessDays:
+    if isinstance(value, timedelta | BusinessDays):
+        return value
+    if isinstance(value, str):
+        match = _BUSINESS_DAYS.match(value)
+        if match is None:
+            if "business" in value.lower():
+                raise ValueError(
+                    f"invalid due {value!r}; write e.g. '2 business days' or '1 business day'"
+                )
+            return parse_duration(value)
+        days = int(match.group(1))
+        if not 1 <= days <= 60:
+            raise ValueError(f"invalid due {value!r}: business days run from 1 to 60")
+        return BusinessDays(days)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    raise ValueError(
+        "due must be a duration ('24h') or business days ('2 business days')"
+    )
+
+
+def format_due(due: timedelta | BusinessDays) -> str:
+    """A due as the policy file writes it: ``24h`` or ``2 business days``."""
+    return str(due) if isinstance(due, BusinessDays) else format_duration(due)
+
+
+Due = Annotated[
+    timedelta | BusinessDays,
+    PlainValidator(_parse_due),
+    PlainSerializer(format_due, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "examples": ["24h", "2 business days"]}),
+]
+"""A rule's time to act: a plain duration or a number of business days."""
+
+CalendarName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][\w.-]{0,63}$")]
+
+
+def _known_holidays(name: str) -> str:
+    country, _, subdivision = name.partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(
+            f"unknown holiday calendar {name!r}: the holidays package has no country "
+            f"{country!r}; write e.g. 'US-GA'"
+        )
+    if subdivision and subdivision not in supported[country]:
+        raise ValueError(
+            f"unknown holiday calendar {name!r}: the holidays package has no "
+            f"subdivision {subdivision!r} of {country}"
+        )
+    return name
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(
+            f"unknown time zone {name!r}; write an IANA name such as 'America/New_York'"
+        ) from exc
+    return name
+
+
+class Calendar(_Strict):
+    """The working days business-day deadlines count: weekdays that are neither a
+    public holiday of ``holidays`` (a country with an optional subdivision, e.g.
+    ``US-GA``, as the ``holidays`` package names it) nor one of ``closures``."""
+
+    holidays: Annotated[str, AfterValidator(_known_holidays)]
+    time_zone: Annotated[str, AfterValidator(_known_zone)]
+    closures: tuple[date, ...] = ()
+    """Extra days the agency is closed (e.g. a closure the governor ordered)."""
+    day_ends: time = time(17, 0)
+    """When a working day ends, local time: a business-day deadline falls then."""
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
 
 
 class ClockStart(StrEnum):
@@ -163,7 +288,10 @@ class ObligationRule(_Strict):
     opens_on: Trigger
     when: Condition | None = None
     clock: ClockStart
-    due: Duration
+    due: Due
+    calendar: CalendarName | None = None
+    """For a business-day ``due``: the calendar it counts in; the jurisdiction's
+    ``calendar`` (county, else state, else federal) when absent."""
     satisfied_by: SatisfiedBy
     report_items: list[str] = Field(default_factory=list)
     """Items that must accompany the notice, e.g. ``child.photo_url``."""
@@ -216,6 +344,8 @@ class Defaults(_Strict):
 
 class Jurisdiction(_Strict):
     name: str | None = None
+    calendar: CalendarName | None = None
+    """The calendar its business-day rules count in (``calendars.<name>``)."""
     on_call: list[OnCallTarget] | None = None
     """Who is paged when a county's feed falls silent; the most specific
     jurisdiction that names anyone decides."""
@@ -231,6 +361,7 @@ class PolicyDocument(_Strict):
     contacts: dict[str, Contact] = Field(default_factory=dict)
     schedules: dict[str, Schedule] = Field(default_factory=dict)
     chains: dict[str, Chain]
+    calendars: dict[CalendarName, Calendar] = Field(default_factory=dict)
     jurisdictions: dict[JurisdictionKey, Jurisdiction]
 
 
@@ -303,10 +434,12 @@ def _resolve(
     merged: dict[str, dict[str, Any]] = {}
     order: list[str] = []
     last_touched: dict[str, str] = {}
+    calendar: str | None = None
     for key in (FEDERAL, county_code[:2], county_code):
         jurisdiction = document.jurisdictions.get(key)
         if jurisdiction is None:
             continue
+        calendar = jurisdiction.calendar or calendar
         for raw in getattr(jurisdiction, section):
             rule_id = raw["id"]
             last_touched[rule_id] = key
@@ -317,19 +450,34 @@ def _resolve(
                 order.append(rule_id)
     rules = []
     for rule_id in order:
+        place = f"jurisdictions.{last_touched[rule_id]}, rule {rule_id}"
         try:
             rule = model.model_validate(merged[rule_id])
         except ValidationError as exc:
-            raise PolicyError(
-                _describe(
-                    origin,
-                    f"jurisdictions.{last_touched[rule_id]}, rule {rule_id}",
-                    exc,
-                )
-            ) from exc
+            raise PolicyError(_describe(origin, place, exc)) from exc
+        if isinstance(rule, ObligationRule):
+            rule = _with_calendar(rule, calendar, document, f"{origin}: {place}")
         if not rule.disabled:
             rules.append(rule)
     return rules
+
+
+def _with_calendar(
+    rule: _Rule, inherited: str | None, document: "PolicyDocument", place: str
+) -> _Rule:
+    """A business-day rule names the calendar it counts in: its own, else its
+    jurisdiction's (county, state, federal); having none is an error."""
+    if not isinstance(rule, ObligationRule) or not isinstance(rule.due, BusinessDays):
+        return rule
+    name = rule.calendar or inherited
+    if name is None:
+        raise PolicyError(
+            f"{place}: due: {rule.due} needs a calendar to count working days in; "
+            'name one with calendar = "..." on the rule or its jurisdiction'
+        )
+    if name not in document.calendars:
+        raise PolicyError(f"{place}: calendar: unknown calendar {name!r}")
+    return rule.model_copy(update={"calendar": name})
 
 
 def _deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -378,12 +526,25 @@ def _check_references(document: PolicyDocument, origin: str) -> None:
     if FEDERAL not in document.jurisdictions:
         raise PolicyError(f"{origin}: jurisdictions: the federal baseline is missing")
     for key, jurisdiction in document.jurisdictions.items():
+        if jurisdiction.calendar and jurisdiction.calendar not in document.calendars:
+            raise PolicyError(
+                f"{origin}: jurisdictions.{key}.calendar: unknown calendar "
+                f"{jurisdiction.calendar!r}"
+            )
         for section in ("obligations", "prompts"):
+            seen: set[str] = set()
             for index, raw in enumerate(getattr(jurisdiction, section)):
-                if not isinstance(raw.get("id"), str):
+                rule_id = raw.get("id")
+                if not isinstance(rule_id, str):
                     raise PolicyError(
                         f"{origin}: jurisdictions.{key}.{section}[{index}]: id: Field required"
                     )
+                if rule_id in seen:
+                    raise PolicyError(
+                        f"{origin}: jurisdictions.{key}, rule {rule_id}: id: used twice "
+                        f"in this jurisdiction's {section}; merge the two into one rule"
+                    )
+                seen.add(rule_id)
         sample = key if len(key) == 6 else f"{key}-000" if key != FEDERAL else "US-000"
         _resolve(document, sample, origin, section="prompts", model=PromptRule)
         for rule in _resolve(
@@ -419,7 +580,8 @@ def load_policy(path: Path) -> Policy:
 
 
 def default_policy_path() -> Path:
-    """The policy shipped with the project (federal baseline + NC, CA, TX, MO, FL, KY)."""
+    """The policy shipped with the project: the federal baseline and fifteen state
+    overlays (docs/policy-coverage.md lists them)."""
     return Path(__file__).parent / "policies" / "default.toml"
 
 

@@ -3,11 +3,13 @@ from datetime import timedelta
 import pytest
 
 from shared.policy import (
+    BusinessDays,
     PolicyError,
     Trigger,
     default_policy_path,
     load_policy,
     parse_policy,
+    rule_snapshot,
 )
 
 MINIMAL = b"""
@@ -24,6 +26,37 @@ due = "24h"
 satisfied_by = { recipient = "law_enforcement" }
 source = "42 U.S.C. 671(a)(35)(B)"
 """
+
+
+CALENDAR = b"""
+[calendars.GA]
+holidays = "US-GA"
+time_zone = "America/New_York"
+[jurisdictions.federal]
+"""
+
+
+def test_a_business_day_rule_counts_in_its_jurisdictions_calendar():
+    policy = parse_policy(
+        MINIMAL.replace(b"[jurisdictions.federal]", CALENDAR)
+        + b"""
+[jurisdictions.GA]
+calendar = "GA"
+[[jurisdictions.GA.obligations]]
+id = "runaway_court_report"
+title = "Runaway report to the juvenile court"
+opens_on = "reported"
+clock = "agency_learned_at"
+due = "2 business days"
+satisfied_by = { recipient = "court" }
+source = "GA DFCS policy 19.22"
+"""
+    )
+    [court] = [
+        r for r in policy.obligations_for("GA-121") if r.id == "runaway_court_report"
+    ]
+    assert (court.due, court.calendar) == (BusinessDays(2), "GA")
+    assert rule_snapshot(court)["due"] == "2 business days"
 
 
 def test_the_shipped_policy_is_valid_and_cites_a_source_for_every_rule():
@@ -99,6 +132,44 @@ source = "disabled county rule"
             r"unknown schedule 'nobody'",
         ),
         ((b'version = "t"', b'version = "t"\n[[['), r"not valid TOML"),
+        (
+            (
+                b"[jurisdictions.federal]",
+                b"[jurisdictions.XY]\n[jurisdictions.federal]",
+            ),
+            r"jurisdictions\.XY\.\[key\]: Value error, unknown state code 'XY'",
+        ),
+        (
+            (b'due = "24h"', b'due = "2 business days"'),
+            r"jurisdictions\.federal, rule law_enforcement_report: due: 2 business days "
+            r"needs a calendar",
+        ),
+        (
+            (b'due = "24h"', b'due = "2 business dayz"'),
+            r"rule law_enforcement_report: due: .*write e\.g\. '2 business days'",
+        ),
+        (
+            (b'due = "24h"', b'due = "2 business days"\ncalendar = "nowhere"'),
+            r"rule law_enforcement_report: calendar: unknown calendar 'nowhere'",
+        ),
+        (
+            (b"[jurisdictions.federal]", CALENDAR.replace(b"US-GA", b"US-XX")),
+            r"calendars\.GA\.holidays: .*no subdivision 'XX' of US",
+        ),
+        (
+            (
+                b"[jurisdictions.federal]",
+                CALENDAR.replace(b"America/New_York", b"Mars/Base"),
+            ),
+            r"calendars\.GA\.time_zone: .*unknown time zone 'Mars/Base'",
+        ),
+        (
+            (
+                b'source = "42',
+                b'source = "x"\n[[jurisdictions.federal.obligations]]\nid = "law_enforcement_report"\nsource = "42',
+            ),
+            r"jurisdictions\.federal, rule law_enforcement_report: id: used twice",
+        ),
     ],
 )
 def test_errors_name_the_file_the_rule_and_the_field(change, message):

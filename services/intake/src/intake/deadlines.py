@@ -57,6 +57,7 @@ def expected_obligations(
         Trigger.REPORTED,
         EpisodeFacts.of(report),
         report_clock_times(report),
+        calendars=policy.document.calendars,
     )
     return [
         ObligationSummary(

@@ -36,6 +36,10 @@ RECIPIENTS = {
     "child_attorney": "Child's attorney",
     "guardian_ad_litem": "Guardian ad litem",
     "tribe": "Tribe",
+    "casa": "Court-appointed special advocate (CASA)",
+    "caregiver": "Foster parent or caregiver",
+    "missing_children_unit": "State missing-children unit",
+    "child_and_family_team": "Child and Family Team meeting",
 }
 
 METHODS = {

@@ -156,6 +156,7 @@ def to_open(
         episode.facts.facts,
         episode.times,
         learned_at=learned_at,
+        calendars=policy.document.calendars,
     )
     return [
         NewObligation(
