@@ -9,9 +9,11 @@ from pathlib import Path
 
 from audit.domain import merkle
 from devtools.cli import main as mfc
+from shared.policy import default_policy_path, load_policy
 from tests import api
 from tests.conftest import make_report
 from tests.e2e.test_walking_skeleton import eventually
+from tests.unit.devtools.test_whatif import CANDIDATE, what_if_json
 
 
 def report(stack, learned_ago: timedelta) -> str:
@@ -157,3 +159,66 @@ def test_the_trail_is_redacted_and_verifies_online_and_offline(
     result = json.loads(capsys.readouterr().out)
     assert (code, result["ok"]) == (0, True), result["problems"]
     assert result["contents_checked"] < result["tree_size"]  # redacted: hash only
+
+
+def test_what_if_replays_the_real_trail_under_a_shorter_deadline(
+    stack, tmp_path: Path, capsys
+):
+    """``mfc policy what-if`` on an export of the real trail: New York's law
+    enforcement deadline cut from 24 h to 12 h turns the notice given 18 h after the
+    agency learned into a late one, leaves the one given after 1 h met, and its
+    replay under the policy in force equals what the notifier really opened."""
+    episodes = {}
+    for name, notice_after in (("prompt", 1), ("slow", 18)):
+        learned = datetime.now(UTC) - timedelta(hours=20)
+        body = make_report(
+            county_code="NY-061",
+            last_seen_at=(learned - timedelta(hours=2)).isoformat(),
+            discovered_at=(learned - timedelta(hours=1)).isoformat(),
+            agency_learned_at=learned.isoformat(),
+        )
+        answer = api.post(f"{stack.url('intake')}/v1/episodes", json=body, timeout=10)
+        assert answer.status_code == 201, answer.text
+        episodes[name] = answer.json()["id"]
+        notice = api.post(
+            f"{stack.url('intake')}/v1/episodes/{episodes[name]}/notifications",
+            json={
+                "recipient": "law_enforcement",
+                "method": "phone",
+                "notified_at": (learned + timedelta(hours=notice_after)).isoformat(),
+                "notified_by": "cw-1",
+            },
+            timeout=10,
+        )
+        assert notice.status_code in (200, 201), notice.text
+    for attempt in eventually(60):
+        with attempt:
+            for episode_id in episodes.values():
+                types = [e["type"] for e in trail(stack, episode_id)]
+                assert "mfc.obligation.satisfied" in types
+
+    export = tmp_path / "export.jsonl"
+    answer = api.get(
+        f"{stack.url('audit')}/v1/audit/entries",
+        params={"county": "NY-061", "format": "jsonl"},
+        headers=api.bearer("auditor_pii", counties=["NY-061"]),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    export.write_text(answer.text)
+    candidate = tmp_path / "candidate.toml"
+    candidate.write_bytes(CANDIDATE)  # New York's law enforcement in 12 h
+    result = what_if_json(capsys, candidate, export)
+    assert result["replay_differs_from_recorded"] == []
+    assert result["ran_under"] == {
+        load_policy(default_policy_path()).digest: len(episodes)
+    }
+    outcomes = {
+        c["episode_id"]: (c["change"], c["in_force_outcome"], c["candidate_outcome"])
+        for c in result["changes"]
+        if c["kind"] == "law_enforcement_report"
+    }
+    assert outcomes == {
+        episodes["prompt"]: ("earlier", "met", "met"),
+        episodes["slow"]: ("earlier", "met", "late"),
+    }

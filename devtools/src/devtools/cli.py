@@ -193,8 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     # The audit service's own commands (keygen, offline verify); imported here
     # so `mfc` stays the one command line.
     from audit.cli import add_commands
+    from devtools.policycli import add_commands as add_policy_commands
 
     add_commands(commands)
+    add_policy_commands(commands)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result
