@@ -2,6 +2,7 @@
 replicas: an override added on one pages through both, refusals say why, and the
 schedule's calendar feed carries the override."""
 
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -9,7 +10,7 @@ import pytest
 from icalendar import Calendar
 
 from tests import api
-from tests.e2e.fast import SECRET, FastService, report_now
+from tests.e2e.fast import FAST_POLICY, SECRET, FastService, report_now
 from tests.e2e.test_walking_skeleton import audit_entries, eventually
 from tests.receivers import smtp_receiver, webhook_receiver
 
@@ -211,3 +212,37 @@ def test_the_calendar_feed_carries_the_override_and_opens_only_with_its_key(noti
         ).status_code
         == 401
     )
+
+
+def test_the_policy_both_replicas_decide_by_is_in_the_trail_once(stack, notifier):
+    """Issue 22, part 1: every obligation's ``policy_digest`` resolves to the policy
+    file's content in the trail, announced by each replica (and every fast notifier
+    of the session) yet appended once."""
+    digest = hashlib.sha256(FAST_POLICY.read_bytes()).hexdigest()
+    episode_id = report_now(stack)["id"]
+    for attempt in eventually(30):
+        with attempt:
+            opened = [
+                e["event"]["data"]
+                for e in audit_entries(stack, episode_id=episode_id)
+                if e["type"] == "mfc.obligation.opened"
+                and e["event"]["data"]["policy_digest"] == digest
+            ]
+            assert opened
+            listed = api.get(f"{stack.url('audit')}/v1/audit/policies", timeout=10)
+            assert listed.status_code == 200, listed.text
+            assert [p["digest"] for p in listed.json()["policies"]].count(digest) == 1
+    one = api.get(f"{stack.url('audit')}/v1/audit/policies/{digest}", timeout=10)
+    assert one.status_code == 200, one.text
+    policy = one.json()
+    assert hashlib.sha256(policy["content"].encode()).hexdigest() == digest
+    assert (policy["file_name"], policy["adopted_by"]) == (
+        "fast_policy.toml",
+        "notifier",
+    )
+    unknown = api.get(f"{stack.url('audit')}/v1/audit/policies/{'0' * 64}", timeout=10)
+    assert unknown.status_code == 404
+    assert "no policy with sha256" in unknown.json()["detail"]
+    assert (
+        api.get(f"{stack.url('audit')}/v1/audit/policies/not-a-digest", timeout=10)
+    ).status_code == 422

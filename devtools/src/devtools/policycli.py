@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from audit.cli import policies_in_export
 from devtools.whatif import (
     WhatIf,
     WhatIfError,
@@ -18,7 +19,7 @@ from devtools.whatif import (
     render_table,
     what_if,
 )
-from shared.policy import Policy, PolicyError, default_policy_path, load_policy
+from shared.policy import PolicyError, default_policy_path, load_policy, parse_policy
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -44,11 +45,17 @@ def _moment(text: str) -> datetime:
 def _what_if(args: argparse.Namespace) -> int:
     try:
         candidate = load_policy(Path(args.candidate))
-        in_force: list[Policy] = [load_policy(Path(p)) for p in args.policy] or [
-            load_policy(default_policy_path())
+        given = [load_policy(Path(p)) for p in args.policy]
+        lines = list(export_lines(Path(args.export)))
+        trails = read_trail(lines, origin=args.export)
+        # The versions the trail archived (mfc.policy.adopted), after those given;
+        # the first given (else the shipped one) stands in for a version not found.
+        archived = [
+            parse_policy(data["content"].encode(), origin=f"trail:{data['file_name']}")
+            for data in policies_in_export(lines).values()
         ]
-        trails = read_trail(export_lines(Path(args.export)), origin=args.export)
-    except (PolicyError, WhatIfError, OSError) as exc:
+        in_force = [*(given or [load_policy(default_policy_path())]), *archived]
+    except (PolicyError, WhatIfError, OSError, ValueError) as exc:
         print(f"what-if: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     if not trails:

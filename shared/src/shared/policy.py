@@ -368,11 +368,20 @@ class PolicyDocument(_Strict):
 class Policy:
     """A validated policy file, resolvable per county."""
 
-    def __init__(self, document: PolicyDocument, *, digest: str, origin: str) -> None:
+    def __init__(
+        self,
+        document: PolicyDocument,
+        *,
+        digest: str,
+        origin: str,
+        content: bytes = b"",
+    ) -> None:
         self.document = document
         self.digest = digest
         """sha256 of the file's bytes: the version recorded on everything it opens."""
         self.origin = origin
+        self.content = content
+        """The file's bytes, as loaded (the audit trail keeps them by digest)."""
         self._resolved: dict[str, list[ObligationRule]] = {}
         self._prompts: dict[str, list[PromptRule]] = {}
 
@@ -572,7 +581,9 @@ def parse_policy(raw: bytes, *, origin: str = "<policy>") -> Policy:
     except ValidationError as exc:
         raise PolicyError(_describe(origin, "policy", exc)) from exc
     _check_references(document, origin)
-    return Policy(document, digest=hashlib.sha256(raw).hexdigest(), origin=origin)
+    return Policy(
+        document, digest=hashlib.sha256(raw).hexdigest(), origin=origin, content=raw
+    )
 
 
 def load_policy(path: Path) -> Policy:

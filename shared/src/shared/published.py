@@ -58,6 +58,10 @@ class FeedEvent(StrEnum):
     RESUMED = "mfc.feed.resumed"
 
 
+class PolicyEvent(StrEnum):
+    ADOPTED = "mfc.policy.adopted"
+
+
 class _Published(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -286,6 +290,35 @@ class OverrideRemoved(OverrideAdded):
     removal_reason: str | None
 
 
+# --------------------------------------------------------------------------- #
+# Policies (notifier -> mfc.policies.v1)
+# --------------------------------------------------------------------------- #
+
+PolicyDigest = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the policy file's bytes, as obligations record it",
+    ),
+]
+
+
+class PolicyAdopted(_Published):
+    """``mfc.policy.adopted``: a service began deciding deadlines by this policy
+    file. Its event id is derived from the digest, so each version is in the trail
+    once, whichever replica or restart announced it first."""
+
+    digest: PolicyDigest
+    version: str
+    """The file's own ``version`` field."""
+    file_name: str
+    content: Annotated[str, Field(max_length=2_000_000)]
+    """The file exactly as loaded (UTF-8): its sha256 is ``digest``."""
+    adopted_at: AwareDatetime
+    adopted_by: Identifier
+    """The service, e.g. ``notifier``."""
+
+
 PUBLISHED: dict[str, dict[str, type[BaseModel]]] = {
     topics.OBLIGATIONS: {
         ObligationEvent.OPENED: ObligationOpened,
@@ -313,6 +346,7 @@ PUBLISHED: dict[str, dict[str, type[BaseModel]]] = {
         ScheduleEvent.OVERRIDE_ADDED: OverrideAdded,
         ScheduleEvent.OVERRIDE_REMOVED: OverrideRemoved,
     },
+    topics.POLICIES: {PolicyEvent.ADOPTED: PolicyAdopted},
 }
 """Each service topic's event types with their data models."""
 

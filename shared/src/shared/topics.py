@@ -1,6 +1,7 @@
 """Kafka topic names. Every topic is keyed by episode id so one episode stays in order
 (a county's heartbeat on the inbound topic and its feed's health on ``FEEDS``: by its
-county code; a schedule's changes on ``SCHEDULES``: by its name)."""
+county code; a schedule's changes on ``SCHEDULES``: by its name; a policy file on
+``POLICIES``: by its sha256)."""
 
 from typing import Final
 
@@ -13,6 +14,7 @@ PROMPTS: Final = "mfc.prompts.v1"
 AUDIT_CHECKPOINTS: Final = "mfc.audit.checkpoints.v1"
 FEEDS: Final = "mfc.feeds.v1"
 SCHEDULES: Final = "mfc.schedules.v1"
+POLICIES: Final = "mfc.policies.v1"
 
 ALL: Final = (
     INBOUND,
@@ -24,6 +26,7 @@ ALL: Final = (
     AUDIT_CHECKPOINTS,
     FEEDS,
     SCHEDULES,
+    POLICIES,
 )
 
 # Topics only our own services write, from data they validated: the size bound

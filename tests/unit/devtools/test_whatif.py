@@ -10,7 +10,9 @@ import pytest
 
 from devtools.cli import main
 from devtools.whatif import WhatIfError, read_trail
+from notifier.entrypoints.policy import adopted
 from shared import topics
+from shared.clock import ManualClock
 from shared.events import CloudEvent
 from shared.policy import default_policy_path, parse_policy
 from tests.unit.notifier.builders import START, H, closed, located, notified, reported
@@ -230,3 +232,39 @@ def test_policy_check_says_valid_or_why_not(tmp_path, capsys):
     )
     assert main(["policy", "check", str(bad)]) == 1
     assert "court_runaway_report: due" in capsys.readouterr().err
+
+
+def test_the_version_an_episode_ran_under_comes_from_the_trail(trail, capsys):
+    """The trail archives each policy version (``mfc.policy.adopted``); an episode
+    whose obligations name an archived digest is replayed under that version, not
+    under the file given on the command line."""
+    export, candidate, ids = trail
+    older = parse_policy(
+        SHIPPED.replace(
+            b'[[jurisdictions.NY.obligations]]\nid = "law_enforcement_report"\n',
+            b'[[jurisdictions.NY.obligations]]\nid = "law_enforcement_report"\n'
+            b'due = "20h"\n',
+        ),
+        origin="older.toml",
+    )
+    archived = adopted(older, source="test/notifier", clock=ManualClock(START))
+    with export.open("a") as out:
+        out.write("\n" + entry(archived, topic=topics.POLICIES))
+        out.write(
+            "\n" + opened(ids["ny_between"], "law_enforcement_report", 20, older.digest)
+        )
+    result = what_if_json(capsys, candidate, export)
+    assert result["ran_under"][older.digest] == 1
+    assert result["unknown_digests"] == {}
+    [between] = [
+        c
+        for c in result["changes"]
+        if c["episode_id"] == ids["ny_between"]
+        and c["kind"] == "law_enforcement_report"
+    ]
+    # Under the archived 20 h rule the 18 h notice was met; 12 h makes it late.
+    assert between["due_shift_seconds"] == -8 * 3600
+    assert (between["in_force_outcome"], between["candidate_outcome"]) == (
+        "met",
+        "late",
+    )

@@ -9,10 +9,12 @@ and checkpoint that fail.
 
 import argparse
 import base64
+import hashlib
 import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from audit.adapters.outside import CheckpointDirectory
 from audit.domain.checkpoint import Checkpoint, load_public_keys
@@ -91,6 +93,56 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+POLICY_ADOPTED = "mfc.policy.adopted"
+
+
+def policies_in_export(lines: Iterator[str] | list[str]) -> dict[str, dict[str, Any]]:
+    """The policy files an export holds (``mfc.policy.adopted`` entries), by
+    digest; each one's content is checked against its digest."""
+    found: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        event = entry.get("event") or {}
+        if event.get("type") != POLICY_ADOPTED:
+            continue
+        data = event["data"]
+        actual = hashlib.sha256(data["content"].encode()).hexdigest()
+        if actual != data["digest"]:
+            raise ValueError(
+                f"entry {entry.get('seq')}: the policy content's sha256 is {actual}, "
+                f"not the digest it claims ({data['digest']})"
+            )
+        found.setdefault(data["digest"], data)
+    return found
+
+
+def _policy(args: argparse.Namespace) -> int:
+    try:
+        with Path(args.export).open(encoding="utf-8") as lines:
+            found = policies_in_export(list(lines))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"mfc audit policy: {args.export}: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    if args.digest is None:
+        for digest, data in found.items():
+            line = f"{digest}  {data['version']}  {data['file_name']}  {data['adopted_at']}"
+            print(line)  # noqa: T201
+        return 0
+    chosen = found.get(args.digest)
+    if chosen is None:
+        print(  # noqa: T201
+            f"mfc audit policy: no policy with sha256 {args.digest} in {args.export} "
+            "(an export for some counties leaves them out: export the whole trail, or "
+            "ask GET /v1/audit/policies/{digest})",
+            file=sys.stderr,
+        )
+        return 1
+    sys.stdout.write(chosen["content"])
+    return 0
+
+
 def add_commands(
     commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
 ) -> None:
@@ -113,3 +165,10 @@ def add_commands(
         help="PEM public key; repeat for keys of before a rotation",
     )
     verify.set_defaults(func=_verify)
+    policy = sub.add_parser(
+        "policy",
+        help="list the policy files an export holds, or print one by its sha256",
+    )
+    policy.add_argument("--export", required=True, help="JSON lines export")
+    policy.add_argument("digest", nargs="?", help="the policy_digest of an obligation")
+    policy.set_defaults(func=_policy)

@@ -326,3 +326,20 @@ async def obligation_events(
         counties,
     )
     return [r["event"] for r in rows]
+
+
+POLICY_ADOPTED = "mfc.policy.adopted"
+
+
+async def policy_versions(
+    conn: Conn, digest: str | None = None
+) -> list[dict[str, Any]]:
+    """The policy files announced to the trail (``mfc.policy.adopted``, keyed by
+    digest in ``subject``), oldest first; with ``digest``, that one's entry."""
+    rows = await conn.fetch(
+        "SELECT seq, appended_at, event FROM log_entries WHERE type = $1 "
+        "AND ($2::text IS NULL OR subject = $2) ORDER BY seq",
+        POLICY_ADOPTED,
+        digest,
+    )
+    return [dict(r) for r in rows]

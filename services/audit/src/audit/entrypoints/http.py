@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel
 
@@ -59,6 +59,37 @@ ENTRY_CSV_COLUMNS = (
     "redacted",
     "event",
 )
+
+
+class PolicySummary(BaseModel):
+    digest: str
+    version: str
+    file_name: str
+    adopted_at: datetime
+    """When a notifier first announced it (the first of its replicas or restarts)."""
+    adopted_by: str
+    seq: int
+    """The trail entry that holds it (its inclusion proof: ``/v1/audit/proof/{seq}``)."""
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "PolicySummary":
+        data = row["event"]["data"]
+        fields = {k: data[k] for k in ("digest", "version", "file_name", "adopted_at")}
+        return cls(**fields, adopted_by=data["adopted_by"], seq=row["seq"])
+
+
+class PolicyVersion(PolicySummary):
+    content: str
+    """The TOML file exactly as loaded: its sha256 is ``digest``."""
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> "PolicyVersion":
+        summary = PolicySummary.of(row)
+        return cls(**summary.model_dump(), content=row["event"]["data"]["content"])
+
+
+class PolicyList(BaseModel):
+    policies: list[PolicySummary]
 
 
 def _b64(value: bytes) -> str:
@@ -321,6 +352,28 @@ def create_router(
             runtime.pool, keys=keys(), directory=directory, metrics=metrics
         )
         return report.to_json()
+
+    @router.get("/policies", dependencies=[auditor])
+    async def list_policies() -> PolicyList:
+        """Every policy file a notifier has decided deadlines by, oldest first (the
+        files hold no county's data: every auditor sees them all)."""
+        async with runtime.pool.acquire() as conn:
+            rows = await postgres.policy_versions(conn)
+        return PolicyList(
+            policies=[PolicySummary.of(r) for r in rows],
+        )
+
+    @router.get("/policies/{digest}", dependencies=[auditor])
+    async def policy_version(
+        digest: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$")],
+    ) -> PolicyVersion:
+        """The policy file with this sha256, as obligations record it in
+        ``policy_digest``: its whole content, when it took effect and its entry."""
+        async with runtime.pool.acquire() as conn:
+            rows = await postgres.policy_versions(conn, digest)
+        if not rows:
+            raise HTTPException(404, f"no policy with sha256 {digest} is in the trail")
+        return PolicyVersion.of(rows[0])
 
     @router.get("/compliance", responses=EXPORTS)
     async def compliance_answer(
