@@ -42,7 +42,7 @@ SERVICE_NAMES = tuple(name for name, _ in SERVICES)
 # Counties the development stack serves unless INTAKE_COUNTIES says otherwise.
 DEV_COUNTIES = (
     "NC-063,NC-183,CA-037,TX-201,MO-510,FL-086,KY-111,"
-    "NY-061,IL-031,WA-033,GA-121,UT-035,AZ-013,DC-001,NV-003,TN-037"
+    "NY-061,IL-031,WA-053,GA-121,UT-035,AZ-013,DC-001,NV-031,TN-037"
 )
 
 
