@@ -154,34 +154,32 @@ class Checkpointer:
             # The append lock pins the tree size: the root is of exactly that tree.
             await conn.execute(postgres.APPEND_LOCK)
             size = await postgres.tree_size(conn)
-            latest = await postgres.latest_checkpoint(conn)
-            fresh = (
-                latest is not None
-                and latest.tree_size == size
-                and (now - latest.issued_at).total_seconds() < self._max_age
-            )
-            if fresh and not force:
+            if not force and self._fresh(
+                await postgres.latest_checkpoint(conn), size, now
+            ):
                 return None
+            root = await postgres.root_hash(conn, size)
             signed = signing.sign(
-                self._keys.signing,
-                tree_size=size,
-                root_hash=await postgres.root_hash(conn, size),
-                issued_at=now,
+                self._keys.signing, tree_size=size, root_hash=root, issued_at=now
             )
             await postgres.insert_checkpoint(conn, signed)
             await enqueue(
-                conn,
-                topic=topics.AUDIT_CHECKPOINTS,
-                event=CloudEvent.new(
-                    type=CHECKPOINT_SIGNED,
-                    source=SOURCE,
-                    subject=None,
-                    data=signed.to_json(),
-                    time=now,
-                ),
+                conn, topic=topics.AUDIT_CHECKPOINTS, event=_signed_event(signed)
             )
         self._metrics.checkpoints.inc()
         self._metrics.last_checkpoint_at = signed.issued_at
+        await self._copy_outside(signed)
+        return signed
+
+    def _fresh(self, latest: Checkpoint | None, size: int, now: datetime) -> bool:
+        """The newest checkpoint covers this tree and is younger than the maximum age."""
+        return (
+            latest is not None
+            and latest.tree_size == size
+            and (now - latest.issued_at).total_seconds() < self._max_age
+        )
+
+    async def _copy_outside(self, signed: Checkpoint) -> None:
         try:
             await asyncio.to_thread(self._directory.write, signed)
         except OSError:
@@ -189,7 +187,17 @@ class Checkpointer:
             # covers this tree too. Loud, because verify relies on outside copies.
             self._metrics.outside_failures.inc()
             logger.exception("could not copy checkpoint %d outside", signed.tree_size)
-        return signed
+
+
+def _signed_event(signed: Checkpoint) -> CloudEvent:
+    """``mfc.audit.checkpoint.signed`` for other systems to keep a copy."""
+    return CloudEvent.new(
+        type=CHECKPOINT_SIGNED,
+        source=SOURCE,
+        subject=None,
+        data=signed.to_json(),
+        time=signed.issued_at,
+    )
 
 
 async def verify_log(

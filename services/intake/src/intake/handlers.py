@@ -11,7 +11,12 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import BaseModel
 
 from intake.adapters import postgres
-from intake.domain.lifecycle import EventInvalidError, EventRefusedError, apply_event
+from intake.domain.lifecycle import (
+    EpisodeState,
+    EventInvalidError,
+    EventRefusedError,
+    apply_event,
+)
 from intake.domain.model import (
     Episode,
     FieldProblem,
@@ -125,63 +130,66 @@ async def report_episode(
         EpisodeConflictError: a different report for a case with an open episode (409).
         IdempotencyKeyReusedError: the key came before with another request (422).
     """
-    now = ctx.clock.now()
-    digest = report_digest(report)
-    if idempotency_key is not None:
-        replay = await _replay(conn, idempotency_key, digest, metrics, "reported")
-        if replay is not None:
-            return replay
+    now, digest = ctx.clock.now(), report_digest(report)
+    replay = await _replay(conn, idempotency_key, digest, metrics, "reported")
+    if replay is not None:
+        return replay
+    _check_report(report, ctx=ctx, metrics=metrics, now=now)
+    episode_id, missing = uuid4(), completeness(report)
+    created = await postgres.insert_episode_if_none_open(
+        conn, episode_id, report, digest=digest, completeness=missing, now=now
+    )
+    if created is None:
+        episode = await _open_episode_it_repeats(conn, report, digest, metrics)
+        await _remember(conn, idempotency_key, digest, episode.id, now)
+        return Outcome(episode, created=False)
+    canonical = EpisodeReported(
+        **report.model_dump(), episode_id=episode_id, completeness=missing
+    )
+    reported = (EventType.EPISODE_REPORTED, canonical)
+    await _record(conn, episode_id, reported, digest, ctx, now)
+    await _remember(conn, idempotency_key, digest, episode_id, now)
+    metrics.accepted.inc()
+    logger.info("episode %s opened for %s", episode_id, report.county_code)
+    return Outcome(created, created=True)
+
+
+def _check_report(
+    report: EpisodeReportedData,
+    *,
+    ctx: IntakeContext,
+    metrics: IntakeMetrics,
+    now: datetime,
+) -> None:
+    """The deployment's rules over a report (counties served, times), counted."""
     try:
         check_report(
             report, now=now, skew=ctx.skew, served_counties=ctx.served_counties
         )
     except ReportRejectedError as exc:
-        for problem in exc.problems:
-            metrics.rejected.labels(problem.loc[0]).inc()
+        _count_problems(metrics, exc.problems)
         raise
-    missing = completeness(report)
-    episode_id = uuid4()
-    created = await postgres.insert_episode_if_none_open(
-        conn,
-        episode_id=episode_id,
-        county_code=report.county_code,
-        case_id=report.case_id,
-        report=report.model_dump(mode="json"),
-        digest=digest,
-        completeness=missing,
-        agency_learned_at=report.agency_learned_at,
-        now=now,
-    )
-    if created is None:
-        existing = await postgres.open_episode_for_case(
-            conn, county_code=report.county_code, case_id=report.case_id
-        )
-        if existing is None:  # closed between our insert and this read; caller retries
-            raise RuntimeError("open episode vanished during dedupe")
-        episode, existing_digest = existing
-        if existing_digest != digest:
-            metrics.rejected.labels("open_episode").inc()
-            raise EpisodeConflictError(episode.id)
-        metrics.duplicates.labels("reported").inc()
-        await _remember(conn, idempotency_key, digest, episode.id, now)
-        return Outcome(episode, created=False)
 
-    canonical = EpisodeReported(
-        **report.model_dump(), episode_id=episode_id, completeness=missing
+
+async def _open_episode_it_repeats(
+    conn: Conn, report: EpisodeReportedData, digest: str, metrics: IntakeMetrics
+) -> Episode:
+    """The case's open episode, when the report repeats it exactly.
+
+    Raises:
+        EpisodeConflictError: the open episode came from a different report.
+    """
+    existing = await postgres.open_episode_for_case(
+        conn, county_code=report.county_code, case_id=report.case_id
     )
-    await _record(
-        conn,
-        episode_id=episode_id,
-        event_type=EventType.EPISODE_REPORTED,
-        data=canonical.model_dump(mode="json"),
-        digest=digest,
-        ctx=ctx,
-        now=now,
-    )
-    await _remember(conn, idempotency_key, digest, episode_id, now)
-    metrics.accepted.inc()
-    logger.info("episode %s opened for %s", episode_id, report.county_code)
-    return Outcome(created, created=True)
+    if existing is None:  # closed between our insert and this read; caller retries
+        raise RuntimeError("open episode vanished during dedupe")
+    episode, existing_digest = existing
+    if existing_digest != digest:
+        metrics.rejected.labels("open_episode").inc()
+        raise EpisodeConflictError(episode.id)
+    metrics.duplicates.labels("reported").inc()
+    return episode
 
 
 async def record_event(
@@ -205,57 +213,26 @@ async def record_event(
         EventInvalidError: a field is at fault (422).
         IdempotencyKeyReusedError: the key came before with another request (422).
     """
-    now = ctx.clock.now()
-    digest = fact_digest(event_type, data)
+    now, digest = ctx.clock.now(), fact_digest(event_type, data)
     label = event_type.rsplit(".", 1)[-1]
-    if idempotency_key is not None:
-        replay = await _replay(conn, idempotency_key, digest, metrics, label)
-        if replay is not None:
-            return replay
+    replay = await _replay(conn, idempotency_key, digest, metrics, label)
+    if replay is not None:
+        return replay
     problems = ctx.rule_problems(type(data), data.model_dump())
     if problems:
-        for problem in problems:
-            metrics.rejected.labels(problem.loc[0]).inc()
+        _count_problems(metrics, problems)
         raise EventInvalidError(problems)
-    loaded = await postgres.lock_episode_state(conn, episode_id)
-    if loaded is None:
-        metrics.rejected.labels("unknown_episode").inc()
-        raise EpisodeNotFoundError(f"no episode {episode_id}")
-    episode, state = loaded
+    episode, state = await _lock_episode(conn, episode_id, metrics)
     if await postgres.has_fact(
         conn, episode_id=episode_id, type_=event_type, digest=digest
     ):
         metrics.duplicates.labels(label).inc()
         await _remember(conn, idempotency_key, digest, episode_id, now)
         return Outcome(episode, created=False)
-    try:
-        new_state = apply_event(state, event_type, data, now=now, skew=ctx.skew)
-    except EventRefusedError:
-        metrics.rejected.labels(f"{label}_out_of_order").inc()
-        raise
-    except EventInvalidError as exc:
-        for problem in exc.problems:
-            metrics.rejected.labels(problem.loc[0]).inc()
-        raise
+    new_state = _transition(state, event_type, data, ctx=ctx, metrics=metrics, now=now)
     await postgres.save_episode_state(conn, episode_id, new_state, now=now)
-    extra: dict[str, Any] = {}
-    if "completeness" in CANONICAL_DATA[event_type].model_fields:
-        extra["completeness"] = new_state.completeness
-    canonical = CANONICAL_DATA[event_type](
-        **data.model_dump(),
-        episode_id=episode_id,
-        county_code=episode.county_code,
-        **extra,
-    )
-    await _record(
-        conn,
-        episode_id=episode_id,
-        event_type=event_type,
-        data=canonical.model_dump(mode="json"),
-        digest=digest,
-        ctx=ctx,
-        now=now,
-    )
+    canonical = (event_type, _canonical(event_type, data, episode, new_state))
+    await _record(conn, episode_id, canonical, digest, ctx, now)
     await _remember(conn, idempotency_key, digest, episode_id, now)
     updated = await postgres.get_episode(conn, episode_id)
     assert updated is not None
@@ -264,18 +241,75 @@ async def record_event(
     return Outcome(updated, created=True)
 
 
+async def _lock_episode(
+    conn: Conn, episode_id: UUID, metrics: IntakeMetrics
+) -> tuple[Episode, EpisodeState]:
+    loaded = await postgres.lock_episode_state(conn, episode_id)
+    if loaded is None:
+        metrics.rejected.labels("unknown_episode").inc()
+        raise EpisodeNotFoundError(f"no episode {episode_id}")
+    return loaded
+
+
+def _transition(
+    state: EpisodeState,
+    event_type: str,
+    data: BaseModel,
+    *,
+    ctx: IntakeContext,
+    metrics: IntakeMetrics,
+    now: datetime,
+) -> EpisodeState:
+    """The episode's state after the event (the lifecycle's rules), refusals counted."""
+    label = event_type.rsplit(".", 1)[-1]
+    try:
+        return apply_event(state, event_type, data, now=now, skew=ctx.skew)
+    except EventRefusedError:
+        metrics.rejected.labels(f"{label}_out_of_order").inc()
+        raise
+    except EventInvalidError as exc:
+        _count_problems(metrics, exc.problems)
+        raise
+
+
+def _canonical(
+    event_type: str, data: BaseModel, episode: Episode, state: EpisodeState
+) -> BaseModel:
+    """The canonical event's data: what was sent, with the episode's id and county
+    (and the report items still missing, for the types that carry them)."""
+    model = CANONICAL_DATA[event_type]
+    extra: dict[str, Any] = {}
+    if "completeness" in model.model_fields:
+        extra["completeness"] = state.completeness
+    return model(
+        **data.model_dump(),
+        episode_id=episode.id,
+        county_code=episode.county_code,
+        **extra,
+    )
+
+
+def _count_problems(metrics: IntakeMetrics, problems: list[FieldProblem]) -> None:
+    for problem in problems:
+        metrics.rejected.labels(problem.loc[0]).inc()
+
+
 async def _record(
     conn: Conn,
-    *,
     episode_id: UUID,
-    event_type: str,
-    data: dict[str, Any],
+    canonical: tuple[str, BaseModel],
     digest: str,
     ctx: IntakeContext,
     now: datetime,
 ) -> None:
+    """The canonical event on the episode's timeline and in the outbox, together."""
+    event_type, data = canonical
     event = CloudEvent.new(
-        type=event_type, source=ctx.source, subject=str(episode_id), data=data, time=now
+        type=event_type,
+        source=ctx.source,
+        subject=str(episode_id),
+        data=data.model_dump(mode="json"),
+        time=now,
     )
     await postgres.append_timeline(
         conn,
@@ -290,8 +324,11 @@ async def _record(
 
 
 async def _replay(
-    conn: Conn, key: str, digest: str, metrics: IntakeMetrics, label: str
+    conn: Conn, key: str | None, digest: str, metrics: IntakeMetrics, label: str
 ) -> Outcome | None:
+    """What a request with this Idempotency-Key answered before (None: new)."""
+    if key is None:
+        return None
     stored = await postgres.idempotency_key(conn, key)
     if stored is None:
         return None

@@ -37,14 +37,11 @@ def _episode(row: asyncpg.Record) -> Episode:
 
 async def insert_episode_if_none_open(
     conn: Conn,
-    *,
     episode_id: UUID,
-    county_code: str,
-    case_id: str,
-    report: dict[str, Any],
+    report: EpisodeReportedData,
+    *,
     digest: str,
     completeness: list[str],
-    agency_learned_at: datetime,
     now: datetime,
 ) -> Episode | None:
     """Insert a new open episode and return it; None if the case already has an
@@ -58,12 +55,12 @@ async def insert_episode_if_none_open(
         RETURNING {_COLUMNS}
         """,
         episode_id,
-        county_code,
-        case_id,
-        report,
+        report.county_code,
+        report.case_id,
+        report.model_dump(mode="json"),
         digest,
         completeness,
-        agency_learned_at,
+        report.agency_learned_at,
         now,
     )
     return _episode(row) if row else None
