@@ -365,6 +365,7 @@ def render_table(result: WhatIf) -> str:
         f"{'on-time share':32}{_share(old['on_time_share']):>10}"
         f"{_share(new['on_time_share']):>11}"
     )
+    lines += _by_duty(result)
     differing = result.differing()
     lines += [
         "",
@@ -386,6 +387,30 @@ def render_table(result: WhatIf) -> str:
         )
     lines += _warnings(result)
     return "\n".join(lines) + "\n"
+
+
+def _by_duty(result: WhatIf) -> list[str]:
+    """Per duty and county whose figures differ: owed, met, late, missing."""
+
+    def groups(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(g["kind"], g["county_code"]): g for g in report["by_kind_and_county"]}
+
+    old, new = groups(result.in_force), groups(result.under_candidate)
+    empty = dict.fromkeys(("required", "met", "late", "missing"), 0)
+
+    def figures(group: dict[str, Any]) -> str:
+        return "{required} owed, {met} met, {late} late, {missing} missing".format(
+            **group
+        )
+
+    lines = []
+    for key in sorted(old.keys() | new.keys()):
+        before, after = old.get(key, empty), new.get(key, empty)
+        if figures(before) != figures(after):
+            lines.append(
+                f"  {key[0]} in {key[1]}: {figures(before)} -> {figures(after)}"
+            )
+    return ["", "By duty and county (in force -> candidate):", *lines] if lines else []
 
 
 def _share(value: float | None) -> str:

@@ -117,6 +117,11 @@ def test_the_table_names_the_episode_and_the_csv_lists_every_obligation(trail, c
         in table
     )
     assert "met -> late" in table
+    assert (
+        "law_enforcement_report in NY-061: 4 owed, 2 met, 1 late, 1 missing -> "
+        "4 owed, 1 met, 2 late, 1 missing"
+    ) in table
+    assert "ncmec_report in NY-061" not in table  # unchanged duties are left out
     code, text = run(
         capsys,
         "--candidate",
