@@ -19,7 +19,13 @@ from devtools.whatif import (
     render_table,
     what_if,
 )
-from shared.policy import PolicyError, default_policy_path, load_policy, parse_policy
+from shared.policy import (
+    Policy,
+    PolicyError,
+    default_policy_path,
+    load_policy,
+    parse_policy,
+)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -47,30 +53,33 @@ def _what_if(args: argparse.Namespace) -> int:
         candidate = load_policy(Path(args.candidate))
         given = [load_policy(Path(p)) for p in args.policy]
         lines = list(export_lines(Path(args.export)))
-        trails = read_trail(lines, origin=args.export)
+        left_out: list[str] = []
+        trails = read_trail(lines, origin=args.export, left_out=left_out)
         # The versions the trail archived (mfc.policy.adopted), after those given;
         # the first given (else the shipped one) stands in for a version not found.
-        archived = [
-            parse_policy(data["content"].encode(), origin=f"trail:{data['file_name']}")
-            for data in policies_in_export(lines).values()
-        ]
+        archived = _archived(policies_in_export(lines))
         in_force = [*(given or [load_policy(default_policy_path())]), *archived]
     except (PolicyError, WhatIfError, OSError, ValueError) as exc:
         print(f"what-if: {exc}", file=sys.stderr)  # noqa: T201
         return 1
+    if left_out:
+        print(  # noqa: T201
+            f"what-if: warning: {len(left_out)} events of episodes whose report is not "
+            "in the export were left out (export a period that starts before them)",
+            file=sys.stderr,
+        )
     if not trails:
         print(f"what-if: {args.export} holds no reported episode", file=sys.stderr)  # noqa: T201
         return 1
-    as_of = args.as_of or max(event.time for t in trails for event in t.events)
     result = asyncio.run(
         what_if(
             trails,
             candidate=candidate,
             in_force=in_force,
-            as_of=as_of,
+            as_of=args.as_of,
             learned_from=args.from_,
             learned_to=args.to,
-            counties=args.county or None,
+            counties=[c.upper() for c in args.county] or None,
         )
     )
     text = _render(result, args.format)
@@ -79,6 +88,26 @@ def _what_if(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _archived(found: dict[str, dict[str, Any]]) -> list[Policy]:
+    """The trail's policy versions that load today; one that no longer does (the
+    loader grew stricter) is left out with a warning: its episodes are then replayed
+    under the stand-in, and the output says so."""
+    loaded = []
+    for digest, data in found.items():
+        try:
+            loaded.append(
+                parse_policy(
+                    data["content"].encode(), origin=f"trail:{data['file_name']}"
+                )
+            )
+        except PolicyError as exc:
+            warning = (
+                f"what-if: warning: archived policy {digest[:12]} does not load: {exc}"
+            )
+            print(warning, file=sys.stderr)  # noqa: T201
+    return loaded
 
 
 def _render(result: WhatIf, fmt: str) -> str:
@@ -119,7 +148,8 @@ def add_commands(commands: Any) -> None:
         "--from",
         dest="from_",
         type=_moment,
-        help="episodes the agency learned of from then",
+        help="episodes the agency learned of from then (a date or time; UTC unless "
+        "it gives an offset, e.g. 2026-01-01T00:00:00-05:00)",
     )
     whatif.add_argument("--to", type=_moment, help="... and before then")
     whatif.add_argument(
@@ -128,7 +158,7 @@ def add_commands(commands: Any) -> None:
     whatif.add_argument(
         "--as-of",
         type=_moment,
-        help="judge outcomes at this time (default: the export's last event)",
+        help="judge outcomes at this time (default: the last event of the episodes chosen)",
     )
     whatif.add_argument("--format", choices=("table", "csv", "json"), default="table")
     whatif.add_argument("--output", help="write to this file instead of the terminal")

@@ -18,7 +18,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,23 +66,25 @@ class EpisodeTrail:
         return None
 
 
-def read_trail(lines: Iterable[str], *, origin: str = "<export>") -> list[EpisodeTrail]:
-    """The episodes of an audit export, in the order they were reported.
+def read_trail(
+    lines: Iterable[str],
+    *,
+    origin: str = "<export>",
+    left_out: list[str] | None = None,
+) -> list[EpisodeTrail]:
+    """The episodes of an audit export, in the order they were reported;
+    ``left_out`` collects the ids of events whose episode's report is not in it.
 
     Raises:
         WhatIfError: a line is not an export entry, or an episode's events were
             redacted (the export was made without ``auditor_pii``).
     """
+    entries = _entries(lines, origin)
     episodes: dict[str, EpisodeTrail] = {}
     recorded: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-            topic, document = entry["topic"], entry["event"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise WhatIfError(f"{origin}:{number}: not an audit export entry") from exc
+    orphans: list[str] = []
+    for number, entry in entries:
+        topic, document = entry["topic"], entry["event"]
         if topic == topics.OBLIGATIONS:
             recorded[str(document["data"].get("episode_id"))].append(document)
         if topic != topics.EPISODES:
@@ -93,14 +95,42 @@ def read_trail(lines: Iterable[str], *, origin: str = "<export>") -> list[Episod
                 f"needs {', '.join(_NEEDED)} to decide which rules apply. Export the "
                 "trail with a token that has the auditor_pii role."
             )
-        _add(episodes, CloudEvent.model_validate(document))
+        try:
+            event = CloudEvent.model_validate(document)
+            if not _add(episodes, event):
+                orphans.append(event.id)
+        except (ValueError, KeyError) as exc:
+            raise WhatIfError(
+                f"{origin}:{number}: not an episode event ({exc})"
+            ) from exc
+    if left_out is not None:
+        left_out += orphans
     for episode_id, events in recorded.items():
         if episode_id in episodes:
             episodes[episode_id].recorded = events
     return sorted(episodes.values(), key=lambda e: (e.learned_at, e.episode_id))
 
 
-def _add(episodes: dict[str, EpisodeTrail], event: CloudEvent) -> None:
+def _entries(lines: Iterable[str], origin: str) -> list[tuple[int, dict[str, Any]]]:
+    """The export's entries in log order (by ``seq``, whatever order the lines came
+    in), each event once (a concatenated or re-paged export may repeat some)."""
+    entries: dict[str, tuple[int, dict[str, Any]]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            event_id = str(entry["event"]["id"])
+            if not isinstance(entry["topic"], str):
+                raise TypeError("topic is not a text")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WhatIfError(f"{origin}:{number}: not an audit export entry") from exc
+        entries.setdefault(event_id, (number, entry))
+    return sorted(entries.values(), key=lambda e: (e[1].get("seq", 0), e[0]))
+
+
+def _add(episodes: dict[str, EpisodeTrail], event: CloudEvent) -> bool:
+    """File the event under its episode; False when its report is not known."""
     episode_id = str(event.data.get("episode_id"))
     if event.type == EventType.EPISODE_REPORTED:
         episodes.setdefault(
@@ -111,8 +141,11 @@ def _add(episodes: dict[str, EpisodeTrail], event: CloudEvent) -> None:
                 datetime.fromisoformat(str(event.data["agency_learned_at"])),
             ),
         ).events.append(event)
-    elif episode_id in episodes:  # a later event of an episode reported before
+        return True
+    if episode_id in episodes:  # a later event of an episode reported before
         episodes[episode_id].events.append(event)
+        return True
+    return False
 
 
 async def replay(trail: EpisodeTrail, policy: Policy) -> list[ObligationRecord]:
@@ -255,7 +288,7 @@ async def what_if(
     *,
     candidate: Policy,
     in_force: Sequence[Policy],
-    as_of: datetime,
+    as_of: datetime | None = None,
     learned_from: datetime | None = None,
     learned_to: datetime | None = None,
     counties: Sequence[str] | None = None,
@@ -287,6 +320,10 @@ async def what_if(
             differs.append(trail.episode_id)
         before += replayed
         after += await replay(trail, candidate)
+    # Outcomes as of the chosen episodes' last event, unless told otherwise.
+    as_of = as_of or max(
+        (event.time for t in chosen for event in t.events), default=datetime.now(UTC)
+    )
     in_force_report = compliance_report(before, now=as_of)
     candidate_report = compliance_report(after, now=as_of)
     return WhatIf(

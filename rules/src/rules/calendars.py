@@ -12,7 +12,7 @@ daylight-saving change still falls at 17:00 local time.
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 
 import holidays
@@ -52,7 +52,7 @@ def business_deadline(
     start: datetime, due: BusinessDays, calendar: WorkingCalendar
 ) -> datetime:
     """The end of the working day on the ``due.days``-th working day after the day
-    ``start`` falls on (local to the calendar)."""
+    ``start`` falls on (local to the calendar), in UTC like every stored time."""
     zone = calendar.spec.zone
     day = start.astimezone(zone).date()
     counted = 0
@@ -60,7 +60,7 @@ def business_deadline(
         day += timedelta(days=1)
         if calendar.is_working_day(day):
             counted += 1
-    return datetime.combine(day, calendar.spec.day_ends, tzinfo=zone)
+    return datetime.combine(day, calendar.spec.day_ends, tzinfo=zone).astimezone(UTC)
 
 
 def deadline(

@@ -464,10 +464,11 @@ def _resolve(
             rule = model.model_validate(merged[rule_id])
         except ValidationError as exc:
             raise PolicyError(_describe(origin, place, exc)) from exc
+        if rule.disabled:
+            continue
         if isinstance(rule, ObligationRule):
             rule = _with_calendar(rule, calendar, document, f"{origin}: {place}")
-        if not rule.disabled:
-            rules.append(rule)
+        rules.append(rule)
     return rules
 
 
@@ -475,8 +476,13 @@ def _with_calendar(
     rule: _Rule, inherited: str | None, document: "PolicyDocument", place: str
 ) -> _Rule:
     """A business-day rule names the calendar it counts in: its own, else its
-    jurisdiction's (county, state, federal); having none is an error."""
-    if not isinstance(rule, ObligationRule) or not isinstance(rule.due, BusinessDays):
+    jurisdiction's (county, state, federal); having none is an error. A calendar a
+    rule names must exist, whatever its due."""
+    if not isinstance(rule, ObligationRule):
+        return rule
+    if rule.calendar is not None and rule.calendar not in document.calendars:
+        raise PolicyError(f"{place}: calendar: unknown calendar {rule.calendar!r}")
+    if not isinstance(rule.due, BusinessDays):
         return rule
     name = rule.calendar or inherited
     if name is None:

@@ -273,3 +273,24 @@ def test_the_version_an_episode_ran_under_comes_from_the_trail(trail, capsys):
         "met",
         "late",
     )
+
+
+def test_an_export_out_of_order_or_repeated_replays_in_log_order_once(trail, capsys):
+    """Lines of a concatenated or re-paged export may come out of order or twice:
+    entries are taken by ``seq``, each event once."""
+    export, candidate, _ = trail
+    expected = what_if_json(capsys, candidate, export)
+    lines = [
+        json.dumps({**json.loads(line), "seq": seq})
+        for seq, line in enumerate(export.read_text().splitlines(), start=1)
+    ]
+    export.write_text("\n".join([*reversed(lines), *lines[:7]]))
+    assert what_if_json(capsys, candidate, export) == expected
+
+
+def test_events_whose_report_is_not_in_the_export_are_named(tmp_path, capsys):
+    export = tmp_path / "export.jsonl"
+    export.write_text("\n".join(episode("NY-061", 6)[1:] + episode("NY-061", 6)))
+    args = ["--candidate", str(default_policy_path()), "--export", str(export)]
+    assert main(["policy", "what-if", *args, "--format", "json"]) == 0
+    assert "3 events of episodes whose report is not" in capsys.readouterr().err

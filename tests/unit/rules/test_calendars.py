@@ -36,6 +36,7 @@ def test_across_the_autumn_clock_change_the_deadline_stays_at_five_local():
     deadline_ = due("2026-10-30T16:00:00-04:00", 1)
     assert deadline_ == datetime(2026, 11, 2, 22, tzinfo=UTC)
     assert deadline_.astimezone(GEORGIA.zone).time() == time(17, 0)
+    assert deadline_.tzinfo is UTC  # stored and worded in UTC like every other time
 
 
 def test_the_local_date_decides_which_day_the_clock_starts_on():

@@ -59,6 +59,18 @@ source = "GA DFCS policy 19.22"
     assert rule_snapshot(court)["due"] == "2 business days"
 
 
+def test_a_rule_may_name_only_a_calendar_the_file_defines():
+    with pytest.raises(PolicyError, match="calendar: unknown calendar 'nope'"):
+        parse_policy(MINIMAL.replace(b'due = "24h"', b'due = "24h"\ncalendar = "nope"'))
+
+
+def test_a_disabled_business_day_rule_needs_no_calendar():
+    policy = parse_policy(
+        MINIMAL.replace(b'due = "24h"', b'due = "2 business days"\ndisabled = true')
+    )
+    assert policy.obligations_for("NY-061") == []
+
+
 def test_the_shipped_policy_is_valid_and_cites_a_source_for_every_rule():
     policy = load_policy(default_policy_path())
     for county in (
@@ -166,7 +178,8 @@ source = "disabled county rule"
         (
             (
                 b'source = "42',
-                b'source = "x"\n[[jurisdictions.federal.obligations]]\nid = "law_enforcement_report"\nsource = "42',
+                b'source = "42 U.S.C. 671"\n[[jurisdictions.federal.obligations]]\n'
+                b'id = "law_enforcement_report"\nsource = "42',
             ),
             r"jurisdictions\.federal, rule law_enforcement_report: id: used twice",
         ),

@@ -3,6 +3,7 @@ size), inclusion and consistency proofs, checkpoints, verification, compliance."
 
 import base64
 import csv
+import hashlib
 import io
 import json
 from collections.abc import AsyncIterator, Callable
@@ -69,7 +70,8 @@ class PolicySummary(BaseModel):
     """When a notifier first announced it (the first of its replicas or restarts)."""
     adopted_by: str
     seq: int
-    """The trail entry that holds it (its inclusion proof: ``/v1/audit/proof/{seq}``)."""
+    """The trail entry that holds it (an auditor of every county can ask its inclusion
+    proof: ``/v1/audit/proof/{seq}``)."""
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> "PolicySummary":
@@ -373,7 +375,15 @@ def create_router(
             rows = await postgres.policy_versions(conn, digest)
         if not rows:
             raise HTTPException(404, f"no policy with sha256 {digest} is in the trail")
-        return PolicyVersion.of(rows[0])
+        version = PolicyVersion.of(rows[0])
+        if hashlib.sha256(version.content.encode()).hexdigest() != digest:
+            # The append-only log refuses changes; a copy that does not hash is
+            # tampering below the database's guard: say so, never serve it as true.
+            raise HTTPException(
+                409,
+                "the trail's copy of this policy does not match its sha256: verify the log",
+            )
+        return version
 
     @router.get("/compliance", responses=EXPORTS)
     async def compliance_answer(
