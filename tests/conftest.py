@@ -23,12 +23,38 @@ BACKENDS = [
 """Infrastructure backends to run on; integration tests use the first."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+EVERY_BACKEND = frozenset({"test_walking_skeleton", "test_audit"})
+"""End-to-end modules that run on every backend; the rest run on the first (the
+containers, the design's testcontainers proof) unless ``MFC_TEST_EVERY_BACKEND=1``.
+Running every end-to-end test twice doubled the tier's time for little: the services
+are the same processes on either; what differs is the infrastructure, which these
+modules (a report through to a verified trail) exercise whole."""
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     # Every test lives in exactly one tier, taken from its folder.
     for item in items:
         for tier in ("unit", "integration", "e2e", "faults"):
             if f"/tests/{tier}/" in str(item.path):
                 item.add_marker(getattr(pytest.mark, tier))
+    if os.environ.get("MFC_TEST_EVERY_BACKEND") == "1" or len(BACKENDS) < 2:
+        return
+    later = [item for item in items if _on_a_later_backend(item)]
+    if later:
+        config.hook.pytest_deselected(items=later)
+        items[:] = [item for item in items if item not in set(later)]
+
+
+def _on_a_later_backend(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    backend = callspec.params.get("stack") if callspec is not None else None
+    return (
+        backend is not None
+        and backend != BACKENDS[0]
+        and item.path.stem not in EVERY_BACKEND
+    )
 
 
 def make_report(**overrides: Any) -> dict[str, Any]:
