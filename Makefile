@@ -4,7 +4,7 @@
 run:            ## the whole system on embedded infrastructure (Ctrl-C stops it)
 	bash scripts/run.sh
 
-test:           ## every test: lint, unit, integration, e2e (both backends)
+test:           ## every test: lint, unit, integration, e2e (core e2e on both backends)
 	bash scripts/test.sh
 
 lint:           ## ruff format --check, ruff check, mypy --strict
