@@ -222,3 +222,37 @@ def test_what_if_replays_the_real_trail_under_a_shorter_deadline(
         episodes["prompt"]: ("earlier", "met", "met"),
         episodes["slow"]: ("earlier", "met", "late"),
     }
+
+
+def test_the_compliance_report_is_recomputed_offline_byte_for_byte(
+    stack, tmp_path: Path, capsys
+):
+    """Issue 22, part 4 (the notifier's view): ``mfc audit compliance`` on an export
+    gives the online report's CSV byte for byte, judged at the same moment."""
+    episode_id = report(stack, learned_ago=timedelta(hours=3))
+    notify_law_enforcement(stack, episode_id)
+    for attempt in eventually(60):
+        with attempt:
+            types = [e["type"] for e in trail(stack, episode_id)]
+            assert "mfc.obligation.satisfied" in types
+    as_of = datetime.now(UTC).isoformat()
+    scope = {"county": "NC-063", "as_of": as_of}
+    online = api.get(
+        f"{stack.url('audit')}/v1/audit/compliance",
+        params={**scope, "format": "csv"},
+        timeout=30,
+    )
+    assert online.status_code == 200, online.text
+    assert episode_id in online.text
+    export = tmp_path / "export.jsonl"
+    answer = api.get(
+        f"{stack.url('audit')}/v1/audit/entries",
+        params={"county": "NC-063", "format": "jsonl"},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    export.write_text(answer.text)
+    capsys.readouterr()
+    args = ["audit", "compliance", "--export", str(export), "--county", "NC-063"]
+    assert mfc([*args, "--as-of", as_of]) == 0
+    assert capsys.readouterr().out.encode() == online.content

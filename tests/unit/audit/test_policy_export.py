@@ -42,3 +42,12 @@ def test_content_that_does_not_match_its_digest_is_refused(tmp_path, capsys):
     export.write_text(export_line(b"# changed"))
     assert main(["audit", "policy", "--export", str(export)]) == 2
     assert "not the digest it claims" in capsys.readouterr().err
+
+
+def test_an_export_that_is_not_json_lines_is_refused_not_a_traceback(tmp_path, capsys):
+    export = tmp_path / "export.jsonl"
+    export.write_text(
+        '{"event": {"type": "mfc.obligation.opened", "data": {"obligation_id": "x"}}}\nnot json\n'
+    )
+    assert main(["audit", "compliance", "--export", str(export)]) == 2
+    assert "mfc audit compliance:" in capsys.readouterr().err

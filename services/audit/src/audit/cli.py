@@ -12,11 +12,13 @@ import base64
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from audit.adapters.outside import CheckpointDirectory
+from audit.domain import compliance
 from audit.domain.checkpoint import Checkpoint, load_public_keys
 from audit.domain.verify import LogVerifier, StoredEntry, VerifyReport
 
@@ -143,6 +145,59 @@ def _policy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def compliance_from_export(
+    lines: Iterable[str],
+    *,
+    as_of: datetime,
+    counties: list[str] | None = None,
+    clock_from: datetime | None = None,
+    clock_to: datetime | None = None,
+) -> dict[str, Any]:
+    """The compliance report of an export's obligation events, as the audit service
+    computes it online (the same code, the same filters)."""
+    events = []
+    for line in lines:
+        if line.strip():
+            event = json.loads(line).get("event") or {}
+            if event.get("type") in compliance.TYPES:
+                events.append(event)
+    return compliance.report(
+        compliance.obligations_from(events),
+        now=as_of,
+        counties=counties,
+        clock_from=clock_from,
+        clock_to=clock_to,
+    )
+
+
+def _compliance(args: argparse.Namespace) -> int:
+    try:
+        with Path(args.export).open(encoding="utf-8") as lines:
+            result = compliance_from_export(
+                lines,
+                as_of=args.as_of or datetime.now(UTC),
+                counties=[c.upper() for c in args.county] or None,
+                clock_from=args.from_,
+                clock_to=args.to,
+            )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"mfc audit compliance: {args.export}: {exc!r}", file=sys.stderr)  # noqa: T201
+        return 2
+    if args.format == "json":
+        sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(compliance.csv_text(result))
+    return 0
+
+
 def add_commands(
     commands: "argparse._SubParsersAction[argparse.ArgumentParser]",
 ) -> None:
@@ -172,3 +227,19 @@ def add_commands(
     policy.add_argument("--export", required=True, help="JSON lines export")
     policy.add_argument("digest", nargs="?", help="the policy_digest of an obligation")
     policy.set_defaults(func=_policy)
+    report = sub.add_parser(
+        "compliance",
+        help="the compliance report of an export, offline (the online report's bytes)",
+    )
+    report.add_argument("--export", required=True, help="JSON lines export")
+    report.add_argument("--county", action="append", default=[], help="repeatable")
+    report.add_argument("--from", dest="from_", type=_moment, help="clock start from")
+    report.add_argument("--to", type=_moment, help="clock start before")
+    report.add_argument(
+        "--as-of",
+        type=_moment,
+        help="judge outcomes at this moment (default now); give the online report's "
+        "as_of to reproduce it byte for byte",
+    )
+    report.add_argument("--format", choices=("csv", "json"), default="csv")
+    report.set_defaults(func=_compliance)

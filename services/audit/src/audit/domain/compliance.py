@@ -13,6 +13,8 @@ that the episode closed first. An obligation is
 * **moot**: the episode closed before the due time (not counted either).
 """
 
+import csv
+import io
 from collections import defaultdict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -181,3 +183,15 @@ CSV_COLUMNS = (
     "outcome",
     "notice_event_id",
 )
+
+
+def csv_text(result: dict[str, Any]) -> str:
+    """The report's obligation rows as CSV: the same bytes online
+    (``GET /v1/audit/compliance?format=csv``) and offline (``mfc audit compliance``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for episode in result["episodes"]:
+        for row in episode["obligations"]:
+            writer.writerow([row[c] for c in CSV_COLUMNS])
+    return buffer.getvalue()

@@ -391,12 +391,15 @@ def create_router(
         county: str | None = None,
         from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
         to: AwareDatetime | None = None,
+        as_of: AwareDatetime | None = None,
         format: Format = Format.JSON,
     ) -> Any:
         """Per episode and in total: time from each clock start to the notice, met /
         late / missing, and the on-time share per obligation type and county, all
-        derived from the trail's obligation events. Filters select by clock start."""
-        now: datetime = runtime.clock.now()
+        derived from the trail's obligation events. Filters select by clock start;
+        ``as_of`` judges outcomes at that moment (default now), so a report can be
+        reproduced, online or with ``mfc audit compliance`` from an export."""
+        now: datetime = as_of or runtime.clock.now()
         async with runtime.pool.acquire() as conn:
             result = await compliance_report(
                 conn,
@@ -411,9 +414,6 @@ def create_router(
         if format is Format.JSONL:
             body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
             return Response(body, media_type="application/x-ndjson")
-        text = _csv_line(list(compliance.CSV_COLUMNS)) + "".join(
-            _csv_line([r[c] for c in compliance.CSV_COLUMNS]) for r in rows
-        )
-        return Response(text, media_type="text/csv")
+        return Response(compliance.csv_text(result), media_type="text/csv")
 
     return router
