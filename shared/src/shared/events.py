@@ -531,9 +531,22 @@ class EpisodeContext(_Data):
     county_code: CountyCode
 
 
+PolicyDigest = Annotated[
+    str,
+    Field(
+        pattern=r"^[0-9a-f]{64}$",
+        description="sha256 of the policy file's bytes, as obligations record it",
+    ),
+]
+
+
 class EpisodeReported(EpisodeReportedData, EpisodeContext):
     completeness: list[str] = Field(default_factory=list)
     """Report items still missing (e.g. ``child.photo_url``), see intake's domain."""
+    policy_digest: PolicyDigest | None = None
+    """The sha256 of the policy file intake accepted the report under and answered
+    its deadlines from: the policy of record the audit's cross-check derives the
+    episode's duties by (None in events from before it was stamped)."""
 
 
 class EpisodeUpdated(EpisodeUpdatedData, EpisodeContext):

@@ -19,7 +19,12 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from shared import topics
-from shared.events import CloudEvent, Identifier, describe_validation_error
+from shared.events import (
+    CloudEvent,
+    Identifier,
+    PolicyDigest,
+    describe_validation_error,
+)
 
 
 class ObligationEvent(StrEnum):
@@ -293,14 +298,6 @@ class OverrideRemoved(OverrideAdded):
 # --------------------------------------------------------------------------- #
 # Policies (notifier -> mfc.policies.v1)
 # --------------------------------------------------------------------------- #
-
-PolicyDigest = Annotated[
-    str,
-    Field(
-        pattern=r"^[0-9a-f]{64}$",
-        description="sha256 of the policy file's bytes, as obligations record it",
-    ),
-]
 
 
 class PolicyAdopted(_Published):

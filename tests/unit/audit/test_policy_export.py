@@ -6,7 +6,7 @@ import pytest
 
 from audit.cli import policies_in_export
 from devtools.cli import main
-from notifier.entrypoints.policy import adopted
+from shared.adoption import adopted
 from shared.clock import SystemClock
 from shared.policy import default_policy_path, load_policy
 

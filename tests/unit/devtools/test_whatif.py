@@ -10,8 +10,8 @@ import pytest
 
 from devtools.cli import main
 from devtools.whatif import WhatIfError, read_trail
-from notifier.entrypoints.policy import adopted
 from shared import topics
+from shared.adoption import adopted
 from shared.clock import ManualClock
 from shared.events import CloudEvent
 from shared.policy import default_policy_path, parse_policy

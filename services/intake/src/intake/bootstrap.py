@@ -6,6 +6,7 @@ from intake import handlers
 from intake.config import IntakeSettings
 from intake.entrypoints import http, stream
 from intake.feeds import FeedWatch
+from shared.adoption import announce_policy
 from shared.clock import Clock, SystemClock
 from shared.policy import load_policy
 from shared.runtime import ServiceRuntime, add_ops_routes
@@ -31,6 +32,9 @@ def create_app(settings: IntakeSettings, *, clock: Clock | None = None) -> FastA
         interval=settings.feed_check_interval,
     )
     runtime.add_worker(lambda _pool: feeds)
+    # The policy of record: reports are answered with its deadlines and carry its
+    # digest, so the audit's cross-check can re-derive every duty from the trail.
+    announce_policy(runtime, ctx.policy, by="intake")
     stream.register(runtime, ctx, metrics, feeds, sources=settings.kafka_sources)
     app = FastAPI(
         title="missing-from-care intake",

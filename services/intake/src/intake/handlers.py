@@ -144,7 +144,10 @@ async def report_episode(
         await _remember(conn, idempotency_key, digest, episode.id, now)
         return Outcome(episode, created=False)
     canonical = EpisodeReported(
-        **report.model_dump(), episode_id=episode_id, completeness=missing
+        **report.model_dump(),
+        episode_id=episode_id,
+        completeness=missing,
+        policy_digest=ctx.policy.digest,
     )
     reported = (EventType.EPISODE_REPORTED, canonical)
     await _record(conn, episode_id, reported, digest, ctx, now)

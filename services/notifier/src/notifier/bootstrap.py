@@ -10,9 +10,9 @@ from notifier import handlers
 from notifier.adapters.postgres import PostgresNotifier
 from notifier.config import NotifierSettings
 from notifier.entrypoints import http, schedules, stream
-from notifier.entrypoints.policy import PolicyAnnouncement
 from notifier.ports import PortFactory
 from notifier.watchdog import Watchdog
+from shared.adoption import announce_policy
 from shared.alerting import AlertingContext, add_alerting_workers
 from shared.clock import Clock, SystemClock
 from shared.runtime import ServiceRuntime, add_ops_routes
@@ -42,14 +42,7 @@ def create_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fas
         )
 
     runtime.add_worker(watchdog)
-    runtime.add_worker(
-        partial(
-            PolicyAnnouncement,
-            policy=ctx.policy,
-            source=runtime.source,
-            clock=runtime.clock,
-        )
-    )
+    announce_policy(runtime, ctx.policy, by="notifier")
     app = FastAPI(
         title="missing-from-care notifier", version="1", lifespan=runtime.lifespan
     )

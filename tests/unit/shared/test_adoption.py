@@ -3,8 +3,8 @@
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-from notifier.entrypoints.policy import adopted, policy_event_id
 from shared import topics
+from shared.adoption import adopted, policy_event_id
 from shared.clock import ManualClock
 from shared.policy import default_policy_path, load_policy, parse_policy
 from shared.published import PolicyEvent, checked
