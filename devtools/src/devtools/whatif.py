@@ -24,8 +24,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from audit.domain.compliance import ObligationRecord, obligations_from
+from audit.domain.compliance import obligations_from
 from audit.domain.compliance import report as compliance_report
+from audit.domain.records import ObligationRecord
 from notifier.handlers import Deps, NotifierMetrics
 from notifier.handlers.obligations import apply_episode_event
 from notifier.ports import FakeNotifier

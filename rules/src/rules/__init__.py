@@ -1,5 +1,6 @@
 """Evaluation of the jurisdiction policy's rules: which rules apply to an episode,
-which obligations an event opens and when they are due, and who is on call.
+which obligations an event opens and when they are due, whether a notice answers
+one, and who is on call.
 
 Pure functions over the schema that ``shared.policy`` loads (the contract); intake,
 the notifier and the followup service import them. Nothing here does I/O or reads
@@ -16,6 +17,7 @@ from rules.facts import (
     known,
     report_clock_times,
 )
+from rules.notices import Satisfaction, check_notification
 from rules.obligations import ObligationDraft, obligations_to_open
 from rules.oncall import on_call, resolve
 
@@ -23,8 +25,10 @@ __all__ = [
     "EndangermentFlags",
     "EpisodeFacts",
     "ObligationDraft",
+    "Satisfaction",
     "WorkingCalendar",
     "business_deadline",
+    "check_notification",
     "deadline",
     "endangerment_flags",
     "holds",

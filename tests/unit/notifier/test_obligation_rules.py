@@ -4,9 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from notifier.domain.obligations import check_notification, initials
+from notifier.domain.obligations import initials
 from rules import (
     EpisodeFacts,
+    check_notification,
     endangerment_flags,
     is_endangered,
     obligations_to_open,

@@ -95,7 +95,7 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-POLICY_ADOPTED = "mfc.policy.adopted"
+POLICY_ADOPTED = compliance.POLICY_ADOPTED
 
 
 def policies_in_export(lines: Iterator[str] | list[str]) -> dict[str, dict[str, Any]]:
@@ -136,8 +136,8 @@ def _policy(args: argparse.Namespace) -> int:
     if chosen is None:
         print(  # noqa: T201
             f"mfc audit policy: no policy with sha256 {args.digest} in {args.export} "
-            "(an export for some counties leaves them out: export the whole trail, or "
-            "ask GET /v1/audit/policies/{digest})",
+            "(an export made before policies were announced lacks it: ask "
+            "GET /v1/audit/policies/{digest})",
             file=sys.stderr,
         )
         return 1
@@ -161,16 +161,17 @@ def compliance_from_export(
     clock_from: datetime | None = None,
     clock_to: datetime | None = None,
 ) -> dict[str, Any]:
-    """The compliance report of an export's obligation events, as the audit service
+    """The compliance report of an export (both views), as the audit service
     computes it online (the same code, the same filters)."""
     events = []
     for line in lines:
         if line.strip():
-            event = json.loads(line).get("event") or {}
-            if event.get("type") in compliance.TYPES:
+            entry = json.loads(line)
+            event = entry.get("event") or {}
+            if compliance.reads(entry.get("topic", ""), event.get("type")):
                 events.append(event)
-    return compliance.report(
-        compliance.obligations_from(events),
+    return compliance.report_of_events(
+        events,
         now=as_of,
         counties=counties,
         clock_from=clock_from,
@@ -194,7 +195,7 @@ def _compliance(args: argparse.Namespace) -> int:
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
     else:
-        sys.stdout.write(compliance.csv_text(result))
+        sys.stdout.write(compliance.csv_text(result, args.view))
     return 0
 
 
@@ -242,4 +243,11 @@ def add_commands(
         "as_of to reproduce it byte for byte",
     )
     report.add_argument("--format", choices=("csv", "json"), default="csv")
+    report.add_argument(
+        "--view",
+        choices=compliance.VIEWS,
+        default="obligations",
+        help="CSV rows: the notifier's obligations, or per episode and kind both "
+        "views side by side with each finding",
+    )
     report.set_defaults(func=_compliance)

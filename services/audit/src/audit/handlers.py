@@ -237,11 +237,11 @@ async def compliance_report(
     clock_to: datetime | None,
 ) -> dict[str, Any]:
     """``counties``: those to report on (None: every county)."""
-    events = await postgres.obligation_events(
-        conn, types=compliance.TYPES, counties=counties
-    )
-    return compliance.report(
-        compliance.obligations_from(events),
+    # Policies name no county: all of them, then the counties' events.
+    policies = [row["event"] for row in await postgres.policy_versions(conn)]
+    events = await postgres.events_of(conn, reads=compliance.READS, counties=counties)
+    return compliance.report_of_events(
+        [*policies, *events],
         now=now,
         counties=counties,
         clock_from=clock_from,

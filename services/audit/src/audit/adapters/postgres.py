@@ -1,6 +1,6 @@
 """The audit log, its Merkle tree and its checkpoints on asyncpg."""
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +13,7 @@ from audit.domain.verify import StoredEntry
 from shared.consumer import RawMessage
 from shared.db import Conn
 from shared.events import CloudEvent
+from shared.published import PolicyEvent
 
 APPEND_LOCK = "SELECT pg_advisory_xact_lock(hashtext('mfc-audit-append'))"
 
@@ -238,12 +239,15 @@ ENTRY_COLUMNS = (
     "event_time, appended_at, leaf_hash, event"
 )
 
+# A county scope includes the policy files (they name no county and hold no personal
+# data), so an auditor's export carries the policies its episodes were decided by.
 _FILTERS = """
     WHERE seq > $1
       AND ($3::uuid IS NULL OR episode_id = $3)
       AND ($4::text[] IS NULL OR county_code = ANY($4) OR (
             county_code IS NULL AND episode_id IN (
-                SELECT episode_id FROM episode_counties WHERE county_code = ANY($4))))
+                SELECT episode_id FROM episode_counties WHERE county_code = ANY($4)))
+            OR type = 'mfc.policy.adopted')
       AND ($5::text IS NULL OR type = $5)
       AND ($6::timestamptz IS NULL OR event_time >= $6)
       AND ($7::timestamptz IS NULL OR event_time < $7)
@@ -316,19 +320,24 @@ async def stored_entries(
         after = rows[-1]["seq"]
 
 
-async def obligation_events(
-    conn: Conn, *, types: tuple[str, ...], counties: list[str] | None
+async def events_of(
+    conn: Conn, *, reads: Mapping[str, Sequence[str]], counties: list[str] | None
 ) -> list[dict[str, Any]]:
+    """The events of these types on these topics (``reads``), in log order; with
+    ``counties``, those of these counties."""
+    pairs = [(topic, kind) for topic, kinds in reads.items() for kind in kinds]
     rows = await conn.fetch(
-        "SELECT event FROM log_entries WHERE type = ANY($1::text[]) "
-        "AND ($2::text[] IS NULL OR county_code = ANY($2)) ORDER BY seq",
-        list(types),
+        "SELECT event FROM log_entries WHERE type = ANY($2::text[]) "
+        "AND (topic, type) IN (SELECT * FROM unnest($1::text[], $2::text[])) "
+        "AND ($3::text[] IS NULL OR county_code = ANY($3)) ORDER BY seq",
+        [topic for topic, _ in pairs],
+        [kind for _, kind in pairs],
         counties,
     )
     return [r["event"] for r in rows]
 
 
-POLICY_ADOPTED = "mfc.policy.adopted"
+POLICY_ADOPTED = PolicyEvent.ADOPTED.value
 
 
 async def policy_versions(

@@ -1,7 +1,10 @@
 """The compliance report, derived from the trail alone. Pure.
 
-Every number comes from the notifier's ``mfc.obligation.*`` events in the log, so an
-auditor holding an export can recompute it: ``opened`` says what was required, by
+It has two views. The notifier's: every number comes from the notifier's
+``mfc.obligation.*`` events in the log, so an auditor holding an export can
+recompute it. The derived view (``audit.domain.crosscheck``) recomputes which duties
+should have existed from the episode events and the policy of record, and the
+cross-check names every difference. In the notifier's view, ``opened`` says what was required, by
 when, and from which clock start; ``satisfied`` when the notice was given; ``moot``
 that the episode closed first. An obligation is
 
@@ -14,14 +17,19 @@ that the episode closed first. An obligation is
 """
 
 import csv
+import hashlib
 import io
 from collections import defaultdict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.published import ObligationEvent
+from audit.domain import crosscheck
+from audit.domain.crosscheck import Derivation, Pair
+from audit.domain.records import ObligationRecord
+from shared import topics
+from shared.policy import Policy, PolicyError, parse_policy
+from shared.published import ObligationEvent, PolicyEvent
 
 OPENED, SATISFIED, MOOT = (
     ObligationEvent.OPENED.value,
@@ -29,53 +37,21 @@ OPENED, SATISFIED, MOOT = (
     ObligationEvent.MOOT.value,
 )
 TYPES = (OPENED, SATISFIED, MOOT)
+POLICY_ADOPTED = PolicyEvent.ADOPTED.value
+READS = {
+    topics.OBLIGATIONS: TYPES,
+    topics.EPISODES: crosscheck.EPISODE_TYPES,
+    topics.POLICIES: (POLICY_ADOPTED,),
+}
+"""What the report reads, by topic: the notifier's obligation events, the canonical
+episode events (not a county's inbound ones) and the policy files."""
+
+
+def reads(topic: str, event_type: str | None) -> bool:
+    return event_type in READS.get(topic, ())
+
 
 OUTCOMES = ("met", "late", "missing", "pending", "moot")
-
-
-@dataclass
-class ObligationRecord:
-    obligation_id: str
-    episode_id: str
-    county_code: str
-    kind: str
-    jurisdiction: str | None
-    clock_start: datetime
-    due_at: datetime
-    policy_digest: str | None
-    satisfied_at: datetime | None = None
-    notice_event_id: str | None = None
-    closed_at: datetime | None = None
-    breached_before_close: bool = False
-
-    def outcome(self, now: datetime) -> str:
-        if self.satisfied_at is not None:
-            return "met" if self.satisfied_at <= self.due_at else "late"
-        if self.closed_at is not None and not self.breached_before_close:
-            return "moot"
-        return "missing" if now > self.due_at else "pending"
-
-    def row(self, now: datetime) -> dict[str, Any]:
-        elapsed = (
-            (self.satisfied_at - self.clock_start).total_seconds()
-            if self.satisfied_at is not None
-            else None
-        )
-        return {
-            "episode_id": self.episode_id,
-            "county_code": self.county_code,
-            "obligation_id": self.obligation_id,
-            "kind": self.kind,
-            "jurisdiction": self.jurisdiction,
-            "policy_digest": self.policy_digest,
-            "clock_start": self.clock_start.isoformat(),
-            "due_at": self.due_at.isoformat(),
-            "notified_at": self.satisfied_at.isoformat() if self.satisfied_at else None,
-            "seconds_to_notice": elapsed,
-            "allowed_seconds": (self.due_at - self.clock_start).total_seconds(),
-            "outcome": self.outcome(now),
-            "notice_event_id": self.notice_event_id,
-        }
 
 
 def obligations_from(events: Iterable[dict[str, Any]]) -> list[ObligationRecord]:
@@ -110,6 +86,50 @@ def obligations_from(events: Iterable[dict[str, Any]]) -> list[ObligationRecord]
     return list(records.values())
 
 
+def policies_of(events: Iterable[dict[str, Any]]) -> dict[str, Policy]:
+    """The policy files announced in the trail, by digest: those whose content
+    matches its digest and that this version can read."""
+    found: dict[str, Policy] = {}
+    for event in events:
+        data = event.get("data") or {}
+        content, digest = data.get("content"), data.get("digest")
+        if event.get("type") != POLICY_ADOPTED or not isinstance(content, str):
+            continue
+        raw = content.encode()
+        if digest in found or hashlib.sha256(raw).hexdigest() != digest:
+            continue
+        try:
+            found[digest] = parse_policy(raw, origin=str(data.get("file_name")))
+        except PolicyError:
+            continue  # the derived view names the episodes it cannot check
+    return found
+
+
+def report_of_events(
+    events: Iterable[dict[str, Any]],
+    *,
+    now: datetime,
+    counties: Collection[str] | None = None,
+    clock_from: datetime | None = None,
+    clock_to: datetime | None = None,
+) -> dict[str, Any]:
+    """The whole report (both views) from the trail's events in log order: what
+    the service answers online and ``mfc audit compliance`` computes offline."""
+    events = list(events)
+    derivation = crosscheck.derive(
+        (e for e in events if e.get("type") in crosscheck.EPISODE_TYPES),
+        policies_of(events),
+    )
+    return report(
+        obligations_from(e for e in events if e.get("type") in TYPES),
+        now=now,
+        counties=counties,
+        clock_from=clock_from,
+        clock_to=clock_to,
+        derivation=derivation,
+    )
+
+
 def _summary(outcomes: list[str]) -> dict[str, Any]:
     counts = {name: outcomes.count(name) for name in OUTCOMES}
     decided = counts["met"] + counts["late"] + counts["missing"]
@@ -127,21 +147,25 @@ def report(
     counties: Collection[str] | None = None,
     clock_from: datetime | None = None,
     clock_to: datetime | None = None,
+    derivation: Derivation | None = None,
 ) -> dict[str, Any]:
-    """Per obligation, per episode, per (kind, county) and in total.
+    """Per obligation, per episode, per (kind, county) and in total; with
+    ``derivation``, the cross-check of the notifier's view against it.
 
     ``counties`` (None: all), ``clock_from`` and ``clock_to`` select obligations by
     county and by the time their clock started (``[from, to)``).
     """
+
+    def chosen_(record: ObligationRecord) -> bool:
+        return (
+            (counties is None or record.county_code in counties)
+            and (clock_from is None or record.clock_start >= clock_from)
+            and (clock_to is None or record.clock_start < clock_to)
+        )
+
+    records = list(records)
     chosen = sorted(
-        (
-            r
-            for r in records
-            if (counties is None or r.county_code in counties)
-            and (clock_from is None or r.clock_start >= clock_from)
-            and (clock_to is None or r.clock_start < clock_to)
-        ),
-        key=lambda r: (r.clock_start, r.episode_id, r.kind),
+        filter(chosen_, records), key=lambda r: (r.clock_start, r.episode_id, r.kind)
     )
     rows = [r.row(now) for r in chosen]
     by_episode: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -149,7 +173,7 @@ def report(
     for row in rows:
         by_episode[row["episode_id"]].append(row)
         by_group[(row["kind"], row["county_code"])].append(row["outcome"])
-    return {
+    result: dict[str, Any] = {
         "as_of": now.isoformat(),
         "episodes": [
             {
@@ -166,6 +190,65 @@ def report(
         ],
         "total": _summary([row["outcome"] for row in rows]),
     }
+    if derivation is not None:
+        pairs = crosscheck.pairs(records, derivation, now=now)
+        shown = [p for p in pairs if chosen_(p.either)]
+        unchecked = [
+            u
+            for u in derivation.unchecked
+            if counties is None or u.county_code in counties
+        ]
+        result["crosscheck"] = _crosscheck(shown, unchecked, now)
+    return result
+
+
+def _crosscheck(
+    pairs: list[Pair], unchecked: list[crosscheck.Unchecked], now: datetime
+) -> dict[str, Any]:
+    rows = [_pair_row(p, now) for p in sorted(pairs, key=_pair_order)]
+    found = [row["finding"] for row in rows if row["finding"]]
+    return {
+        "rows": rows,
+        "findings": {name: found.count(name) for name in crosscheck.FINDINGS},
+        "agree": len(rows) - len(found),
+        "unchecked_episodes": [
+            {
+                "episode_id": u.episode_id,
+                "county_code": u.county_code,
+                "reason": u.reason,
+            }
+            for u in sorted(unchecked, key=lambda u: u.episode_id)
+        ],
+    }
+
+
+def _pair_order(pair: Pair) -> tuple[datetime, str, str]:
+    either = pair.either
+    return (either.clock_start, either.episode_id, either.kind)
+
+
+def _pair_row(pair: Pair, now: datetime) -> dict[str, Any]:
+    either, mine, derived = pair.either, pair.notifier, pair.derived
+    return {
+        "episode_id": either.episode_id,
+        "county_code": either.county_code,
+        "kind": either.kind,
+        "policy_of_record": derived.policy_digest if derived else None,
+        "obligation_id": mine.obligation_id if mine else None,
+        "notifier_policy_digest": mine.policy_digest if mine else None,
+        "notifier_due_at": _iso(mine.due_at) if mine else None,
+        "notifier_notified_at": _iso(mine.satisfied_at) if mine else None,
+        "notifier_outcome": mine.outcome(now) if mine else None,
+        "derived_due_at": _iso(derived.due_at) if derived else None,
+        "derived_notified_at": _iso(derived.satisfied_at) if derived else None,
+        "derived_outcome": derived.outcome(now) if derived else None,
+        "finding": pair.finding,
+        "finding_reason": pair.reason,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 CSV_COLUMNS = (
@@ -185,11 +268,37 @@ CSV_COLUMNS = (
 )
 
 
-def csv_text(result: dict[str, Any]) -> str:
-    """The report's obligation rows as CSV: the same bytes online
+CROSSCHECK_COLUMNS = (
+    "episode_id",
+    "county_code",
+    "kind",
+    "policy_of_record",
+    "obligation_id",
+    "notifier_policy_digest",
+    "notifier_due_at",
+    "notifier_notified_at",
+    "notifier_outcome",
+    "derived_due_at",
+    "derived_notified_at",
+    "derived_outcome",
+    "finding",
+    "finding_reason",
+)
+
+VIEWS = ("obligations", "crosscheck")
+
+
+def csv_text(result: dict[str, Any], view: str = "obligations") -> str:
+    """The report as CSV: the notifier's obligation rows, or (``crosscheck``) per
+    episode and kind both views side by side. The same bytes online
     (``GET /v1/audit/compliance?format=csv``) and offline (``mfc audit compliance``)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
+    if view == "crosscheck":
+        writer.writerow(CROSSCHECK_COLUMNS)
+        for row in result["crosscheck"]["rows"]:
+            writer.writerow([row[c] for c in CROSSCHECK_COLUMNS])
+        return buffer.getvalue()
     writer.writerow(CSV_COLUMNS)
     for episode in result["episodes"]:
         for row in episode["obligations"]:

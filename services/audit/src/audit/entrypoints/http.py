@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
@@ -393,12 +393,16 @@ def create_router(
         to: AwareDatetime | None = None,
         as_of: AwareDatetime | None = None,
         format: Format = Format.JSON,
+        view: Literal["obligations", "crosscheck"] = "obligations",
     ) -> Any:
         """Per episode and in total: time from each clock start to the notice, met /
-        late / missing, and the on-time share per obligation type and county, all
-        derived from the trail's obligation events. Filters select by clock start;
-        ``as_of`` judges outcomes at that moment (default now), so a report can be
-        reproduced, online or with ``mfc audit compliance`` from an export."""
+        late / missing, and the on-time share per obligation type and county, from
+        the trail's obligation events (the notifier's view); and the cross-check, per
+        episode and kind, against the duties the episode events and the policy of
+        record ask for (the derived view), naming each difference. Filters select
+        by clock start; ``as_of`` judges outcomes at that moment (default now), so a
+        report can be reproduced, online or with ``mfc audit compliance`` from an
+        export. ``view`` chooses the rows of CSV and JSON lines answers."""
         now: datetime = as_of or runtime.clock.now()
         async with runtime.pool.acquire() as conn:
             result = await compliance_report(
@@ -410,10 +414,14 @@ def create_router(
             )
         if format is Format.JSON:
             return result
-        rows = [o for e in result["episodes"] for o in e["obligations"]]
+        rows = (
+            result["crosscheck"]["rows"]
+            if view == "crosscheck"
+            else [o for e in result["episodes"] for o in e["obligations"]]
+        )
         if format is Format.JSONL:
             body = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
             return Response(body, media_type="application/x-ndjson")
-        return Response(compliance.csv_text(result), media_type="text/csv")
+        return Response(compliance.csv_text(result, view), media_type="text/csv")
 
     return router

@@ -25,6 +25,7 @@ from rules import (
     obligations_to_open,
     report_clock_times,
 )
+from rules.notices import check_notification
 from shared.events import (
     EpisodeLocatedData,
     EpisodeReported,
@@ -32,19 +33,13 @@ from shared.events import (
     NotificationRecordedData,
     ScreeningCompletedData,
 )
-from shared.policy import ClockStart, Policy, SatisfiedBy, Trigger
+from shared.policy import ClockStart, Policy, Trigger
 
 _OPENED_BY: dict[Trigger, OpenedBy] = {
     Trigger.REPORTED: "reported",
     Trigger.LOCATED: "located",
     Trigger.SCREENING: "screening",
 }
-
-
-@dataclass(frozen=True)
-class Satisfaction:
-    satisfied: bool
-    waiting_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -203,32 +198,6 @@ def on_notice(
                 )
             )
     return outcomes
-
-
-def check_notification(
-    satisfied_by: SatisfiedBy,
-    notification: NotificationRecordedData,
-    *,
-    not_before: datetime | None,
-) -> Satisfaction | None:
-    """What a notification does to an obligation: nothing (None), satisfies it, or
-    counts but leaves it open with a reason (e.g. a missing reference number)."""
-    if notification.recipient is not satisfied_by.recipient:
-        return None
-    if (
-        satisfied_by.methods is not None
-        and notification.method not in satisfied_by.methods
-    ):
-        return None
-    if not_before is not None and notification.notified_at < not_before:
-        return None
-    if satisfied_by.requires_reference and not notification.reference_number:
-        return Satisfaction(
-            False,
-            f"a notice to {notification.recipient} was recorded without the reference "
-            "number this jurisdiction requires; record it again with reference_number",
-        )
-    return Satisfaction(True)
 
 
 def initials(first_name: str, last_name: str) -> str:
