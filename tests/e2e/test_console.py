@@ -67,6 +67,16 @@ class People:
         assert answer.status_code == 201, answer.text
         return answer.json()["id"], report
 
+    def update(self, episode_id: str, **data: Any) -> None:
+        """New information from the county's system (``mfc.episode.updated``)."""
+        answer = httpx.post(
+            f"{self.url('intake')}/v1/episodes/{episode_id}/updates",
+            json={**data, "updated_by": "cw-1"},
+            headers=self.bearer("county_system", counties=("NC-063",)),
+            timeout=10,
+        )
+        assert answer.status_code in (200, 201), answer.text
+
     def get(self, service: str, path: str, **params: Any) -> Any:
         answer = httpx.get(
             f"{self.url(service)}{path}",
@@ -242,20 +252,17 @@ def test_on_call_golden_path(people, page):
     page.get_by_label(re.compile("Report or case number")).fill("1234567")
     page.get_by_role("button", name="Record the notice").click()
     expect(page.get_by_role("status").first).to_contain_text("Notice recorded")
-    done = eventually(
-        lambda: _status(obligation(people, episode_id, "ncmec_report"), "satisfied")
+    # Without the photo this policy's NCMEC report must include, the notice leaves
+    # the duty open, and the page says what is still needed.
+    waiting = eventually(
+        lambda: _waiting(obligation(people, episode_id, "ncmec_report"))
     )
-    assert done["reference_number"] == "1234567"
-    notices = [
-        t
-        for t in people.get("intake", f"/v1/episodes/{episode_id}")["timeline"]
-        if t["type"] == "mfc.notification.recorded"
-    ]
-    assert [n["data"]["notified_by"] for n in notices] == ["oncall.nc063"]
-    page.goto(f"{people.console}/inbox")
-    expect(
-        page.locator(".card", has_text="Report to NCMEC").filter(has_text=initials)
-    ).to_have_count(0)
+    assert "without a photo" in waiting["waiting_reason"]
+    page.reload()
+    expect(page.locator(".card").filter(has_text="Report to NCMEC")).to_contain_text(
+        "Still needed"
+    )
+    look(page, "episode-notice-incomplete")
 
     # The call sheet: printable, and as a PDF.
     page.goto(f"{people.console}/episodes/{episode_id}/call-sheet")
@@ -275,6 +282,29 @@ def test_on_call_golden_path(people, page):
     assert pdf.status == 200
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.body().startswith(b"%PDF")
+
+    # The county's system sends the photo; the notice given again closes the duty.
+    people.update(episode_id, child={"photo_url": "https://photos.example.org/p/2.jpg"})
+    page.goto(f"{people.console}/episodes/{episode_id}")
+    page.get_by_label("Who was told").select_option("ncmec")
+    page.get_by_label("How").select_option("online")
+    page.get_by_label(re.compile("Report or case number")).fill("1234567")
+    page.get_by_role("button", name="Record the notice").click()
+    expect(page.get_by_role("status").first).to_contain_text("Notice recorded")
+    done = eventually(
+        lambda: _status(obligation(people, episode_id, "ncmec_report"), "satisfied")
+    )
+    assert done["reference_number"] == "1234567"
+    notices = [
+        t
+        for t in people.get("intake", f"/v1/episodes/{episode_id}")["timeline"]
+        if t["type"] == "mfc.notification.recorded"
+    ]
+    assert [n["data"]["notified_by"] for n in notices] == ["oncall.nc063"] * 2
+    page.goto(f"{people.console}/inbox")
+    expect(
+        page.locator(".card", has_text="Report to NCMEC").filter(has_text=initials)
+    ).to_have_count(0)
 
     page.goto(f"{people.console}/me")
     expect(page.locator("main")).to_contain_text("oncall.nc063")
@@ -306,6 +336,12 @@ def _breach_count(people: People, duty: dict[str, Any], at_least: int = 0) -> in
     )
     assert count >= at_least, count
     return count
+
+
+def _waiting(found: dict[str, Any]) -> dict[str, Any]:
+    assert found["status"] == "open", found
+    assert found["waiting_reason"], found
+    return found
 
 
 def _status(found: dict[str, Any], status: str) -> dict[str, Any]:

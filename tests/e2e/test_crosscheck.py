@@ -21,6 +21,7 @@ from shared.clock import SystemClock
 from shared.events import CloudEvent, EpisodeReported, EventType
 from shared.policy import default_policy_path, parse_policy
 from tests import api
+from tests.conftest import make_report
 from tests.e2e.fast import FAST_POLICY, SECRET, FastService, report_of_now
 from tests.e2e.test_audit import notify_law_enforcement, report, trail
 from tests.e2e.test_walking_skeleton import eventually
@@ -111,6 +112,80 @@ def test_the_notifier_and_the_derived_view_agree_on_a_real_episode(
     assert rows["law_enforcement_report"]["derived_outcome"] == "late"
     text = offline_matches_online(stack, "NC-063", tmp_path, capsys)
     assert episode_id in text
+
+
+def test_a_notice_without_the_photo_is_notified_incomplete_not_met(stack):
+    """Issue 22, part 3: the federal law-enforcement report must include a photo.
+    Law enforcement is told in time, but the report has none: the duty stays open
+    saying why, and once past due the report says "notified, incomplete" in both
+    views. The photo sent later and the notice recorded again satisfy it (late)."""
+    learned = datetime.now(UTC) - timedelta(hours=30)  # federal NCMEC: 24 h
+    body = make_report(
+        county_code="NC-063",
+        last_seen_at=(learned - timedelta(hours=2)).isoformat(),
+        discovered_at=(learned - timedelta(hours=1)).isoformat(),
+        agency_learned_at=learned.isoformat(),
+    )
+    body["child"]["photo_url"] = None
+    intake = stack.url("intake")
+    answer = api.post(f"{intake}/v1/episodes", json=body, timeout=10)
+    assert answer.status_code == 201, answer.text
+    episode_id = answer.json()["id"]
+    notice = {
+        "recipient": "ncmec",
+        "method": "online",
+        "notified_at": (learned + timedelta(hours=1)).isoformat(),
+        "notified_by": "cw-1",
+        "reference_number": "NCMEC-77",
+    }
+    told = api.post(
+        f"{intake}/v1/episodes/{episode_id}/notifications", json=notice, timeout=10
+    )
+    assert told.status_code == 201, told.text
+    for attempt in eventually(60):
+        with attempt:
+            types = [e["type"] for e in trail(stack, episode_id)]
+            assert "mfc.obligation.waiting" in types
+    recorded = next(
+        e for e in trail(stack, episode_id) if e["type"] == "mfc.notification.recorded"
+    )
+    lacked = recorded["event"]["data"]["missing_items"]
+    assert {"child.photo_url", "law_enforcement_report_number"} <= set(lacked)
+    result = compliance(stack, county="NC-063")
+    ncmec = rows_of(result, episode_id)["ncmec_report"]
+    assert (ncmec["notifier_outcome"], ncmec["derived_outcome"]) == (
+        "incomplete",
+        "incomplete",
+    )
+    assert ncmec["finding"] is None
+    mine = next(
+        o
+        for e in result["episodes"]
+        if e["episode_id"] == episode_id
+        for o in e["obligations"]
+        if o["kind"] == "ncmec_report"
+    )
+    assert "without a photo" in mine["waiting_reason"]
+
+    # The photo, and the law-enforcement report number, then the notice again.
+    update = {"child": {"photo_url": "https://photos.example.org/p/3.jpg"}}
+    for path, data in (
+        ("updates", {**update, "updated_by": "cw-1"}),
+        (
+            "notifications",
+            {**notice, "recipient": "law_enforcement", "reference_number": "DPD-9"},
+        ),
+        ("notifications", {**notice, "notified_at": datetime.now(UTC).isoformat()}),
+    ):
+        sent = api.post(
+            f"{intake}/v1/episodes/{episode_id}/{path}", json=data, timeout=10
+        )
+        assert sent.status_code == 201, sent.text
+    for attempt in eventually(60):
+        with attempt:
+            rows = rows_of(compliance(stack, county="NC-063"), episode_id)
+            assert rows["ncmec_report"]["notifier_outcome"] == "late"
+    assert rows["ncmec_report"]["derived_outcome"] == "late"
 
 
 @pytest.fixture

@@ -613,15 +613,17 @@ def test_the_episode_shows_its_deadlines_and_prompts(stack):
         due = datetime.fromisoformat(obligation["due_at"])
         assert due == datetime.fromisoformat(expected[kind]["due_at"])
 
-    # A notice recorded: the notifier satisfies the obligation, and the episode says so.
+    # A notice recorded: the notifier satisfies the obligation, and the episode says
+    # so. (Law enforcement first: North Carolina's NCMEC report must carry the
+    # law-enforcement report number, so a NCMEC notice before it would wait.)
     notice = post(
         stack,
         f"/v1/episodes/{episode_id}/notifications",
         {
-            "recipient": "ncmec",
-            "method": "online",
+            "recipient": "law_enforcement",
+            "method": "phone",
             "notified_at": now().isoformat(),
-            "reference_number": "NCMEC-1",
+            "reference_number": "DPD-1",
             "notified_by": "cw-1",
         },
     )
@@ -632,8 +634,8 @@ def test_the_episode_shows_its_deadlines_and_prompts(stack):
                 f"{stack.url('intake')}/v1/episodes/{episode_id}", timeout=10
             ).json()
             status = {o["kind"]: o["status"] for o in episode["obligations"]}
-            assert status["ncmec_report"] == "satisfied"
-            assert status["law_enforcement_report"] == "open"
+            assert status["law_enforcement_report"] == "satisfied"
+            assert status["ncmec_report"] == "open"
 
 
 def test_a_business_day_deadline_is_the_same_in_the_answer_and_the_notifier(stack):

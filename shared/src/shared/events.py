@@ -554,7 +554,11 @@ class EpisodeUpdated(EpisodeUpdatedData, EpisodeContext):
 
 
 class NotificationRecorded(NotificationRecordedData, EpisodeContext):
-    pass
+    missing_items: list[str] = Field(default_factory=list)
+    """Report items the episode lacked when the notice was recorded: intake's
+    ``completeness`` then, and ``law_enforcement_report_number`` until a notice to
+    law enforcement with a reference number has been recorded. A rule whose
+    ``report_items`` are among them is not satisfied by this notice."""
 
 
 class EpisodeLocated(EpisodeLocatedData, EpisodeContext):

@@ -242,3 +242,50 @@ async def test_the_report_carries_both_views_from_the_trail_alone():
     # Without the policy in the trail, nothing is derived, and the report says why.
     bare = report_of_events(trail[1:], now=LATER)["crosscheck"]
     assert bare["unchecked_episodes"][0]["reason"].startswith("the policy of record")
+
+
+async def test_a_notice_without_a_required_item_is_notified_incomplete_in_both_views():
+    """Issue 22, part 3: NCMEC was told in time, but the report had no photo,
+    which the federal rule requires with it; nothing complete followed."""
+    events = episode(
+        "NY-061",
+        told("law_enforcement", 2, reference_number="LE-1"),
+        told("ncmec", 3, reference_number="N-1", missing_items=["child.photo_url"]),
+        child={"photo_url": None},
+    )
+    mine = await notifier_view([events], POLICY)
+    found = {
+        p.either.kind: p for p in crosscheck.pairs(mine, derived([events]), now=LATER)
+    }
+    ncmec = found["ncmec_report"]
+    assert ncmec.finding is None
+    assert ncmec.notifier is not None
+    assert ncmec.derived is not None
+    assert ncmec.notifier.outcome(LATER) == ncmec.derived.outcome(LATER) == "incomplete"
+    assert ncmec.notifier.outcome(START + 4 * H) == "pending"  # could still be given
+    assert "without a photo" in str(ncmec.notifier.waiting_reason)
+    summary = compliance.report(mine, now=LATER)["total"]
+    assert summary["incomplete"] == 1
+    assert summary["on_time_share"] is not None
+    assert summary["on_time_share"] < 1
+
+
+async def test_a_later_complete_notice_satisfies_the_duty_from_its_own_time():
+    """The photo supplied later does not satisfy the duty by itself; the notice
+    recorded again once the report is complete does, late here (after 24 h)."""
+    events = episode(
+        "NY-061",
+        told("ncmec", 3, reference_number="N-1", missing_items=["child.photo_url"]),
+        update(20, child={"photo_url": "https://photos.example.org/p/9.jpg"}),
+        told("ncmec", 30, reference_number="N-1"),
+        child={"photo_url": None},
+    )
+    mine = await notifier_view([events], POLICY)
+    found = {
+        p.either.kind: p for p in crosscheck.pairs(mine, derived([events]), now=LATER)
+    }
+    ncmec = found["ncmec_report"]
+    assert ncmec.finding is None
+    assert ncmec.notifier is not None
+    assert ncmec.notifier.satisfied_at == START + 30 * H
+    assert ncmec.notifier.outcome(LATER) == "late"

@@ -7,6 +7,7 @@ from intake.domain.model import (
     ReportRejectedError,
     check_report,
     completeness,
+    missing_items,
     report_digest,
     rule_problems,
 )
@@ -47,6 +48,39 @@ def test_completeness_names_each_missing_item():
     assert "child.eye_color" in missing
     assert "endangerments.pregnant" in missing
     assert "child.hair_color" not in missing
+
+
+def test_a_notice_lacks_the_law_enforcement_number_until_one_is_recorded():
+    """What a notice went without (issue 22, part 3): the report's missing items,
+    and the law-enforcement report number until a notice to law enforcement with a
+    reference number has been recorded, this one included."""
+
+    def notice(recipient: str, reference: str | None) -> NotificationRecordedData:
+        return NotificationRecordedData(
+            recipient=recipient,
+            method="phone",
+            notified_at=NOW,
+            reference_number=reference,
+            notified_by="cw-1",
+        )
+
+    missing = ["child.photo_url"]
+    before = missing_items(
+        missing, notice("ncmec", "N-1"), law_enforcement_reference_recorded=False
+    )
+    assert before == ["child.photo_url", "law_enforcement_report_number"]
+    after = missing_items(
+        missing, notice("ncmec", "N-1"), law_enforcement_reference_recorded=True
+    )
+    assert after == ["child.photo_url"]
+    itself = missing_items(
+        [], notice("law_enforcement", "DPD-1"), law_enforcement_reference_recorded=False
+    )
+    assert itself == []
+    unnumbered = missing_items(
+        [], notice("law_enforcement", None), law_enforcement_reference_recorded=False
+    )
+    assert unnumbered == ["law_enforcement_report_number"]
 
 
 def test_future_agency_learned_at_is_refused_beyond_the_skew():

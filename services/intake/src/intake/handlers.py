@@ -24,6 +24,7 @@ from intake.domain.model import (
     check_report,
     completeness,
     fact_digest,
+    missing_items,
     report_digest,
     rule_problems,
 )
@@ -36,6 +37,7 @@ from shared.events import (
     EpisodeReported,
     EpisodeReportedData,
     EventType,
+    NotificationRecordedData,
 )
 from shared.outbox import enqueue
 from shared.policy import Policy
@@ -234,7 +236,8 @@ async def record_event(
         return Outcome(episode, created=False)
     new_state = _transition(state, event_type, data, ctx=ctx, metrics=metrics, now=now)
     await postgres.save_episode_state(conn, episode_id, new_state, now=now)
-    canonical = (event_type, _canonical(event_type, data, episode, new_state))
+    extra = await _derived_fields(conn, event_type, data, episode_id, new_state)
+    canonical = (event_type, _canonical(event_type, data, episode, extra))
     await _record(conn, episode_id, canonical, digest, ctx, now)
     await _remember(conn, idempotency_key, digest, episode_id, now)
     updated = await postgres.get_episode(conn, episode_id)
@@ -275,15 +278,29 @@ def _transition(
         raise
 
 
-def _canonical(
-    event_type: str, data: BaseModel, episode: Episode, state: EpisodeState
-) -> BaseModel:
-    """The canonical event's data: what was sent, with the episode's id and county
-    (and the report items still missing, for the types that carry them)."""
+async def _derived_fields(
+    conn: Conn, event_type: str, data: BaseModel, episode_id: UUID, state: EpisodeState
+) -> dict[str, Any]:
+    """What intake adds to the canonical event of this type: the report items still
+    missing (``completeness``), and for a notice those it went without."""
     model = CANONICAL_DATA[event_type]
     extra: dict[str, Any] = {}
     if "completeness" in model.model_fields:
         extra["completeness"] = state.completeness
+    if isinstance(data, NotificationRecordedData):
+        recorded = await postgres.has_law_enforcement_reference(conn, episode_id)
+        extra["missing_items"] = missing_items(
+            state.completeness, data, law_enforcement_reference_recorded=recorded
+        )
+    return extra
+
+
+def _canonical(
+    event_type: str, data: BaseModel, episode: Episode, extra: dict[str, Any]
+) -> BaseModel:
+    """The canonical event's data: what was sent, with the episode's id and county
+    and what intake derives (``_derived_fields``)."""
+    model = CANONICAL_DATA[event_type]
     return model(
         **data.model_dump(),
         episode_id=episode.id,

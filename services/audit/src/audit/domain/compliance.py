@@ -10,6 +10,9 @@ that the episode closed first. An obligation is
 
 * **met**: the notice was given at or before its due time;
 * **late**: the notice was given after it;
+* **incomplete** ("notified, incomplete"): past its due time, the only notices given
+  lacked what the rule requires (a report item, a reference number); the waiting
+  reason names it;
 * **missing**: no notice, and the due time has passed (also when the episode was
   closed after the breach);
 * **pending**: no notice yet, not yet due (not counted in the on-time share);
@@ -31,12 +34,13 @@ from shared import topics
 from shared.policy import Policy, PolicyError, parse_policy
 from shared.published import ObligationEvent, PolicyEvent
 
-OPENED, SATISFIED, MOOT = (
+OPENED, SATISFIED, MOOT, WAITING = (
     ObligationEvent.OPENED.value,
     ObligationEvent.SATISFIED.value,
     ObligationEvent.MOOT.value,
+    ObligationEvent.WAITING.value,
 )
-TYPES = (OPENED, SATISFIED, MOOT)
+TYPES = (OPENED, SATISFIED, MOOT, WAITING)
 POLICY_ADOPTED = PolicyEvent.ADOPTED.value
 READS = {
     topics.OBLIGATIONS: TYPES,
@@ -51,7 +55,7 @@ def reads(topic: str, event_type: str | None) -> bool:
     return event_type in READS.get(topic, ())
 
 
-OUTCOMES = ("met", "late", "missing", "pending", "moot")
+OUTCOMES = ("met", "late", "incomplete", "missing", "pending", "moot")
 
 
 def obligations_from(events: Iterable[dict[str, Any]]) -> list[ObligationRecord]:
@@ -80,6 +84,8 @@ def obligations_from(events: Iterable[dict[str, Any]]) -> list[ObligationRecord]
         if event["type"] == SATISFIED:
             record.satisfied_at = datetime.fromisoformat(data["satisfied_at"])
             record.notice_event_id = data.get("notification_event_id")
+        elif event["type"] == WAITING:
+            record.waiting_reason = str(data.get("reason"))
         elif event["type"] == MOOT:
             record.closed_at = datetime.fromisoformat(event["time"])
             record.breached_before_close = bool(data.get("was_breached"))
@@ -132,7 +138,7 @@ def report_of_events(
 
 def _summary(outcomes: list[str]) -> dict[str, Any]:
     counts = {name: outcomes.count(name) for name in OUTCOMES}
-    decided = counts["met"] + counts["late"] + counts["missing"]
+    decided = counts["met"] + counts["late"] + counts["incomplete"] + counts["missing"]
     return {
         **counts,
         "required": decided + counts["pending"],
@@ -265,6 +271,7 @@ CSV_COLUMNS = (
     "allowed_seconds",
     "outcome",
     "notice_event_id",
+    "waiting_reason",
 )
 
 

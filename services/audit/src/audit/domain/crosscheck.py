@@ -251,10 +251,20 @@ def _answer(episode: _Episode, notice: NotificationRecorded, event_id: str) -> N
         if rule is None:
             continue
         not_before = episode.times.get(rule.satisfied_by.not_before)
-        checked = check_notification(rule.satisfied_by, notice, not_before=not_before)
-        if checked is not None and checked.satisfied:
+        checked = check_notification(
+            rule.satisfied_by,
+            notice,
+            not_before=not_before,
+            report_items=rule.report_items,
+            missing_items=notice.missing_items,
+        )
+        if checked is None:
+            continue
+        if checked.satisfied:
             duty.satisfied_at = notice.notified_at
             duty.notice_event_id = event_id
+        else:
+            duty.waiting_reason = checked.waiting_reason
 
 
 def _close(episode: _Episode, closed: EpisodeClosed) -> None:

@@ -21,13 +21,18 @@ class ObligationRecord:
     notice_event_id: str | None = None
     closed_at: datetime | None = None
     breached_before_close: bool = False
+    waiting_reason: str | None = None
+    """Why the last notice did not satisfy it (an item missing, a reference number)."""
 
     def outcome(self, now: datetime) -> str:
         if self.satisfied_at is not None:
             return "met" if self.satisfied_at <= self.due_at else "late"
         if self.closed_at is not None and not self.breached_before_close:
             return "moot"
-        return "missing" if now > self.due_at else "pending"
+        if now <= self.due_at:
+            return "pending"
+        # Notified, incomplete: a notice came but lacked what the rule requires.
+        return "incomplete" if self.waiting_reason is not None else "missing"
 
     def row(self, now: datetime) -> dict[str, Any]:
         elapsed = (
@@ -49,4 +54,5 @@ class ObligationRecord:
             "allowed_seconds": (self.due_at - self.clock_start).total_seconds(),
             "outcome": self.outcome(now),
             "notice_event_id": self.notice_event_id,
+            "waiting_reason": self.waiting_reason,
         }

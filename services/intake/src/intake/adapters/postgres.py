@@ -11,7 +11,7 @@ from intake.domain.feeds import Heard
 from intake.domain.lifecycle import EpisodeState
 from intake.domain.model import Episode, EpisodeStatus
 from shared.db import Conn
-from shared.events import EpisodeReportedData
+from shared.events import EpisodeReportedData, EventType
 
 _COLUMNS = (
     "id, county_code, case_id, status, completeness, agency_learned_at, created_at, "
@@ -155,6 +155,19 @@ async def has_fact(conn: Conn, *, episode_id: UUID, type_: str, digest: str) -> 
             episode_id,
             type_,
             digest,
+        )
+    )
+
+
+async def has_law_enforcement_reference(conn: Conn, episode_id: UUID) -> bool:
+    """Whether a notice to law enforcement with a reference number was recorded."""
+    return bool(
+        await conn.fetchval(
+            "SELECT true FROM timeline WHERE episode_id = $1 AND type = $2 "
+            "AND data->>'recipient' = 'law_enforcement' "
+            "AND coalesce(data->>'reference_number', '') <> '' LIMIT 1",
+            episode_id,
+            EventType.NOTIFICATION_RECORDED,
         )
     )
 

@@ -12,7 +12,12 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
-from shared.events import CountyCode, EpisodeReportedData
+from shared.events import (
+    CountyCode,
+    EpisodeReportedData,
+    NotificationRecordedData,
+    Recipient,
+)
 
 _T = TypeVar("_T")
 
@@ -150,6 +155,28 @@ def completeness(report: EpisodeReportedData) -> list[str]:
         if getattr(report.endangerments, name) == "unknown"
     ]
     return missing
+
+
+LAW_ENFORCEMENT_REPORT_NUMBER = "law_enforcement_report_number"
+"""A report item some states require with the NCMEC report (North Carolina)."""
+
+
+def missing_items(
+    missing: list[str],
+    notice: NotificationRecordedData,
+    *,
+    law_enforcement_reference_recorded: bool,
+) -> list[str]:
+    """The report items an episode lacks as ``notice`` is recorded: its
+    ``completeness``, and the law-enforcement report number until a notice to law
+    enforcement with a reference number has been recorded (this one included)."""
+    gives_it = (
+        notice.recipient is Recipient.LAW_ENFORCEMENT
+        and notice.reference_number is not None
+    )
+    if law_enforcement_reference_recorded or gives_it:
+        return list(missing)
+    return [*missing, LAW_ENFORCEMENT_REPORT_NUMBER]
 
 
 def digest(value: Any) -> str:

@@ -527,6 +527,7 @@ def _open(row: asyncpg.Record) -> OpenObligation:
         clock_start=row["clock_start"],
         due_at=row["due_at"],
         breached=row["breached_at"] is not None,
+        report_items=tuple(row["rule"].get("report_items") or ()),
     )
 
 

@@ -93,6 +93,8 @@ class OpenObligation:
     clock_start: datetime
     due_at: datetime
     breached: bool
+    report_items: tuple[str, ...] = ()
+    """What must accompany the notice (the rule's, frozen when it opened)."""
 
     @classmethod
     def of(cls, new: NewObligation, *, breached: bool = False) -> "OpenObligation":
@@ -105,6 +107,7 @@ class OpenObligation:
             clock_start=new.clock_start,
             due_at=new.due_at,
             breached=breached,
+            report_items=tuple(new.rule.report_items),
         )
 
 

@@ -3,7 +3,7 @@ notifier keeps of an episode's facts as events add to them. The rules' condition
 and deadlines are the policy's rule evaluation (``rules``); when each step fires is
 ``notifier.domain.steps``. No I/O, no clock: moments and ids are passed in."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID, uuid4
@@ -182,6 +182,7 @@ def on_notice(
     open_obligations: Sequence[OpenObligation],
     notice: NotificationRecordedData,
     times: ClockTimes,
+    missing_items: Collection[str] = (),
 ) -> list[NoticeOutcome]:
     """What a recorded notice does to each of the episode's open obligations; those
     it does not concern are left out."""
@@ -189,7 +190,13 @@ def on_notice(
     for obligation in open_obligations:
         satisfied_by = obligation.satisfied_by
         not_before = times.get(satisfied_by.not_before)
-        checked = check_notification(satisfied_by, notice, not_before=not_before)
+        checked = check_notification(
+            satisfied_by,
+            notice,
+            not_before=not_before,
+            report_items=obligation.report_items,
+            missing_items=missing_items,
+        )
         if checked is not None:
             on_time = notice.notified_at <= obligation.due_at
             outcomes.append(

@@ -123,7 +123,7 @@ async def record_notice(port: Notifier, event: CloudEvent, deps: Deps) -> None:
         return
     now = deps.now()
     open_ = await port.lock_open_obligations(episode.id)
-    outcomes = decide.on_notice(open_, notice, episode.times)
+    outcomes = decide.on_notice(open_, notice, episode.times, notice.missing_items)
     events = [await _apply_notice(port, o, event, deps, now) for o in outcomes]
     await port.cancel([o.obligation.id for o in outcomes if o.satisfied], now)
     await port.emit(events)
