@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.adapters.outside import CheckpointDirectory
-from audit.domain import compliance
+from audit.domain import bundle, compliance
 from audit.domain.checkpoint import Checkpoint, load_public_keys
 from audit.domain.verify import LogVerifier, StoredEntry, VerifyReport
 
@@ -64,6 +64,14 @@ def verify_export(
 
 
 def _verify(args: argparse.Namespace) -> int:
+    if args.bundle is not None:
+        return _verify_bundle(args)
+    if args.entries is None or args.checkpoints is None:
+        print(  # noqa: T201
+            "mfc audit verify: give --bundle FILE, or --entries and --checkpoints",
+            file=sys.stderr,
+        )
+        return 2
     try:
         report = verify_export(
             entries=Path(args.entries),
@@ -81,6 +89,28 @@ def _verify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0 if report.ok else 1
+
+
+def _verify_bundle(args: argparse.Namespace) -> int:
+    """A scoped proof bundle, offline: the first bad item is named."""
+    try:
+        raw = Path(args.bundle).read_bytes()
+        keys = load_public_keys([Path(p) for p in args.public_key])
+    except (OSError, ValueError) as exc:
+        print(f"mfc audit verify: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    report = bundle.verify_bundle(raw, keys)
+    print(json.dumps(report.to_json(), indent=2))  # noqa: T201
+    if not report.ok:
+        print(f"mfc audit verify: {args.bundle}: {report.problems[0]}", file=sys.stderr)  # noqa: T201
+        return 1
+    hashed = report.entries - report.checked_by_content
+    if hashed:
+        print(  # noqa: T201
+            f"note: {hashed} redacted entries were checked by their leaf hash only",
+            file=sys.stderr,
+        )
+    return 0
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -179,18 +209,26 @@ def compliance_from_export(
     )
 
 
+def _entry_lines(args: argparse.Namespace) -> list[str]:
+    """The entries of the export or, with ``--offline``, of the proof bundle."""
+    if args.offline:
+        entries = bundle.entries_of(Path(args.offline).read_bytes())
+        return [json.dumps(entry) for entry in entries]
+    return Path(args.export).read_text(encoding="utf-8").splitlines()
+
+
 def _compliance(args: argparse.Namespace) -> int:
     try:
-        with Path(args.export).open(encoding="utf-8") as lines:
-            result = compliance_from_export(
-                lines,
-                as_of=args.as_of or datetime.now(UTC),
-                counties=[c.upper() for c in args.county] or None,
-                clock_from=args.from_,
-                clock_to=args.to,
-            )
+        result = compliance_from_export(
+            _entry_lines(args),
+            as_of=args.as_of or datetime.now(UTC),
+            counties=[c.upper() for c in args.county] or None,
+            clock_from=args.from_,
+            clock_to=args.to,
+        )
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"mfc audit compliance: {args.export}: {exc!r}", file=sys.stderr)  # noqa: T201
+        source = args.offline or args.export
+        print(f"mfc audit compliance: {source}: {exc!r}", file=sys.stderr)  # noqa: T201
         return 2
     if args.format == "json":
         sys.stdout.write(json.dumps(result, indent=2, sort_keys=True) + "\n")
@@ -207,12 +245,18 @@ def add_commands(
     keygen = sub.add_parser("keygen", help="make an Ed25519 key pair for checkpoints")
     keygen.add_argument("path", help="private key file to write (PATH.pub: public)")
     keygen.set_defaults(func=_keygen)
-    verify = sub.add_parser("verify", help="verify an exported log, offline")
-    verify.add_argument("--entries", required=True, help="JSON lines export")
+    verify = sub.add_parser(
+        "verify", help="verify an exported log or a proof bundle, offline"
+    )
+    verify.add_argument("--entries", help="JSON lines export of the whole log")
     verify.add_argument(
         "--checkpoints",
-        required=True,
         help="the outside checkpoint directory, or a JSON file of checkpoints",
+    )
+    verify.add_argument(
+        "--bundle",
+        help="a proof bundle (GET /v1/audit/bundle): an auditor's counties and "
+        "period, checked without the rest of the log",
     )
     verify.add_argument(
         "--public-key",
@@ -232,7 +276,13 @@ def add_commands(
         "compliance",
         help="the compliance report of an export, offline (the online report's bytes)",
     )
-    report.add_argument("--export", required=True, help="JSON lines export")
+    source = report.add_mutually_exclusive_group(required=True)
+    source.add_argument("--export", help="JSON lines export")
+    source.add_argument(
+        "--offline",
+        metavar="BUNDLE",
+        help="a proof bundle (verify it first with mfc audit verify --bundle)",
+    )
     report.add_argument("--county", action="append", default=[], help="repeatable")
     report.add_argument("--from", dest="from_", type=_moment, help="clock start from")
     report.add_argument("--to", type=_moment, help="clock start before")

@@ -17,9 +17,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from audit.adapters import postgres
 from audit.adapters.outside import CheckpointDirectory
+from audit.domain import bundle, compliance, merkle
 from audit.domain import checkpoint as signing
-from audit.domain import compliance
 from audit.domain.checkpoint import Checkpoint
+from audit.domain.entries import contains_personal_fields, redact
 from audit.domain.verify import LogVerifier, VerifyReport, compare_copies
 from shared import topics
 from shared.clock import Clock
@@ -226,6 +227,76 @@ async def verify_log(
         metrics.verify_failures.inc()
         logger.error("audit log verification failed: %s", report.problems[:3])
     return report
+
+
+class NoCheckpointError(LookupError):
+    """No checkpoint is signed yet, so nothing can be proven."""
+
+
+async def proof_bundle(
+    conn: Conn,
+    *,
+    keys: Keys,
+    now: datetime,
+    where: postgres.EntryFilter,
+    show_personal: bool,
+    earlier_limit: int = 20,
+) -> bytes:
+    """The selected entries with their proofs against the newest checkpoint, the
+    checkpoints signed since the first of them with consistency proofs, sealed."""
+    newest = await postgres.latest_checkpoint(conn)
+    if newest is None:
+        raise NoCheckpointError("no checkpoint is signed yet")
+    size = newest.tree_size
+    rows = await postgres.bundle_rows(conn, where=where, up_to=size)
+    paths = {r["seq"]: merkle.inclusion_ranges(r["seq"] - 1, size) for r in rows}
+    found = await postgres.nodes(
+        conn, merkle.nodes_for(r for ranges in paths.values() for r in ranges)
+    )
+    entries = [_bundle_entry(r, paths[r["seq"]], found, show_personal) for r in rows]
+    first = rows[0]["seq"] if rows else size
+    earlier = [
+        bundle.EarlierCheckpoint(
+            c,
+            await postgres.proof_hashes(
+                conn, merkle.consistency_ranges(c.tree_size, size)
+            ),
+        )
+        for c in (await postgres.checkpoints(conn))
+        if first <= c.tree_size < size
+    ][-earlier_limit:]
+    scope = {
+        "counties": where.counties,
+        "from": where.time_from.isoformat() if where.time_from else None,
+        "to": where.time_to.isoformat() if where.time_to else None,
+    }
+    return bundle.make(
+        scope=scope,
+        made_at=now,
+        checkpoint=newest,
+        entries=entries,
+        earlier=earlier,
+        key=keys.signing,
+    )
+
+
+def _bundle_entry(
+    row: dict[str, Any],
+    ranges: list[merkle.Range],
+    nodes: dict[merkle.Node, bytes],
+    show_personal: bool,
+) -> bundle.BundleEntry:
+    event = row["event"]
+    redacted = not show_personal and contains_personal_fields(event)
+    return bundle.BundleEntry(
+        seq=row["seq"],
+        topic=row["topic"],
+        county_code=row["county_code"],
+        redacted=redacted,
+        event=redact(event) if redacted else event,
+        leaf_hash=row["leaf_hash"],
+        audit_path=[merkle.range_hash(lo, hi, nodes) for lo, hi in ranges],
+    )
 
 
 async def compliance_report(

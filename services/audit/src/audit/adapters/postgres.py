@@ -271,13 +271,20 @@ async def entries(
         f"SELECT {ENTRY_COLUMNS} FROM log_entries {_FILTERS} ORDER BY seq LIMIT $2",
         after_seq,
         limit,
+        *_filter_values(where),
+    )
+    return [dict(r) for r in rows]
+
+
+def _filter_values(where: EntryFilter) -> tuple[Any, ...]:
+    """``_FILTERS``' parameters $3 to $7."""
+    return (
         where.episode_id,
         where.counties,
         where.type_,
         where.time_from,
         where.time_to,
     )
-    return [dict(r) for r in rows]
 
 
 async def stream_entries(
@@ -298,6 +305,30 @@ async def stream_entries(
         after = rows[-1]["seq"]
         if len(rows) < chunk:
             return
+
+
+async def bundle_rows(
+    conn: Conn, *, where: EntryFilter, up_to: int
+) -> list[dict[str, Any]]:
+    """The matching entries of the tree of ``up_to`` entries, each with its county
+    (an alert's or prompt's is its episode's), and every policy file of that tree
+    whatever its time (the entries' obligations cite them)."""
+    rows = await conn.fetch(
+        "SELECT seq, topic, leaf_hash, event, coalesce(county_code, ("
+        "  SELECT county_code FROM episode_counties c WHERE c.episode_id = e.episode_id"
+        f")) AS county_code FROM log_entries e {_FILTERS} AND seq <= $2 ORDER BY seq",
+        0,
+        up_to,
+        *_filter_values(where),
+    )
+    policies = await conn.fetch(
+        "SELECT seq, topic, leaf_hash, event, NULL AS county_code FROM log_entries "
+        "WHERE type = $1 AND seq <= $2",
+        POLICY_ADOPTED,
+        up_to,
+    )
+    found = {r["seq"]: dict(r) for r in [*policies, *rows]}
+    return [found[seq] for seq in sorted(found)]
 
 
 async def stored_entries(

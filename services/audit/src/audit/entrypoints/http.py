@@ -26,9 +26,11 @@ from audit.handlers import (
     AuditMetrics,
     Checkpointer,
     Keys,
+    NoCheckpointError,
     compliance_report,
     verify_log,
 )
+from audit.handlers import proof_bundle as make_bundle
 from shared.auth import Principal, Role
 from shared.runtime import ServiceRuntime
 
@@ -307,6 +309,53 @@ def create_router(
             "to_root": _b64(second),
             "proof": [_b64(h) for h in proof],
         }
+
+    @router.get(
+        "/bundle",
+        responses={
+            200: {
+                "description": "The bundle (canonical JSON), for "
+                "`mfc audit verify --bundle`",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            409: {"description": "No checkpoint is signed yet"},
+        },
+    )
+    async def proof_bundle(
+        principal: Annotated[Principal, auditor],
+        county: str | None = None,
+        from_: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+        to: AwareDatetime | None = None,
+    ) -> Response:
+        """A proof bundle for the caller's counties (or ``county``) and a period of
+        event times: each entry with its inclusion proof against the newest signed
+        checkpoint, the checkpoints signed since with consistency proofs, the
+        policy files, all sealed by the log's key. Entries appended after the newest
+        checkpoint are not in it (sign one first: ``POST /v1/audit/checkpoints``).
+        ``mfc audit verify --bundle`` checks it offline; personal fields are
+        redacted unless the caller has ``auditor_pii`` (such entries are checked by
+        their hash)."""
+        where = EntryFilter(
+            counties=principal.county_filter(county), time_from=from_, time_to=to
+        )
+        async with runtime.pool.acquire() as conn:
+            try:
+                body = await make_bundle(
+                    conn,
+                    keys=keys(),
+                    now=runtime.clock.now(),
+                    where=where,
+                    show_personal=_may_see_personal(principal),
+                )
+            except NoCheckpointError as exc:
+                raise HTTPException(
+                    409, f"{exc}: sign one (POST /v1/audit/checkpoints) and ask again"
+                ) from exc
+        return Response(
+            body,
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="audit-bundle.json"'},
+        )
 
     @router.get("/checkpoints", dependencies=[auditor])
     async def list_checkpoints(
