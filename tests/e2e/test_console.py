@@ -283,11 +283,12 @@ def test_on_call_golden_path(people, page):
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.body().startswith(b"%PDF")
 
-    # The county's system sends the photo; the notice given again closes the duty.
+    # The county's system sends the photo; the notice given again (by phone, with
+    # the photo) closes the duty.
     people.update(episode_id, child={"photo_url": "https://photos.example.org/p/2.jpg"})
     page.goto(f"{people.console}/episodes/{episode_id}")
     page.get_by_label("Who was told").select_option("ncmec")
-    page.get_by_label("How").select_option("online")
+    page.get_by_label("How").select_option("phone")
     page.get_by_label(re.compile("Report or case number")).fill("1234567")
     page.get_by_role("button", name="Record the notice").click()
     expect(page.get_by_role("status").first).to_contain_text("Notice recorded")

@@ -153,3 +153,69 @@ def test_the_witness_over_http_persists_what_it_co_signed(witness):
         assert client.get(f"/checkpoints/{ORIGIN}").json()["size"] == 5
         assert client.post("/add-checkpoint", content=body(0, 7)).status_code == 409
         assert client.post("/add-checkpoint", content=body(5, 7)).status_code == 200
+
+
+def test_verify_checks_the_witnesses_cosignatures_and_their_view():
+    """Offline and online verify take witness keys: a checkpoint co-signed by a
+    trusted witness is witnessed; a cosignature that does not verify, no witnessed
+    checkpoint at all, or a witness that saw another tree all fail."""
+    from audit.domain.checkpoint import LOG_NAME, sign
+    from audit.domain.entries import entry_leaf_hash
+    from audit.domain.verify import LogVerifier, StoredEntry
+
+    witness_key = generate_key()
+    trusted = note.Witness("w.example/1", witness_key.public_key())
+    entries = [
+        StoredEntry(
+            seq,
+            "mfc.episodes.v1",
+            entry_leaf_hash(seq=seq, topic="mfc.episodes.v1", event={"n": seq}),
+            {"n": seq},
+        )
+        for seq in range(1, 8)
+    ]
+    leaves = [e.leaf_hash for e in entries]
+    from datetime import UTC, datetime
+
+    checkpoint = sign(
+        LOG_KEY,
+        tree_size=7,
+        root_hash=merkle.root_of(leaves),
+        issued_at=datetime.now(UTC),
+    )
+    cosigned = checkpoint.with_cosignatures(
+        (note.cosign(checkpoint.note_text(), trusted.name, witness_key, 1).line(),)
+    )
+    keys = {checkpoint.key_id: LOG_KEY.public_key()}
+
+    def verify(checkpoints, witnesses=(trusted,), expect=None):
+        verifier = LogVerifier(
+            checkpoints=[(c, "test") for c in checkpoints],
+            public_keys=keys,
+            witnesses=witnesses,
+        )
+        if expect is not None:
+            verifier.expect(*expect, "the witness")
+        for entry in entries:
+            verifier.add(entry)
+        return verifier.finish()
+
+    assert verify([cosigned]).ok
+    assert verify([cosigned]).witnessed_size == 7
+    assert LOG_NAME in cosigned.to_json()["note"]
+    assert type(cosigned).from_json(cosigned.to_json()) == cosigned
+    unwitnessed = verify([checkpoint])
+    assert not unwitnessed.ok
+    assert "no checkpoint is co-signed" in unwitnessed.problems[0]
+    forged = checkpoint.with_cosignatures(
+        (note.cosign(checkpoint.note_text(), trusted.name, generate_key(), 1).line(),)
+    )
+    assert "cosignature does not verify" in verify([forged]).problems[0]
+    other_root = verify([cosigned], expect=(4, b"\x00" * 32))
+    assert "history was rewritten" in other_root.problems[0]
+    assert verify([cosigned], expect=(4, merkle.root_of(leaves[:4]))).ok
+    assert (
+        "entries were removed"
+        in verify([cosigned], expect=(9, b"\x00" * 32)).problems[0]
+    )
+    assert verify([checkpoint], witnesses=()).ok  # no witness keys: not required

@@ -6,8 +6,10 @@ import asyncpg
 from fastapi import FastAPI
 
 from audit.adapters.outside import CheckpointDirectory
+from audit.adapters.witness import WitnessClient
 from audit.config import AuditSettings
 from audit.domain import checkpoint as signing
+from audit.domain import note
 from audit.entrypoints import http, stream
 from audit.handlers import AuditMetrics, Checkpointer, Keys
 from shared.clock import Clock, SystemClock
@@ -22,7 +24,8 @@ def load_keys(settings: AuditSettings) -> Keys:
     key = signing.load_private_key(path)
     trusted = signing.load_public_keys(list(settings.trusted_public_keys))
     trusted[signing.key_id(key.public_key())] = key.public_key()
-    return Keys(signing=key, trusted=trusted)
+    witnesses = tuple(note.parse_vkey(v) for v in settings.witness_keys)
+    return Keys(signing=key, trusted=trusted, witnesses=witnesses)
 
 
 def write_key_pair(path: Path) -> Path:
@@ -61,6 +64,9 @@ def create_app(settings: AuditSettings, *, clock: Clock | None = None) -> FastAP
             metrics=metrics,
             interval=settings.checkpoint_interval.total_seconds(),
             max_age=settings.checkpoint_max_age.total_seconds(),
+            witness=WitnessClient(settings.witness_url)
+            if settings.witness_url
+            else None,
         )
         return workers["checkpointer"]
 

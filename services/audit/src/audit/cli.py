@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.adapters.outside import CheckpointDirectory
-from audit.domain import bundle, compliance
+from audit.domain import bundle, compliance, note
 from audit.domain.checkpoint import Checkpoint, load_public_keys
 from audit.domain.verify import LogVerifier, StoredEntry, VerifyReport
 
@@ -51,12 +51,27 @@ def read_checkpoints(path: Path) -> list[Checkpoint]:
     return [Checkpoint.from_json(item) for item in items]
 
 
+def _witnesses(given: list[str]) -> list[note.Witness]:
+    """Witness verifier keys, each given as the key or a file holding it."""
+    keys = []
+    for value in given:
+        path = Path(value)
+        text = path.read_text() if "+" not in value and path.exists() else value
+        keys.append(note.parse_vkey(text))
+    return keys
+
+
 def verify_export(
-    *, entries: Path, checkpoints: Path, public_keys: list[Path]
+    *,
+    entries: Path,
+    checkpoints: Path,
+    public_keys: list[Path],
+    witness_keys: list[str] = [],  # noqa: B006
 ) -> VerifyReport:
     verifier = LogVerifier(
         checkpoints=[(c, str(checkpoints)) for c in read_checkpoints(checkpoints)],
         public_keys=load_public_keys(public_keys),
+        witnesses=_witnesses(witness_keys),
     )
     for entry in read_export(entries):
         verifier.add(entry)
@@ -77,6 +92,7 @@ def _verify(args: argparse.Namespace) -> int:
             entries=Path(args.entries),
             checkpoints=Path(args.checkpoints),
             public_keys=[Path(p) for p in args.public_key],
+            witness_keys=args.witness_key,
         )
     except (OSError, ValueError) as exc:
         print(f"mfc audit verify: {exc}", file=sys.stderr)  # noqa: T201
@@ -96,10 +112,11 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     try:
         raw = Path(args.bundle).read_bytes()
         keys = load_public_keys([Path(p) for p in args.public_key])
+        witnesses = _witnesses(args.witness_key)
     except (OSError, ValueError) as exc:
         print(f"mfc audit verify: {exc}", file=sys.stderr)  # noqa: T201
         return 2
-    report = bundle.verify_bundle(raw, keys)
+    report = bundle.verify_bundle(raw, keys, witnesses)
     print(json.dumps(report.to_json(), indent=2))  # noqa: T201
     if not report.ok:
         print(f"mfc audit verify: {args.bundle}: {report.problems[0]}", file=sys.stderr)  # noqa: T201
@@ -263,6 +280,13 @@ def add_commands(
         action="append",
         required=True,
         help="PEM public key; repeat for keys of before a rotation",
+    )
+    verify.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        help="a witness's verifier key (GET /vkey of the witness), or a file holding "
+        "it; repeatable. Checkpoints must then be co-signed by one of them",
     )
     verify.set_defaults(func=_verify)
     policy = sub.add_parser(

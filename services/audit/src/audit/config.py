@@ -39,3 +39,10 @@ class AuditSettings(ServiceSettings):
     """How often a checkpoint is signed when the log has grown."""
     checkpoint_max_age: Duration = timedelta(hours=1)
     """A checkpoint is signed at least this often, grown or not (freshness)."""
+    witness_url: str | None = None
+    """A C2SP witness that co-signs each checkpoint (``python -m audit.witness``,
+    run apart from this service and its database, or an external witness). Unset:
+    checkpoints are not witnessed."""
+    witness_keys: list[str] = Field(default_factory=list)
+    """The verifier keys (``name+keyid+base64``, the witness's ``GET /vkey``) of the
+    witnesses whose cosignatures verify checks, as a JSON list."""

@@ -17,7 +17,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from audit.adapters import postgres
 from audit.adapters.outside import CheckpointDirectory
-from audit.domain import bundle, compliance, merkle
+from audit.adapters.witness import (
+    WitnessClient,
+    WitnessConflictError,
+    WitnessRefusedError,
+    WitnessUnavailableError,
+)
+from audit.domain import bundle, compliance, merkle, note
 from audit.domain import checkpoint as signing
 from audit.domain.checkpoint import Checkpoint
 from audit.domain.entries import contains_personal_fields, redact
@@ -76,11 +82,29 @@ class AuditMetrics:
             "Verifications of the log that found a problem",
             registry=registry,
         )
+        self.last_cosigned_at: datetime | None = None
+        self.cosigned_age = Gauge(
+            "mfc_audit_last_cosigned_age_seconds",
+            "Seconds since the newest checkpoint a witness co-signed was signed "
+            "(-1: none yet)",
+            registry=registry,
+        )
+        self.cosigned_age.set_function(lambda: self._since(self.last_cosigned_at))
+        self.witness_failures = Counter(
+            "mfc_audit_witness_failures_total",
+            "Checkpoints a witness did not co-sign: unavailable (tried again at the "
+            "next checkpoint) or refused (it holds another history)",
+            ["reason"],
+            registry=registry,
+        )
 
     def _age(self) -> float:
-        if self.last_checkpoint_at is None:
+        return self._since(self.last_checkpoint_at)
+
+    def _since(self, moment: datetime | None) -> float:
+        if moment is None:
             return -1.0
-        return (self._clock.now() - self.last_checkpoint_at).total_seconds()
+        return (self._clock.now() - moment).total_seconds()
 
 
 def make_append_handler(metrics: AuditMetrics) -> BatchHandler:
@@ -101,6 +125,8 @@ def make_append_handler(metrics: AuditMetrics) -> BatchHandler:
 class Keys:
     signing: Ed25519PrivateKey
     trusted: dict[str, Ed25519PublicKey]
+    witnesses: tuple[note.Witness, ...] = ()
+    """The witnesses whose cosignatures verify checks."""
 
 
 class Checkpointer:
@@ -117,6 +143,7 @@ class Checkpointer:
         metrics: AuditMetrics,
         interval: float,
         max_age: float,
+        witness: WitnessClient | None = None,
     ) -> None:
         self._pool = pool
         self._keys = keys
@@ -124,12 +151,14 @@ class Checkpointer:
         self._clock = clock
         self._metrics = metrics
         self._max_age = max_age
+        self.witness = witness
         self._periodic = Periodic(
-            "audit-checkpointer",
-            lambda: self.issue(force=False),
-            interval=interval,
-            wait_first=True,
+            "audit-checkpointer", self._tick, interval=interval, wait_first=True
         )
+
+    async def _tick(self) -> None:
+        await self.issue(force=False, cosign=False)
+        await self.cosign()
 
     async def start(self) -> None:
         async with self._pool.acquire() as conn:
@@ -139,17 +168,23 @@ class Checkpointer:
             if backfilled:
                 logger.warning("gave %d earlier entries their leaf hashes", backfilled)
             latest = await postgres.latest_checkpoint(conn)
+            cosigned = await postgres.latest_checkpoint(conn, cosigned=True)
             self._metrics.tree_size.set(await postgres.tree_size(conn))
         if latest is not None:
             self._metrics.last_checkpoint_at = latest.issued_at
+        if cosigned is not None:
+            self._metrics.last_cosigned_at = cosigned.issued_at
         await self._periodic.start()
 
     async def stop(self) -> None:
         await self._periodic.stop()
 
-    async def issue(self, *, force: bool = True) -> Checkpoint | None:
+    async def issue(
+        self, *, force: bool = True, cosign: bool = True
+    ) -> Checkpoint | None:
         """Sign the current tree head; without ``force`` only if the tree grew or
-        the newest checkpoint is older than the maximum age."""
+        the newest checkpoint is older than the maximum age. With ``cosign``, the
+        witness is asked to co-sign it at once."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
             # The append lock pins the tree size: the root is of exactly that tree.
@@ -170,7 +205,53 @@ class Checkpointer:
         self._metrics.checkpoints.inc()
         self._metrics.last_checkpoint_at = signed.issued_at
         await self._copy_outside(signed)
+        if cosign:
+            await self.cosign()
         return signed
+
+    async def cosign(self) -> None:
+        """Ask the witness to co-sign the newest checkpoint, with a consistency
+        proof from the last one it co-signed. Never raises: a witness that is down
+        or refuses delays co-signing (a metric and an alert), never appends."""
+        if self.witness is None:
+            return
+        try:
+            async with self._pool.acquire() as conn:
+                await self._cosign(conn, self.witness)
+        except (WitnessUnavailableError, OSError, asyncpg.PostgresError) as exc:
+            self._metrics.witness_failures.labels("unavailable").inc()
+            logger.warning("the witness could not co-sign now: %s", exc)
+        except WitnessRefusedError as exc:
+            self._metrics.witness_failures.labels("refused").inc()
+            logger.error("the witness refuses to co-sign the checkpoint: %s", exc)
+
+    async def _cosign(self, conn: Conn, witness: WitnessClient) -> None:
+        latest = await postgres.latest_checkpoint(conn)
+        signed_note = latest.note() if latest is not None else None
+        if latest is None or signed_note is None or latest.cosignatures:
+            return
+        old = await postgres.cosigned_size(conn)
+        for _ in range(2):  # once more from the size the witness says it holds
+            proof: list[bytes] = []
+            if 0 < old < latest.tree_size:
+                ranges = merkle.consistency_ranges(old, latest.tree_size)
+                proof = await postgres.proof_hashes(conn, ranges)
+            try:
+                lines = await witness.add_checkpoint(
+                    old_size=old, proof=proof, signed_note=signed_note
+                )
+            except WitnessConflictError as conflict:
+                old = conflict.size
+                continue
+            now = self._clock.now()
+            for line in lines:
+                name = note.parse_line(line).name
+                await postgres.add_cosignature(
+                    conn, latest, witness=name, line=line, at=now
+                )
+            self._metrics.last_cosigned_at = latest.issued_at
+            return
+        raise WitnessRefusedError(409, f"the witness holds size {old}")
 
     def _fresh(self, latest: Checkpoint | None, size: int, now: datetime) -> bool:
         """The newest checkpoint covers this tree and is younger than the maximum age."""
@@ -207,8 +288,11 @@ async def verify_log(
     keys: Keys,
     directory: CheckpointDirectory,
     metrics: AuditMetrics,
+    witness: WitnessClient | None = None,
 ) -> VerifyReport:
-    """Recompute every leaf and root and check every checkpoint, stored and outside."""
+    """Recompute every leaf and root and check every checkpoint, stored and outside,
+    with the witnesses' cosignatures, and the tree against the latest checkpoint
+    the witness co-signed."""
     outside = await asyncio.to_thread(directory.read)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         stored = await postgres.checkpoints(conn)
@@ -216,7 +300,10 @@ async def verify_log(
             checkpoints=[(c, "database") for c in stored]
             + [(c, "outside copy") for c in outside],
             public_keys=keys.trusted,
+            witnesses=keys.witnesses,
         )
+        if witness is not None:
+            await _witness_view(verifier, witness)
         async for chunk in postgres.stored_entries(conn):
             for entry in chunk:
                 verifier.add(entry)
@@ -227,6 +314,17 @@ async def verify_log(
         metrics.verify_failures.inc()
         logger.error("audit log verification failed: %s", report.problems[:3])
     return report
+
+
+async def _witness_view(verifier: LogVerifier, witness: WitnessClient) -> None:
+    """What the witness last co-signed must be this log's tree of that size."""
+    try:
+        view = await witness.latest(signing.LOG_NAME)
+    except WitnessUnavailableError as exc:
+        logger.warning("verify could not ask the witness: %s", exc)
+        return
+    if view.size > 0 and view.root_hash is not None:
+        verifier.expect(view.size, view.root_hash, "the witness")
 
 
 class NoCheckpointError(LookupError):
@@ -244,7 +342,11 @@ async def proof_bundle(
 ) -> bytes:
     """The selected entries with their proofs against the newest checkpoint, the
     checkpoints signed since the first of them with consistency proofs, sealed."""
-    newest = await postgres.latest_checkpoint(conn)
+    # The newest checkpoint a witness co-signed, when there is one: the bundle then
+    # proves its entries against a tree someone outside the log has seen.
+    newest = await postgres.latest_checkpoint(
+        conn, cosigned=True
+    ) or await postgres.latest_checkpoint(conn)
     if newest is None:
         raise NoCheckpointError("no checkpoint is signed yet")
     size = newest.tree_size

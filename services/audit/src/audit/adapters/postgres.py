@@ -203,29 +203,68 @@ def _checkpoint(r: Any) -> Checkpoint:
         issued_at=r["issued_at"],
         key_id=r["key_id"],
         signature=r["signature"],
+        note_line=r["note_signature"],
+        cosignatures=tuple(r["cosignatures"] or ()),
     )
+
+
+_CHECKPOINTS = (
+    "SELECT c.*, ARRAY(SELECT line FROM cosignatures s WHERE s.checkpoint_id = c.id "
+    "ORDER BY witness) AS cosignatures FROM checkpoints c"
+)
 
 
 async def insert_checkpoint(conn: Conn, checkpoint: Checkpoint) -> None:
     await conn.execute(
-        "INSERT INTO checkpoints (tree_size, root_hash, issued_at, key_id, signature) "
-        "VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO checkpoints (tree_size, root_hash, issued_at, key_id, signature, "
+        "note_signature) VALUES ($1, $2, $3, $4, $5, $6)",
         checkpoint.tree_size,
         checkpoint.root_hash,
         checkpoint.issued_at,
         checkpoint.key_id,
         checkpoint.signature,
+        checkpoint.note_line,
     )
 
 
-async def latest_checkpoint(conn: Conn) -> Checkpoint | None:
-    row = await conn.fetchrow("SELECT * FROM checkpoints ORDER BY id DESC LIMIT 1")
+async def add_cosignature(
+    conn: Conn, checkpoint: Checkpoint, *, witness: str, line: str, at: datetime
+) -> None:
+    """A witness's cosignature of ``checkpoint`` (kept once per witness)."""
+    await conn.execute(
+        "INSERT INTO cosignatures (checkpoint_id, witness, line, received_at) "
+        "SELECT id, $2, $3, $4 FROM checkpoints WHERE signature = $1 "
+        "ON CONFLICT DO NOTHING",
+        checkpoint.signature,
+        witness,
+        line,
+        at,
+    )
+
+
+async def cosigned_size(conn: Conn) -> int:
+    """The largest tree size a witness co-signed (0: none yet)."""
+    size = await conn.fetchval(
+        "SELECT max(c.tree_size) FROM checkpoints c "
+        "WHERE EXISTS (SELECT 1 FROM cosignatures s WHERE s.checkpoint_id = c.id)"
+    )
+    return int(size or 0)
+
+
+async def latest_checkpoint(conn: Conn, *, cosigned: bool = False) -> Checkpoint | None:
+    """The newest checkpoint (with ``cosigned``, the newest a witness co-signed)."""
+    where = (
+        " WHERE EXISTS (SELECT 1 FROM cosignatures s WHERE s.checkpoint_id = c.id)"
+        if cosigned
+        else ""
+    )
+    row = await conn.fetchrow(f"{_CHECKPOINTS}{where} ORDER BY c.id DESC LIMIT 1")
     return _checkpoint(row) if row else None
 
 
 async def checkpoints(conn: Conn, *, limit: int | None = None) -> list[Checkpoint]:
     rows = await conn.fetch(
-        "SELECT * FROM checkpoints ORDER BY tree_size, id LIMIT $1", limit
+        f"{_CHECKPOINTS} ORDER BY c.tree_size, c.id LIMIT $1", limit
     )
     return [_checkpoint(r) for r in rows]
 

@@ -15,7 +15,7 @@ on malformed input.
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from audit.domain import merkle
+from audit.domain import merkle, note
 from audit.domain.checkpoint import LOG_NAME, Checkpoint, key_id, signature_valid
 from audit.domain.entries import entry_leaf_hash
 
@@ -143,14 +143,18 @@ class _RefusedError(Exception):
 
 
 def verify_bundle(
-    raw: bytes, public_keys: Mapping[str, Ed25519PublicKey]
+    raw: bytes,
+    public_keys: Mapping[str, Ed25519PublicKey],
+    witnesses: Sequence[note.Witness] = (),
 ) -> BundleReport:
-    """Check a bundle offline against the log's public keys."""
+    """Check a bundle offline against the log's public keys (and, when given, that
+    a trusted witness co-signed its checkpoint)."""
     report = BundleReport()
     try:
         document = _document(raw)
         checkpoint = _checkpoint(document["checkpoint"], public_keys, "the checkpoint")
         report.tree_size = checkpoint.tree_size
+        _witnessed(checkpoint, witnesses)
         entries = _entries(document, checkpoint, report)
         _earlier(document, checkpoint, public_keys)
         _scope(document, entries)
@@ -195,6 +199,24 @@ def _checkpoint(
     if not signature_valid(checkpoint, dict(public_keys)):
         raise _RefusedError(f"{name} (tree size {checkpoint.tree_size}): bad signature")
     return checkpoint
+
+
+def _witnessed(checkpoint: Checkpoint, witnesses: Sequence[note.Witness]) -> None:
+    if not witnesses:
+        return
+    lines = []
+    for line in checkpoint.cosignatures:
+        try:
+            lines.append(note.parse_line(line))
+        except note.NoteError as exc:
+            raise _RefusedError(
+                f"the checkpoint's cosignature is malformed: {exc}"
+            ) from exc
+    if not note.witnessed_by(checkpoint.note_text(), lines, list(witnesses)):
+        raise _RefusedError(
+            f"the checkpoint (tree size {checkpoint.tree_size}) is not co-signed by a "
+            "trusted witness"
+        )
 
 
 def _entries(

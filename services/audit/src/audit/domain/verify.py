@@ -9,12 +9,13 @@ that was written somewhere the database cannot reach.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from audit.domain import note
 from audit.domain.checkpoint import Checkpoint, signature_valid
 from audit.domain.entries import entry_leaf_hash
 from audit.domain.merkle import CompactRange
@@ -42,6 +43,9 @@ class VerifyReport:
     root_hash: str | None = None
     first_bad_entry: int | None = None
     first_bad_checkpoint: dict[str, Any] | None = None
+    witnessed_size: int | None = None
+    """The largest checkpoint a trusted witness co-signed (None: no witness keys
+    given, so cosignatures were not checked)."""
     problems: list[str] = field(default_factory=list)
 
     def fail(self, problem: str) -> None:
@@ -56,6 +60,7 @@ class VerifyReport:
             "root_hash": self.root_hash,
             "contents_checked": self.contents_checked,
             "checkpoints_checked": self.checkpoints_checked,
+            "witnessed_size": self.witnessed_size,
             "first_bad_entry": self.first_bad_entry,
             "first_bad_checkpoint": self.first_bad_checkpoint,
             "problems": self.problems,
@@ -74,8 +79,13 @@ class LogVerifier:
         *,
         checkpoints: Iterable[tuple[Checkpoint, str]],
         public_keys: dict[str, Ed25519PublicKey],
+        witnesses: Sequence[note.Witness] = (),
     ) -> None:
         self.report = VerifyReport()
+        self._witnesses = witnesses
+        if witnesses:
+            self.report.witnessed_size = 0
+        self._expected: dict[int, list[tuple[bytes, str]]] = defaultdict(list)
         self._tree = CompactRange()
         self._at_size: dict[int, list[tuple[Checkpoint, str]]] = defaultdict(list)
         for checkpoint, origin in checkpoints:
@@ -84,8 +94,38 @@ class LogVerifier:
                 self._bad_checkpoint(
                     checkpoint, origin, "signature does not verify with a trusted key"
                 )
+            self._check_cosignatures(checkpoint, origin)
             self._at_size[checkpoint.tree_size].append((checkpoint, origin))
         self._check_roots_at(0)
+
+    def _check_cosignatures(self, checkpoint: Checkpoint, origin: str) -> None:
+        """Each trusted witness's cosignature must verify; the largest witnessed
+        size is reported."""
+        if not self._witnesses:
+            return
+        text = checkpoint.note_text()
+        trusted = {w.name: w for w in self._witnesses}
+        for line in checkpoint.cosignatures:
+            try:
+                signature = note.parse_line(line)
+            except note.NoteError:
+                self._bad_checkpoint(checkpoint, origin, "a cosignature is malformed")
+                continue
+            witness = trusted.get(signature.name)
+            if witness is None:
+                continue  # a witness this verifier does not know: ignored
+            if (
+                note.cosigned_at(text, signature, witness.name, witness.public_key)
+                is None
+            ):
+                self._bad_checkpoint(
+                    checkpoint,
+                    origin,
+                    f"witness {witness.name}'s cosignature does not verify",
+                )
+                continue
+            size = self.report.witnessed_size or 0
+            self.report.witnessed_size = max(size, checkpoint.tree_size)
 
     def _bad_checkpoint(self, checkpoint: Checkpoint, origin: str, why: str) -> None:
         if self.report.first_bad_checkpoint is None or (
@@ -102,7 +142,21 @@ class LogVerifier:
             self.report.first_bad_entry = seq
         self.report.fail(f"entry {seq}: {why}")
 
+    def expect(self, size: int, root: bytes, who: str) -> None:
+        """Another party's view: the tree of ``size`` entries has ``root`` (a
+        witness's latest co-signed checkpoint). Call before ``add``."""
+        self._expected[size].append((root, who))
+
+    def _check_expected(self, size: int) -> None:
+        for root, who in self._expected.pop(size, []):
+            if root != self._tree.root():
+                self.report.fail(
+                    f"{who} co-signed the tree of {size} entries with another root "
+                    "hash than this log's: its history was rewritten"
+                )
+
     def _check_roots_at(self, size: int) -> None:
+        self._check_expected(size)
         if size not in self._at_size:
             return
         root = self._tree.root()
@@ -138,6 +192,18 @@ class LogVerifier:
                     f"signed for {size} entries but the log has only {self._tree.size}",
                 )
         self._at_size.clear()
+        for size in sorted(self._expected):
+            for _, who in self._expected[size]:
+                self.report.fail(
+                    f"{who} co-signed a tree of {size} entries but the log has only "
+                    f"{self._tree.size}: entries were removed"
+                )
+        self._expected.clear()
+        if self._witnesses and not self.report.witnessed_size:
+            self.report.fail(
+                "no checkpoint is co-signed by a trusted witness: the log's history "
+                "rests on its own key alone"
+            )
         return self.report
 
 

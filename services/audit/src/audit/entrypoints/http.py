@@ -400,7 +400,11 @@ def create_router(
         outside it. ``ok`` is false and the first failing entry and checkpoint are
         named when anything does not match."""
         report = await verify_log(
-            runtime.pool, keys=keys(), directory=directory, metrics=metrics
+            runtime.pool,
+            keys=keys(),
+            directory=directory,
+            metrics=metrics,
+            witness=checkpointer().witness,
         )
         return report.to_json()
 
