@@ -48,6 +48,7 @@ PORTS = {
     "notifier": 8002,
     "followup": 8003,
     "audit": 8004,
+    "witness": 8005,
     "console": 8000,
     "intake-2": 8011,
     "notifier-2": 8012,
@@ -167,6 +168,8 @@ class ComposeStack:
 @pytest.fixture(scope="module")
 def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
     from audit.bootstrap import write_key_pair
+    from audit.domain import note
+    from audit.domain.checkpoint import load_private_key
 
     for name, port in PORTS.items():
         try:
@@ -184,6 +187,10 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
     # Docker mounts the file as it is: the services' user (uid 10001) must read it.
     # On a real host, chown it to 10001 instead.
     signing_key.chmod(0o644)
+    witness_key = tmp / "witness-key.pem"
+    write_key_pair(witness_key)
+    witness_key.chmod(0o644)
+    witness_public = load_private_key(witness_key).public_key()
     jwks = JwksServer()
     env = {
         "POSTGRES_PASSWORD": secrets.token_hex(16),
@@ -196,6 +203,11 @@ def compose(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeStack]:
         "INTAKE_KAFKA_SOURCES": json.dumps({"county/KY-111": ["KY-111"]}),
         "MFC_POLICY_FILE": str(policy),
         "AUDIT_SIGNING_KEY_FILE": str(signing_key),
+        "AUDIT_PUBLIC_KEY_FILE": str(signing_key.with_suffix(".pub")),
+        "WITNESS_KEY_FILE": str(witness_key),
+        "AUDIT_WITNESS_KEYS": json.dumps(
+            [note.vkey("witness.localhost/mfc", note.COSIGNATURE_V1, witness_public)]
+        ),
         "MFC_KAFKA_PORT": str(free_port()),
         "MFC_KAFKA_CONTROLLER_PORT": str(free_port()),
         "MFC_POSTGRES_PORT": str(free_port()),

@@ -266,6 +266,39 @@ def service_environment(
     return env
 
 
+def dev_witness(base: dict[str, str], directory: Path, port: int) -> dict[str, str]:
+    """A development witness's environment; sets the audit's witness URL and the
+    witness's verifier key in ``base``. Keys are made once and kept."""
+    from audit.bootstrap import write_key_pair
+    from audit.domain import checkpoint, note
+    from audit.witness import WitnessSettings
+
+    audit_key = Path(base["AUDIT_SIGNING_KEY_FILE"])
+    if not audit_key.exists():
+        write_key_pair(audit_key)
+    log_public = directory / "log.pub"
+    directory.mkdir(parents=True, exist_ok=True)
+    public = checkpoint.load_private_key(audit_key).public_key()
+    log_public.write_bytes(checkpoint.public_pem(public))
+    key_file = directory / "witness-key.pem"
+    if not key_file.exists():
+        write_key_pair(key_file)
+    name = WitnessSettings.model_fields["name"].default
+    witness_public = checkpoint.load_private_key(key_file).public_key()
+    base["AUDIT_WITNESS_URL"] = f"http://127.0.0.1:{port}"
+    base["AUDIT_WITNESS_KEYS"] = json.dumps(
+        [note.vkey(name, note.COSIGNATURE_V1, witness_public)]
+    )
+    return {
+        **base,
+        "WITNESS_HTTP_PORT": str(port),
+        "WITNESS_KEY_FILE": str(key_file),
+        "WITNESS_STATE_FILE": str(directory / "state.json"),
+        "WITNESS_LOGS": json.dumps({checkpoint.LOG_NAME: [str(log_public)]}),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 class ServiceSet:
     """The four services as processes on given infrastructure."""
 
@@ -292,6 +325,23 @@ class ServiceSet:
         base.setdefault("AUDIT_SIGNING_KEY_FILE", str(audit_dir / "signing-key.pem"))
         base.setdefault("AUDIT_GENERATE_SIGNING_KEY", "true")
         base.setdefault("AUDIT_CHECKPOINT_DIR", str(audit_dir / "checkpoints"))
+        # A witness of the audit's checkpoints, its own process with its own key,
+        # unless the environment names an external one (AUDIT_WITNESS_URL).
+        witness = None
+        if not base.get("AUDIT_WITNESS_URL"):
+            port = (ports or {}).get("witness") or (
+                free_port() if ports else int(base.get("WITNESS_HTTP_PORT", 8005))
+            )
+            witness_env = dev_witness(
+                base, (state_dir or log_dir.parent) / "witness", port
+            )
+            witness = ServiceProcess(
+                name="audit.witness",
+                port=port,
+                env=witness_env,
+                log_path=log_dir / "witness.log",
+                echo=echo,
+            )
         chosen = {
             # Explicit ports win, then <SERVICE>_HTTP_PORT from the environment.
             name: (ports or {}).get(name)
@@ -308,6 +358,8 @@ class ServiceSet:
             )
             for name, port in chosen.items()
         }
+        if witness is not None:  # first to start, last to stop
+            self.services = {"witness": witness, **self.services}
 
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.services[name]

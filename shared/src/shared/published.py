@@ -233,6 +233,9 @@ class CheckpointSigned(_Published):
     key_id: str
     signature: str
     """Base64 Ed25519 over the RFC 8785 JSON of log, tree_size, root_hash, issued_at."""
+    note: str | None = None
+    """The same tree head as a C2SP signed note (origin, size, root; the log key's
+    note signature), which a witness co-signs (docs/audit.md)."""
 
 
 # --------------------------------------------------------------------------- #

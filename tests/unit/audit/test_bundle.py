@@ -250,3 +250,20 @@ def test_a_seal_by_an_unknown_key_is_named():
     document = json.loads(build())
     document["seal"]["key_id"] = "0123456789abcdef"
     assert "sealed by an unknown key" in refused(rfc8785.dumps(document))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"format":"mfc-audit-bundle/1","log":"missing-from-care/audit/v1","checkpoint":{"log":"missing-from-care/audit/v1","tree_size":1e999}}',
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
+def test_numbers_and_nesting_past_the_limits_are_refused(raw):
+    assert not bundle.verify_bundle(raw, KEYS).ok
+
+
+def test_an_entry_whose_seq_is_not_a_whole_number_is_named():
+    document = json.loads(build())
+    document["entries"][0]["seq"] = "1"
+    assert "entry 1 is malformed" in refused(resealed(document))

@@ -356,7 +356,13 @@ async def proof_bundle(
         conn, merkle.nodes_for(r for ranges in paths.values() for r in ranges)
     )
     entries = [_bundle_entry(r, paths[r["seq"]], found, show_personal) for r in rows]
-    first = rows[0]["seq"] if rows else size
+    # The period's checkpoints: from the first entry of the scope (not the policy
+    # files, which are there whatever their time), the newest ones.
+    scoped = [r["seq"] for r in rows if r["topic"] != topics.POLICIES]
+    first = scoped[0] if scoped else size
+    chosen = [
+        c for c in await postgres.checkpoints(conn) if first <= c.tree_size < size
+    ][-earlier_limit:]
     earlier = [
         bundle.EarlierCheckpoint(
             c,
@@ -364,9 +370,8 @@ async def proof_bundle(
                 conn, merkle.consistency_ranges(c.tree_size, size)
             ),
         )
-        for c in (await postgres.checkpoints(conn))
-        if first <= c.tree_size < size
-    ][-earlier_limit:]
+        for c in chosen
+    ]
     scope = {
         "counties": where.counties,
         "from": where.time_from.isoformat() if where.time_from else None,

@@ -146,6 +146,7 @@ def create_app(
         return note.vkey(settings.name, note.COSIGNATURE_V1, key.public_key()) + "\n"
 
     @app.get("/healthz")
+    @app.get("/readyz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 

@@ -286,7 +286,7 @@ _FILTERS = """
       AND ($4::text[] IS NULL OR county_code = ANY($4) OR (
             county_code IS NULL AND episode_id IN (
                 SELECT episode_id FROM episode_counties WHERE county_code = ANY($4)))
-            OR type = 'mfc.policy.adopted')
+            OR (type = 'mfc.policy.adopted' AND topic = 'mfc.policies.v1'))
       AND ($5::text IS NULL OR type = $5)
       AND ($6::timestamptz IS NULL OR event_time >= $6)
       AND ($7::timestamptz IS NULL OR event_time < $7)
@@ -362,7 +362,7 @@ async def bundle_rows(
     )
     policies = await conn.fetch(
         "SELECT seq, topic, leaf_hash, event, NULL AS county_code FROM log_entries "
-        "WHERE type = $1 AND seq <= $2",
+        "WHERE type = $1 AND topic = 'mfc.policies.v1' AND seq <= $2",
         POLICY_ADOPTED,
         up_to,
     )
@@ -417,7 +417,8 @@ async def policy_versions(
     digest in ``subject``), oldest first; with ``digest``, that one's entry."""
     rows = await conn.fetch(
         "SELECT seq, appended_at, event FROM log_entries WHERE type = $1 "
-        "AND ($2::text IS NULL OR subject = $2) ORDER BY seq",
+        "AND topic = 'mfc.policies.v1' AND ($2::text IS NULL OR subject = $2) "
+        "ORDER BY seq",
         POLICY_ADOPTED,
         digest,
     )

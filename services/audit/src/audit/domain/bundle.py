@@ -33,6 +33,7 @@ from audit.domain.entries import entry_leaf_hash
 
 FORMAT = "mfc-audit-bundle/1"
 POLICY_ADOPTED = "mfc.policy.adopted"
+POLICIES = "mfc.policies.v1"
 
 
 def _b64(raw: bytes) -> str:
@@ -162,8 +163,15 @@ def verify_bundle(
         _seal(document, public_keys)
     except _RefusedError as exc:
         report.problems.append(str(exc))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        report.problems.append(f"malformed bundle: {exc!r}")
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        OverflowError,
+        RecursionError,
+    ) as exc:
+        report.problems.append(f"malformed bundle: {type(exc).__name__}: {exc}"[:300])
     return report
 
 
@@ -242,8 +250,10 @@ def _entries(
 
 def _entry(item: Any, position: int) -> BundleEntry:
     try:
+        if type(item["seq"]) is not int:
+            raise TypeError(f"seq {item['seq']!r} is not a whole number")
         return BundleEntry(
-            seq=int(item["seq"]),
+            seq=item["seq"],
             topic=str(item["topic"]),
             county_code=item["county_code"],
             redacted=bool(item["redacted"]),
@@ -319,8 +329,7 @@ def _scope(document: dict[str, Any], entries: list[BundleEntry]) -> None:
     if not isinstance(counties, list):
         raise _RefusedError("the bundle's scope names no list of counties")
     for entry in entries:
-        event_type = entry.event.get("type")
-        if event_type != POLICY_ADOPTED and entry.county_code not in counties:
+        if not _is_policy(entry) and entry.county_code not in counties:
             raise _RefusedError(
                 f"entry seq {entry.seq} is of county {entry.county_code}, outside "
                 "the bundle's scope"
@@ -332,7 +341,7 @@ def _policies(entries: list[BundleEntry], report: BundleReport) -> None:
     the bundle."""
     held: set[str] = set()
     for entry in entries:
-        if entry.event.get("type") != POLICY_ADOPTED:
+        if not _is_policy(entry):
             continue
         data = entry.event.get("data") or {}
         content, digest = data.get("content"), data.get("digest")
@@ -353,6 +362,12 @@ def _policies(entries: list[BundleEntry], report: BundleReport) -> None:
                 f"entry seq {entry.seq} was decided by policy {digest}, which the "
                 "bundle does not hold"
             )
+
+
+def _is_policy(entry: BundleEntry) -> bool:
+    """A policy file: only on the policies topic (a county's inbound event of the
+    same type is the county's, not a policy)."""
+    return entry.topic == POLICIES and entry.event.get("type") == POLICY_ADOPTED
 
 
 def _seal(

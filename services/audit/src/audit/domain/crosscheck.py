@@ -102,10 +102,12 @@ def derive(
         try:
             _apply(episode, event)
         except (ValidationError, KeyError, TypeError, ValueError) as exc:
+            # The error's kind only: its text may quote a child's details.
             unchecked[episode_id] = Unchecked(
                 episode_id,
                 episode.county_code,
-                f"{event.get('type')} unreadable: {exc}",
+                f"its {event.get('type')} event could not be read "
+                f"({type(exc).__name__})",
             )
     duties = [
         duty
@@ -129,7 +131,7 @@ def _start(
             "the report's personal fields are redacted in this export (an export "
             "made with the auditor_pii grant carries them)"
             if redacted
-            else f"the report is unreadable: {exc.errors()[0]['msg']}"
+            else f"the report could not be read ({exc.errors()[0]['type']})"
         )
         return Unchecked(episode_id, county, reason)
     if report.policy_digest is None:
@@ -153,7 +155,10 @@ def _start(
         flags=endangerment_flags(report.endangerments),
         times=dict(report_clock_times(report)),
     )
-    _open(episode, episode_id, Trigger.REPORTED)
+    try:
+        _open(episode, episode_id, Trigger.REPORTED)
+    except ValueError as exc:  # a rule the policy cannot evaluate for it
+        return Unchecked(episode_id, county, f"its duties could not be derived: {exc}")
     return episode
 
 
