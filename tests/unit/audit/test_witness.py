@@ -219,3 +219,15 @@ def test_verify_checks_the_witnesses_cosignatures_and_their_view():
         in verify([cosigned], expect=(9, b"\x00" * 32)).problems[0]
     )
     assert verify([checkpoint], witnesses=()).ok  # no witness keys: not required
+
+
+def test_mfc_audit_witness_key_prints_the_verifier_key(tmp_path: Path, capsys):
+    from devtools.cli import main
+
+    key = generate_key()
+    path = tmp_path / "witness.pem"
+    path.write_bytes(private_pem(key))
+    assert main(["audit", "witness-key", str(path), "--name", "w.example/2"]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert note.parse_vkey(printed).name == "w.example/2"
+    assert printed == note.vkey("w.example/2", note.COSIGNATURE_V1, key.public_key())

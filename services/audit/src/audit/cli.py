@@ -19,7 +19,7 @@ from typing import Any
 
 from audit.adapters.outside import CheckpointDirectory
 from audit.domain import bundle, compliance, note
-from audit.domain.checkpoint import Checkpoint, load_public_keys
+from audit.domain.checkpoint import Checkpoint, load_private_key, load_public_keys
 from audit.domain.verify import LogVerifier, StoredEntry, VerifyReport
 
 
@@ -127,6 +127,17 @@ def _verify_bundle(args: argparse.Namespace) -> int:
             f"note: {hashed} redacted entries were checked by their leaf hash only",
             file=sys.stderr,
         )
+    return 0
+
+
+def _witness_key(args: argparse.Namespace) -> int:
+    """A witness's verifier key, for AUDIT_WITNESS_KEYS and --witness-key."""
+    try:
+        public = load_private_key(Path(args.path)).public_key()
+    except (OSError, ValueError) as exc:
+        print(f"mfc audit witness-key: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    print(note.vkey(args.name, note.COSIGNATURE_V1, public))  # noqa: T201
     return 0
 
 
@@ -262,6 +273,16 @@ def add_commands(
     keygen = sub.add_parser("keygen", help="make an Ed25519 key pair for checkpoints")
     keygen.add_argument("path", help="private key file to write (PATH.pub: public)")
     keygen.set_defaults(func=_keygen)
+    witness_key = sub.add_parser(
+        "witness-key", help="print a witness's verifier key from its private key"
+    )
+    witness_key.add_argument("path", help="the witness's private key (PEM)")
+    witness_key.add_argument(
+        "--name",
+        default="witness.localhost/mfc",
+        help="the witness's name (WITNESS_NAME)",
+    )
+    witness_key.set_defaults(func=_witness_key)
     verify = sub.add_parser(
         "verify", help="verify an exported log or a proof bundle, offline"
     )
