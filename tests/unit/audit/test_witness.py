@@ -92,6 +92,8 @@ def test_the_witness_follows_a_growing_log():
     assert first == witnessing.Seen(4, root(4))
     assert check(body(4, 9), first) == witnessing.Seen(9, root(9))
     assert check(body(4, 4), first) == first  # the same tree again
+    empty = check(body(0, 0))  # a log that starts empty
+    assert check(body(0, 3), empty) == witnessing.Seen(3, root(3))
 
 
 @pytest.mark.parametrize(

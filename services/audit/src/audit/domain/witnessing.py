@@ -97,6 +97,10 @@ def check(
         if seen.root_hash != checkpoint.root_hash:
             raise RefusedError(409, "another root hash for a size already co-signed")
         return seen
+    if old == 0:  # the empty tree is a prefix of every tree: nothing to prove
+        if submission.proof:
+            raise RefusedError(422, "a proof from size 0 must be empty")
+        return Seen(new, checkpoint.root_hash)
     if seen is not None and not merkle.verify_consistency(
         old_size=old,
         new_size=new,
@@ -107,6 +111,4 @@ def check(
         raise RefusedError(
             422, f"the tree of size {new} is not an extension of size {old}"
         )
-    if seen is None and submission.proof:
-        raise RefusedError(422, "a first checkpoint comes without a proof")
     return Seen(new, checkpoint.root_hash)
