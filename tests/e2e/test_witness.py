@@ -16,6 +16,7 @@ from uuid import uuid4
 import asyncpg
 import pytest
 
+from audit.adapters.postgres import APPEND_LOCK
 from audit.domain import merkle
 from audit.domain.entries import entry_leaf_hash
 from devtools.devstack import (
@@ -84,6 +85,7 @@ async def rewrite_history(database_url: str, schema: str, seq: int) -> None:
     conn = await asyncpg.connect(database_url, server_settings={"search_path": schema})
     try:
         async with conn.transaction():
+            await conn.execute(APPEND_LOCK)  # the service appends meanwhile
             await conn.execute("SET LOCAL session_replication_role = replica")
             row = await conn.fetchrow(
                 "SELECT topic, event FROM log_entries WHERE seq = $1", seq
@@ -133,6 +135,22 @@ def test_the_witness_refuses_a_rewritten_history_and_verify_fails(
     verified = own_audit.get("/v1/audit/verify")
     assert verified["ok"], verified["problems"]
     assert verified["witnessed_size"] >= signed.json()["tree_size"]
+
+    # A witness that is down delays co-signing, never the log; back, it co-signs
+    # from the size it remembers.
+    own_audit.witness.stop()
+    appended = own_audit.get("/v1/audit/checkpoints", limit=1)["checkpoints"][0]
+    pending = api.post(f"{audit}/v1/audit/checkpoints", timeout=60)
+    assert pending.status_code == 201, pending.text
+    metrics = api.get(f"{audit}/metrics", timeout=10).text
+    assert 'mfc_audit_witness_failures_total{reason="unavailable"}' in metrics
+    assert pending.json()["tree_size"] >= appended["tree_size"]
+    own_audit.witness.start()
+    _ready(own_audit.witness)
+    again = api.post(f"{audit}/v1/audit/checkpoints", timeout=60)
+    assert again.status_code == 201, again.text
+    newest = own_audit.get("/v1/audit/checkpoints", limit=1)["checkpoints"][0]
+    assert "\u2014 witness.localhost/mfc " in newest["note"], "co-signed again"
 
     reported = next(e for e in trail if e["type"] == "mfc.episode.reported")
     asyncio.run(

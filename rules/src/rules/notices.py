@@ -57,13 +57,21 @@ def check_notification(
         return None
     if not_before is not None and notification.notified_at < not_before:
         return None
-    lacking = [ITEM_WORDS.get(i, i) for i in report_items if i in missing_items]
+    # An item the agency says it could not reasonably obtain does not hold the
+    # notice back (42 U.S.C. 671(a)(35)(B): "where reasonably possible").
+    excused = set(notification.items_not_available)
+    lacking = [
+        ITEM_WORDS.get(i, i)
+        for i in report_items
+        if i in missing_items and i not in excused
+    ]
     if lacking:
         return Satisfaction(
             False,
             f"a notice to {notification.recipient} was recorded without "
             f"{', '.join(lacking)}, which this report must include; once known, "
-            "send it and record the notice again",
+            "send it and record the notice again (or record that it could not "
+            "reasonably be obtained)",
         )
     if satisfied_by.requires_reference and not notification.reference_number:
         return Satisfaction(

@@ -472,6 +472,12 @@ class NotificationFields(_Data):
     reference_number: Identifier | None = None
     ncic_number: Identifier | None = None
     agency: ShortText | None = None
+    items_not_available: Annotated[list[ShortText], Field(max_length=30)] = Field(
+        default_factory=list
+    )
+    """Report items the agency could not reasonably obtain for this notice (the law
+    asks for them "where reasonably possible"), named as a rule's ``report_items``
+    name them (``child.photo_url``): a duty does not wait for these."""
 
 
 class NotificationRecordedData(NotificationFields):

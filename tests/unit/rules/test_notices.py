@@ -74,3 +74,28 @@ def test_a_notice_to_someone_else_is_not_about_this_duty_whatever_it_lacks():
         missing_items=list(ITEMS),
     )
     assert checked is None
+
+
+def test_an_item_that_could_not_reasonably_be_obtained_does_not_hold_the_notice():
+    """The law asks for the photo "where reasonably possible": a child with no
+    photo at all must not leave the duty open for ever."""
+    checked = check_notification(
+        NCMEC,
+        notice(items_not_available=["child.photo_url"]),
+        not_before=None,
+        report_items=ITEMS,
+        missing_items=["child.photo_url"],
+    )
+    assert checked is not None
+    assert checked.satisfied
+    still = check_notification(
+        NCMEC,
+        notice(items_not_available=["child.photo_url"]),
+        not_before=None,
+        report_items=ITEMS,
+        missing_items=["child.photo_url", "law_enforcement_report_number"],
+    )
+    assert still is not None
+    assert not still.satisfied
+    assert "the law-enforcement report number" in str(still.waiting_reason)
+    assert "a photo" not in str(still.waiting_reason)

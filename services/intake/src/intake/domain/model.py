@@ -185,11 +185,14 @@ def digest(value: Any) -> str:
 
 
 def _fingerprinted(data: BaseModel) -> dict[str, Any]:
-    """What a digest covers: the data, without an absent ``extensions`` (added
-    later), so that a report or fact sent before that has the digest it had."""
+    """What a digest covers: the data, without an absent ``extensions`` or an empty
+    ``items_not_available`` (both added later), so that a report or fact sent before
+    them has the digest it had."""
     dump = data.model_dump(mode="json")
     if dump.get("extensions", ...) is None:
         del dump["extensions"]
+    if dump.get("items_not_available", ...) == []:
+        del dump["items_not_available"]
     return dump
 
 
