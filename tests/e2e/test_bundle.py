@@ -72,7 +72,12 @@ def test_a_county_auditor_verifies_their_bundle_and_recomputes_compliance(
 
     # The compliance report, both views, from the bundle alone: the online bytes.
     as_of = datetime.now(UTC).isoformat()
-    chosen = {"county": "NC-063", "from": since.isoformat(), "as_of": as_of}
+    chosen = {
+        "county": "NC-063",
+        "from": since.isoformat(),
+        "as_of": as_of,
+        "tree_size": document["checkpoint"]["tree_size"],  # what the bundle proves
+    }
     for view in ("obligations", "crosscheck"):
         online = api.get(
             f"{audit}/v1/audit/compliance",

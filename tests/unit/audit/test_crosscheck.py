@@ -174,6 +174,19 @@ async def test_a_duty_closed_without_a_matching_notice_is_a_finding():
     assert set(findings.values()) == {None}
 
 
+async def test_a_notice_the_notifier_did_not_count_is_a_finding():
+    """The trail holds a matching notice to law enforcement; the notifier's view
+    still has the duty open (its satisfaction lost)."""
+    events = episode("NC-063", told("law_enforcement", 2, reference_number="LE-1"))
+    mine = await notifier_view([events], POLICY)
+    lost = next(r for r in mine if r.kind == "law_enforcement_report")
+    lost.satisfied_at = lost.notice_event_id = None
+    found = {
+        p.either.kind: p for p in crosscheck.pairs(mine, derived([events]), now=LATER)
+    }
+    assert found["law_enforcement_report"].finding == crosscheck.NOT_COUNTED
+
+
 async def test_an_obligation_no_rule_asks_for_is_a_finding():
     events = episode("NC-063")
     mine = await notifier_view([events], POLICY)
@@ -225,8 +238,22 @@ async def test_the_report_carries_both_views_from_the_trail_alone():
         }
         for r in mine
     ]
+    satisfied = [
+        {
+            "type": "mfc.obligation.satisfied",
+            "time": r.satisfied_at.isoformat(),
+            "data": {
+                "obligation_id": r.obligation_id,
+                "satisfied_at": r.satisfied_at.isoformat(),
+                "notification_event_id": r.notice_event_id,
+            },
+        }
+        for r in mine
+        if r.satisfied_at is not None
+    ]
+    assert satisfied, "law enforcement was told"
     policy = document(adopted(POLICY, source="test", clock=ManualClock(START)))
-    trail = [policy, *[document(e) for e in events], *opened]
+    trail = [policy, *[document(e) for e in events], *opened, *satisfied]
     result = report_of_events(trail, now=LATER)
     cross = result["crosscheck"]
     assert cross["findings"][crosscheck.NEVER_OPENED] == 1

@@ -413,11 +413,20 @@ async def compliance_report(
     counties: list[str] | None,
     clock_from: datetime | None,
     clock_to: datetime | None,
+    up_to: int | None = None,
 ) -> dict[str, Any]:
-    """``counties``: those to report on (None: every county)."""
+    """``counties``: those to report on (None: every county); ``up_to``: the
+    report of the log's first entries only (a checkpoint's tree, as a bundle
+    proves it)."""
     # Policies name no county: all of them, then the counties' events.
-    policies = [row["event"] for row in await postgres.policy_versions(conn)]
-    events = await postgres.events_of(conn, reads=compliance.READS, counties=counties)
+    policies = [
+        row["event"]
+        for row in await postgres.policy_versions(conn)
+        if up_to is None or row["seq"] <= up_to
+    ]
+    events = await postgres.events_of(
+        conn, reads=compliance.READS, counties=counties, up_to=up_to
+    )
     return compliance.report_of_events(
         [*policies, *events],
         now=now,

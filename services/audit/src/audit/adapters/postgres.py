@@ -391,18 +391,25 @@ async def stored_entries(
 
 
 async def events_of(
-    conn: Conn, *, reads: Mapping[str, Sequence[str]], counties: list[str] | None
+    conn: Conn,
+    *,
+    reads: Mapping[str, Sequence[str]],
+    counties: list[str] | None,
+    up_to: int | None = None,
 ) -> list[dict[str, Any]]:
     """The events of these types on these topics (``reads``), in log order; with
-    ``counties``, those of these counties."""
+    ``counties``, those of these counties; with ``up_to``, of the tree of that
+    size."""
     pairs = [(topic, kind) for topic, kinds in reads.items() for kind in kinds]
     rows = await conn.fetch(
         "SELECT event FROM log_entries WHERE type = ANY($2::text[]) "
         "AND (topic, type) IN (SELECT * FROM unnest($1::text[], $2::text[])) "
-        "AND ($3::text[] IS NULL OR county_code = ANY($3)) ORDER BY seq",
+        "AND ($3::text[] IS NULL OR county_code = ANY($3)) "
+        "AND ($4::bigint IS NULL OR seq <= $4) ORDER BY seq",
         [topic for topic, _ in pairs],
         [kind for _, kind in pairs],
         counties,
+        up_to,
     )
     return [r["event"] for r in rows]
 

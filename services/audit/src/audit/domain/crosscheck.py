@@ -284,8 +284,16 @@ NEVER_OPENED = "duty never opened"
 OTHER_DUE = "opened with a different due time"
 NO_MATCHING_NOTICE = "closed without a matching notice"
 NOT_ASKED = "opened, but the policy of record does not ask for it"
+NOT_COUNTED = "a matching notice the notifier did not count"
 NOT_CHECKED = "not cross-checked"
-FINDINGS = (NEVER_OPENED, OTHER_DUE, NO_MATCHING_NOTICE, NOT_ASKED, NOT_CHECKED)
+FINDINGS = (
+    NEVER_OPENED,
+    OTHER_DUE,
+    NO_MATCHING_NOTICE,
+    NOT_COUNTED,
+    NOT_ASKED,
+    NOT_CHECKED,
+)
 
 _CLOSED = ("met", "late", "moot")
 
@@ -345,6 +353,9 @@ def _finding(
         return NOT_ASKED
     if record.due_at != duty.due_at:
         return OTHER_DUE
-    if record.outcome(now) in _CLOSED and duty.outcome(now) not in _CLOSED:
+    mine, derived = record.outcome(now), duty.outcome(now)
+    if mine in _CLOSED and derived not in _CLOSED:
         return NO_MATCHING_NOTICE
+    if derived in ("met", "late") and mine not in _CLOSED:
+        return NOT_COUNTED
     return None

@@ -447,6 +447,7 @@ def create_router(
         as_of: AwareDatetime | None = None,
         format: Format = Format.JSON,
         view: Literal["obligations", "crosscheck"] = "obligations",
+        tree_size: Annotated[int | None, Query(ge=0)] = None,
     ) -> Any:
         """Per episode and in total: time from each clock start to the notice, met /
         late / missing, and the on-time share per obligation type and county, from
@@ -455,7 +456,9 @@ def create_router(
         record ask for (the derived view), naming each difference. Filters select
         by clock start; ``as_of`` judges outcomes at that moment (default now), so a
         report can be reproduced, online or with ``mfc audit compliance`` from an
-        export. ``view`` chooses the rows of CSV and JSON lines answers."""
+        export. ``view`` chooses the rows of CSV and JSON lines answers.
+        ``tree_size`` reports from the log's first entries only: give a bundle's
+        checkpoint size to get the bytes ``mfc audit compliance --offline`` gives."""
         now: datetime = as_of or runtime.clock.now()
         async with runtime.pool.acquire() as conn:
             result = await compliance_report(
@@ -464,6 +467,7 @@ def create_router(
                 counties=principal.county_filter(county),
                 clock_from=from_,
                 clock_to=to,
+                up_to=tree_size,
             )
         if format is Format.JSON:
             return result
