@@ -26,11 +26,17 @@ ITEM_WORDS = {
 """Report items (as a rule's ``report_items`` and intake's ``completeness`` name
 them) in the words a caseworker reads in a waiting reason."""
 
+RECIPIENT_WORDS = {"law_enforcement": "law enforcement", "ncmec": "NCMEC"}
+
 
 @dataclass(frozen=True)
 class Satisfaction:
     satisfied: bool
     waiting_reason: str | None = None
+
+
+def _recipient(recipient: str) -> str:
+    return RECIPIENT_WORDS.get(recipient, recipient.replace("_", " "))
 
 
 def check_notification(
@@ -68,7 +74,7 @@ def check_notification(
     if lacking:
         return Satisfaction(
             False,
-            f"a notice to {notification.recipient} was recorded without "
+            f"a notice to {_recipient(notification.recipient)} was recorded without "
             f"{', '.join(lacking)}, which this report must include; once known, "
             "send it and record the notice again (or record that it could not "
             "reasonably be obtained)",
