@@ -77,6 +77,7 @@ def test_mfc_dev_runs_stops_cleanly_and_keeps_its_data(tmp_path):
         and not key.startswith("AUTH_")
     }
     env.update({f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()})
+    env["WITNESS_HTTP_PORT"] = str(free_port())
     env["MFC_KAFKA_PORT"] = str(free_port())
     front = {
         "CONSOLE_HTTP_PORT": free_port(),
@@ -164,6 +165,7 @@ def test_mfc_dev_uses_the_infrastructure_the_environment_names(infra, tmp_path):
     ports = {name: free_port() for name in SERVICE_NAMES}
     env = dict(os.environ)
     env.update({f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()})
+    env["WITNESS_HTTP_PORT"] = str(free_port())
     env.update({f"{n.upper()}_DB_SCHEMA": f"{n}_dev_{suffix}" for n in SERVICE_NAMES})
     env.update(
         {f"{n.upper()}_CONSUMER_GROUP": f"{n}-dev-{suffix}" for n in SERVICE_NAMES}
