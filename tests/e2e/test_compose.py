@@ -353,10 +353,22 @@ def test_the_golden_scenario_runs_through_the_deployment(compose):
             assert types["mfc.obligation.opened"] == 2
             assert types["mfc.obligation.satisfied"] == 2
             assert types["mfc.alert.sent"] >= 1
+    # The deployment's witness co-signs the checkpoint the audit signs.
+    audit = compose.url("audit")
+    signed = api.post(f"{audit}/v1/audit/checkpoints", headers=headers(), timeout=60)
+    assert signed.status_code == 201, signed.text
+    newest = api.get(
+        f"{audit}/v1/audit/checkpoints",
+        params={"limit": 1},
+        headers=headers(),
+        timeout=10,
+    ).json()["checkpoints"][0]
+    assert "\u2014 witness.localhost/mfc " in newest["note"], newest
     verified = api.get(
-        f"{compose.url('audit')}/v1/audit/verify", headers=headers(), timeout=120
+        f"{audit}/v1/audit/verify", headers=headers(), timeout=120
     ).json()
     assert verified["ok"], verified["problems"]
+    assert verified["witnessed_size"] >= signed.json()["tree_size"]
 
 
 def test_prometheus_scrapes_every_service_and_loads_every_alert_rule(compose):
