@@ -212,7 +212,17 @@ def test_verify_checks_the_witnesses_cosignatures_and_their_view():
     forged = checkpoint.with_cosignatures(
         (note.cosign(checkpoint.note_text(), trusted.name, generate_key(), 1).line(),)
     )
-    assert "cosignature does not verify" in verify([forged]).problems[0]
+    # Another key under the witness's name is not the witness: ignored.
+    assert "no checkpoint is co-signed" in verify([forged]).problems[0]
+    genuine = note.cosign(checkpoint.note_text(), trusted.name, witness_key, 1)
+    broken = note.Signature(
+        genuine.name, genuine.key_id, genuine.signature[:-1] + b"\0"
+    )
+    tampered = checkpoint.with_cosignatures((broken.line(),))
+    assert "cosignature does not verify" in verify([tampered]).problems[0]
+    # A rotated witness: its old key stays trusted beside the new one.
+    rotated = note.Witness(trusted.name, generate_key().public_key())
+    assert verify([cosigned], witnesses=(rotated, trusted)).ok
     other_root = verify([cosigned], expect=(4, b"\x00" * 32))
     assert "history was rewritten" in other_root.problems[0]
     assert verify([cosigned], expect=(4, merkle.root_of(leaves[:4]))).ok

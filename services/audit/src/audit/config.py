@@ -3,7 +3,7 @@
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.config import ServiceSettings
@@ -45,4 +45,15 @@ class AuditSettings(ServiceSettings):
     checkpoints are not witnessed."""
     witness_keys: list[str] = Field(default_factory=list)
     """The verifier keys (``name+keyid+base64``, the witness's ``GET /vkey``) of the
-    witnesses whose cosignatures verify checks, as a JSON list."""
+    witnesses whose cosignatures verify checks, as a JSON list. Required with
+    ``witness_url``: only cosignatures by these keys are kept."""
+
+    @model_validator(mode="after")
+    def _witness_keys_with_its_url(self) -> "AuditSettings":
+        if self.witness_url and not self.witness_keys:
+            raise ValueError(
+                "AUDIT_WITNESS_URL needs AUDIT_WITNESS_KEYS: the witness's verifier key "
+                "(its GET /vkey, or mfc audit witness-key), so that only its "
+                "cosignatures are kept"
+            )
+        return self

@@ -224,6 +224,9 @@ class Checkpointer:
         except WitnessRefusedError as exc:
             self._metrics.witness_failures.labels("refused").inc()
             logger.error("the witness refuses to co-sign the checkpoint: %s", exc)
+        except Exception:  # a malformed answer: never let it reach the caller
+            self._metrics.witness_failures.labels("failed").inc()
+            logger.exception("co-signing failed")
 
     async def _cosign(self, conn: Conn, witness: WitnessClient) -> None:
         latest = await postgres.latest_checkpoint(conn)
@@ -241,17 +244,30 @@ class Checkpointer:
                     old_size=old, proof=proof, signed_note=signed_note
                 )
             except WitnessConflictError as conflict:
+                if conflict.size >= latest.tree_size:
+                    return  # another replica had a newer checkpoint co-signed
                 old = conflict.size
                 continue
-            now = self._clock.now()
-            for line in lines:
-                name = note.parse_line(line).name
-                await postgres.add_cosignature(
-                    conn, latest, witness=name, line=line, at=now
-                )
-            self._metrics.last_cosigned_at = latest.issued_at
+            await self._keep(conn, latest, lines)
             return
         raise WitnessRefusedError(409, f"the witness holds size {old}")
+
+    async def _keep(self, conn: Conn, latest: Checkpoint, lines: list[str]) -> None:
+        """Keep the cosignatures that verify with a trusted witness key (the table
+        is append-only: nothing unchecked goes in)."""
+        text, now, kept = latest.note_text(), self._clock.now(), 0
+        for line in lines:
+            signature = note.parse_line(line)
+            if not note.witnessed_by(text, [signature], list(self._keys.witnesses)):
+                logger.error("a cosignature from %s does not verify", signature.name)
+                continue
+            await postgres.add_cosignature(
+                conn, latest, witness=signature.name, line=line, at=now
+            )
+            kept += 1
+        if not kept:
+            raise WitnessRefusedError(200, "no cosignature by a trusted witness key")
+        self._metrics.last_cosigned_at = latest.issued_at
 
     def _fresh(self, latest: Checkpoint | None, size: int, now: datetime) -> bool:
         """The newest checkpoint covers this tree and is younger than the maximum age."""
@@ -294,6 +310,9 @@ async def verify_log(
     with the witnesses' cosignatures, and the tree against the latest checkpoint
     the witness co-signed."""
     outside = await asyncio.to_thread(directory.read)
+    # Asked first: what the witness co-signed was committed before it was
+    # submitted, so the snapshot below holds it.
+    view, trouble = await _witness_view(witness, keys) if witness else (None, None)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
         stored = await postgres.checkpoints(conn)
         verifier = LogVerifier(
@@ -305,12 +324,14 @@ async def verify_log(
             # first checkpoint is not co-signed yet is not a failure.
             require_witnessed=False,
         )
-        if witness is not None:
-            await _witness_view(verifier, witness)
+        if view is not None:
+            verifier.expect(view.size, view.root_hash, "the witness")
         async for chunk in postgres.stored_entries(conn):
             for entry in chunk:
                 verifier.add(entry)
     report = verifier.finish()
+    if trouble is not None:
+        report.fail(trouble)
     for problem in compare_copies(stored, outside):
         report.fail(problem)
     if not report.ok:
@@ -319,15 +340,31 @@ async def verify_log(
     return report
 
 
-async def _witness_view(verifier: LogVerifier, witness: WitnessClient) -> None:
-    """What the witness last co-signed must be this log's tree of that size."""
+async def _witness_view(
+    witness: WitnessClient, keys: Keys
+) -> tuple[note.CheckpointText | None, str | None]:
+    """The tree the witness last co-signed (its cosignature checked), or why it
+    could not be used: this log's tree of that size must have that root."""
     try:
         view = await witness.latest(signing.LOG_NAME)
     except WitnessUnavailableError as exc:
         logger.warning("verify could not ask the witness: %s", exc)
-        return
-    if view.size > 0 and view.root_hash is not None:
-        verifier.expect(view.size, view.root_hash, "the witness")
+        return None, (
+            f"the witness could not be asked ({exc}): the log was not checked "
+            "against its record; verify again once it answers"
+        )
+    if view is None:
+        return None, None  # it has co-signed nothing yet
+    try:
+        text, lines = note.split(view)
+        checkpoint = note.checkpoint_text(text)
+    except note.NoteError as exc:
+        return None, f"the witness's record is malformed: {exc}"
+    if checkpoint.origin != signing.LOG_NAME or not note.witnessed_by(
+        text, lines, list(keys.witnesses)
+    ):
+        return None, "the witness's record is not co-signed by a trusted witness key"
+    return checkpoint, None
 
 
 class NoCheckpointError(LookupError):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,20 +66,32 @@ class Record:
         self._path = path
         self.lock = asyncio.Lock()
         self._seen: dict[str, witnessing.Seen] = {}
+        self._notes: dict[str, str] = {}
         if path.exists():
             for origin, item in json.loads(path.read_text()).items():
                 root = base64.b64decode(item["root_hash"])
                 self._seen[origin] = witnessing.Seen(int(item["size"]), root)
+                self._notes[origin] = item["note"]
 
     def get(self, origin: str) -> witnessing.Seen | None:
         return self._seen.get(origin)
 
-    def put(self, origin: str, seen: witnessing.Seen) -> None:
-        """Persist before answering: the file is replaced whole, after an fsync."""
-        self._seen[origin] = seen
+    def cosigned(self, origin: str) -> str | None:
+        """The latest co-signed checkpoint, as a note with this witness's line."""
+        return self._notes.get(origin)
+
+    def put(self, origin: str, seen: witnessing.Seen, cosigned_note: str) -> None:
+        """Persist before answering: the file is replaced whole after an fsync,
+        the directory synced; only then does the witness answer from it."""
+        seen_after = {**self._seen, origin: seen}
+        notes_after = {**self._notes, origin: cosigned_note}
         document = {
-            o: {"size": s.size, "root_hash": base64.b64encode(s.root_hash).decode()}
-            for o, s in self._seen.items()
+            o: {
+                "size": s.size,
+                "root_hash": base64.b64encode(s.root_hash).decode(),
+                "note": notes_after[o],
+            }
+            for o, s in seen_after.items()
         }
         temporary = self._path.with_suffix(".tmp")
         with temporary.open("w") as out:
@@ -87,6 +99,12 @@ class Record:
             out.flush()
             os.fsync(out.fileno())
         temporary.replace(self._path)
+        directory = os.open(self._path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+        self._seen, self._notes = seen_after, notes_after
 
 
 def create_app(
@@ -119,7 +137,10 @@ def create_app(
                 submission = witnessing.parse_submission(body)
                 origin = submission.checkpoint.origin
                 seen = witnessing.check(submission, logs=logs, seen=record.get(origin))
-                record.put(origin, seen)
+                cosignature = note.cosign(
+                    submission.text, settings.name, key, int(clock())
+                )
+                record.put(origin, seen, submission.text + "\n" + cosignature.line())
             except witnessing.RefusedError as refused:
                 answers.labels(str(refused.status)).inc()
                 logger.warning("refused a checkpoint: %s", refused)
@@ -128,17 +149,25 @@ def create_app(
                         f"{refused.size}\n", 409, media_type="text/x.tlog.size"
                     )
                 return PlainTextResponse(f"{refused}\n", refused.status)
-        cosignature = note.cosign(submission.text, settings.name, key, int(clock()))
         answers.labels("200").inc()
         return PlainTextResponse(cosignature.line())
 
     @app.get("/checkpoints/{origin:path}")
-    async def latest(origin: str) -> dict[str, object]:
+    async def latest(origin: str) -> Response:
+        """The latest checkpoint co-signed for ``origin``: its note with this
+        witness's cosignature, which a verifier checks with the witness's key."""
+        if origin not in logs:
+            return PlainTextResponse(f"unknown log {origin!r}\n", 404)
         seen = record.get(origin)
-        if seen is None:
-            return {"origin": origin, "size": 0, "root_hash": None}
-        root = base64.b64encode(seen.root_hash).decode()
-        return {"origin": origin, "size": seen.size, "root_hash": root}
+        root = base64.b64encode(seen.root_hash).decode() if seen else None
+        return JSONResponse(
+            {
+                "origin": origin,
+                "size": seen.size if seen else 0,
+                "root_hash": root,
+                "note": record.cosigned(origin),
+            }
+        )
 
     @app.get("/vkey", response_class=PlainTextResponse)
     async def verifier_key() -> str:

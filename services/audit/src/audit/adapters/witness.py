@@ -2,7 +2,6 @@
 external one, and its latest co-signed checkpoint (this project's witness only)."""
 
 import base64
-from dataclasses import dataclass
 
 import aiohttp
 
@@ -25,12 +24,6 @@ class WitnessRefusedError(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(f"{status}: {reason}")
         self.status = status
-
-
-@dataclass(frozen=True)
-class WitnessView:
-    size: int
-    root_hash: bytes | None
 
 
 class WitnessClient:
@@ -63,8 +56,9 @@ class WitnessClient:
             raise WitnessUnavailableError(f"{self._url}: {status}")
         raise WitnessRefusedError(status, text.strip())
 
-    async def latest(self, origin: str) -> WitnessView:
-        """What the witness last co-signed for ``origin``."""
+    async def latest(self, origin: str) -> str | None:
+        """The checkpoint the witness last co-signed for ``origin``, as a signed
+        note with its cosignature (None: nothing yet)."""
         try:
             async with (
                 aiohttp.ClientSession(timeout=self._timeout) as session,
@@ -72,7 +66,7 @@ class WitnessClient:
             ):
                 answer.raise_for_status()
                 found = await answer.json()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise WitnessUnavailableError(f"{self._url}: {exc!r}") from exc
-        root = found.get("root_hash")
-        return WitnessView(int(found["size"]), base64.b64decode(root) if root else None)
+        cosigned = found.get("note") if isinstance(found, dict) else None
+        return cosigned if isinstance(cosigned, str) else None

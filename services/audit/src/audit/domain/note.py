@@ -97,7 +97,9 @@ def checkpoint_text(text: str) -> CheckpointText:
     if len(lines) < 4 or not lines[0]:
         raise NoteError("a checkpoint is an origin, a size and a root hash")
     size = lines[1]
-    if not size.isdigit() or (size != "0" and size.startswith("0")):
+    if not (size.isascii() and size.isdigit()) or (
+        size != "0" and size.startswith("0")
+    ):
         raise NoteError(f"tree size {size!r} is not a decimal")
     try:
         root = base64.b64decode(lines[2], validate=True)

@@ -71,6 +71,11 @@ def _describe(checkpoint: Checkpoint, origin: str) -> dict[str, Any]:
     return {**checkpoint.to_json(), "origin": origin}
 
 
+def _is_key_of(witness: note.Witness, signature: note.Signature) -> bool:
+    key = note.key_id(witness.name, note.COSIGNATURE_V1, witness.public_key)
+    return witness.name == signature.name and key == signature.key_id
+
+
 class LogVerifier:
     """Feed entries in ``seq`` order with ``add``; call ``finish`` once."""
 
@@ -109,16 +114,19 @@ class LogVerifier:
         if not self._witnesses:
             return
         text = checkpoint.note_text()
-        trusted = {w.name: w for w in self._witnesses}
         for line in checkpoint.cosignatures:
             try:
                 signature = note.parse_line(line)
             except note.NoteError:
                 self._bad_checkpoint(checkpoint, origin, "a cosignature is malformed")
                 continue
-            witness = trusted.get(signature.name)
+            # A key is its name and key ID: an old key of a rotated witness is
+            # simply unknown (ignored), as c2sp.org/signed-note asks.
+            witness = next(
+                (w for w in self._witnesses if _is_key_of(w, signature)), None
+            )
             if witness is None:
-                continue  # a witness this verifier does not know: ignored
+                continue
             if (
                 note.cosigned_at(text, signature, witness.name, witness.public_key)
                 is None

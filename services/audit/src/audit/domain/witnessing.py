@@ -55,7 +55,7 @@ def parse_submission(body: str) -> Submission:
             400, "the body is 'old <size>', proof lines, a blank line, a checkpoint"
         )
     old = lines[0][4:]
-    if not old.isdigit() or (old != "0" and old.startswith("0")):
+    if not (old.isascii() and old.isdigit()) or (old != "0" and old.startswith("0")):
         raise RefusedError(400, f"old size {old!r} is not a decimal")
     if len(lines) - 1 > MAX_PROOF_LINES:
         raise RefusedError(400, "more than 63 consistency proof lines")
