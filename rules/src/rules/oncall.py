@@ -5,7 +5,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from shared.alerts import Recipient
 from shared.policy import Policy, Schedule
+
+Staff = Mapping[str, Mapping[str, Any]]
+"""An episode's people by role (``caseworker``, ``supervisor``): id, name, email."""
 
 
 def on_call(schedule: Schedule, at: datetime) -> str:
@@ -20,10 +24,10 @@ def on_call(schedule: Schedule, at: datetime) -> str:
 def resolve(
     policy: Policy,
     notify: list[str],
-    staff: Mapping[str, Any],
+    staff: Staff,
     at: datetime,
     covers: Mapping[str, str] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Recipient]:
     """A level's ``notify`` targets as people (id, name, email) at a moment.
     ``covers``: schedule name -> the contact covering it at that moment by an
     override added at runtime (it wins over the file's overrides and the turns)."""
@@ -33,20 +37,16 @@ def resolve(
 def _person(
     policy: Policy,
     target: str,
-    staff: Mapping[str, Any],
+    staff: Staff,
     at: datetime,
     covers: Mapping[str, str],
-) -> dict[str, Any]:
+) -> Recipient:
     """One target: the episode's ``caseworker`` or ``supervisor`` from its staff, a
     ``contact:<id>``, or whoever ``schedule:<name>`` has on call at that moment."""
     kind, _, ref = target.partition(":")
     if kind in ("caseworker", "supervisor"):
         member = staff[kind]
-        return {
-            "id": member["id"],
-            "name": member["name"],
-            "email": member.get("email"),
-        }
+        return Recipient(str(member["id"]), str(member["name"]), member.get("email"))
     if kind == "schedule":
         cover = covers.get(ref)
         # A cover naming a contact since removed from the policy is ignored: the
@@ -59,4 +59,4 @@ def _person(
     else:
         contact_id = ref
     contact = policy.document.contacts[contact_id]
-    return {"id": contact_id, "name": contact.name, "email": contact.email}
+    return Recipient(contact_id, contact.name, contact.email)

@@ -28,10 +28,6 @@ class Recipient:
     name: str
     email: str | None = None
 
-    @classmethod
-    def of(cls, person: Mapping[str, Any]) -> "Recipient":
-        return cls(str(person["id"]), str(person["name"]), person.get("email"))
-
 
 @dataclass(frozen=True)
 class Alert:

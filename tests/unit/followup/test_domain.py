@@ -34,6 +34,7 @@ from followup.domain.series import (
     on_report,
     on_update,
 )
+from shared.alerts import Recipient
 from shared.events import EpisodeReported, Staff
 from shared.policy import PromptStart
 from shared.published import PromptEvent, outgoing
@@ -234,7 +235,7 @@ def test_going_overdue_records_when():
 # --------------------------------------------------------------------------- #
 
 
-PEOPLE = [{"id": "sv-1", "name": "Sam Supervisor", "email": "sv@example.org"}]
+PEOPLE = [Recipient("sv-1", "Sam Supervisor", "sv@example.org")]
 
 
 def test_an_overdue_alert_is_worded_as_before():

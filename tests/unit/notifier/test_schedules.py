@@ -217,9 +217,9 @@ def test_a_cover_naming_a_contact_since_removed_from_the_policy_is_ignored():
 
     schedule = DESK.document.schedules["desk"]
     [person] = resolve(DESK, ["schedule:desk"], {}, NOW, {"desk": "gone"})
-    assert person["id"] == on_call(schedule, NOW)
+    assert person.id == on_call(schedule, NOW)
     [covered] = resolve(DESK, ["schedule:desk"], {}, NOW, {"desk": "c"})
-    assert covered["id"] == "c"
+    assert covered.id == "c"
 
 
 def test_the_keyed_calendar_feed_leaves_out_why_and_who_added_a_cover():

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 from rules import on_call, resolve
+from shared.alerts import Recipient
 from shared.policy import Schedule, default_policy_path, load_policy
 
 
@@ -31,18 +32,10 @@ def test_resolve_names_staff_contacts_and_whoever_is_on_call_then():
     targets = ["caseworker", "contact:oncall-b", "schedule:oncall-managers"]
     second_week = datetime(2026, 1, 13, tzinfo=UTC)
     assert resolve(policy, targets, staff, second_week) == [
-        {"id": "cw-1", "name": "Ann", "email": None},
-        {
-            "id": "oncall-b",
-            "name": "On-call manager B",
-            "email": "oncall-b@agency.example",
-        },
-        {
-            "id": "oncall-b",
-            "name": "On-call manager B",
-            "email": "oncall-b@agency.example",
-        },
+        Recipient("cw-1", "Ann", None),
+        Recipient("oncall-b", "On-call manager B", "oncall-b@agency.example"),
+        Recipient("oncall-b", "On-call manager B", "oncall-b@agency.example"),
     ]
     first_week = second_week - timedelta(days=7)
     [manager] = resolve(policy, ["schedule:oncall-managers"], staff, first_week)
-    assert manager["id"] == "oncall-a"
+    assert manager.id == "oncall-a"

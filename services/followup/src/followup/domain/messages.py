@@ -1,7 +1,7 @@
 """What followup says: the data of its published events and the wording of its
 alerts, composed from a prompt. Pure: ids and times are passed in."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -55,7 +55,7 @@ def ended(prompt: Prompt, *, reason: str) -> PromptEnded:
 def prompt_alert(
     prompt: Prompt,
     episode: Episode,
-    people: Sequence[Mapping[str, Any]],
+    people: Sequence[Recipient],
     *,
     reason: AlertReason,
     alert_id: UUID,
@@ -82,7 +82,7 @@ def prompt_alert(
         subject=f"[{reason.upper()}] {prompt.title}: child {child}, due {due}",
         text=text,
         episode_url=url,
-        recipients=tuple(Recipient.of(p) for p in people),
+        recipients=tuple(people),
         scheduled_at=scheduled_at,
         details={
             "prompt": {

@@ -5,7 +5,6 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from uuid import UUID, uuid4
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -16,7 +15,7 @@ from followup.domain.model import Episode, Prompt
 from followup.domain.occurrences import AlertReason, alerted
 from followup.ports import Followup
 from shared.alerting import AlertingContext
-from shared.alerts import Alert
+from shared.alerts import Alert, Recipient
 from shared.events import CloudEvent
 from shared.policy import PromptRule
 from shared.published import Outgoing, PromptEvent, PromptIssued, outgoing
@@ -82,7 +81,7 @@ class Deps:
         episode: Episode,
         at: datetime,
         covers: Mapping[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Recipient]:
         """The people the policy's ``targets`` name for this episode at ``at``
         (``covers``: the on-call overrides in force then)."""
         return rules.resolve(

@@ -116,7 +116,7 @@ def _responsible(
         people = resolve(ctx.policy, chain.levels[level].notify, staff, now, covers)
     except KeyError:  # a contact or schedule since removed from the policy
         return []
-    return [{"id": str(p["id"]), "name": str(p["name"])} for p in people]
+    return [{"id": p.id, "name": p.name} for p in people]
 
 
 class Recipient(BaseModel):

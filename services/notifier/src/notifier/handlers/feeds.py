@@ -8,7 +8,6 @@ from notifier.domain import feeds
 from notifier.handlers.common import Deps
 from notifier.ports import Notifier
 from rules import resolve
-from shared.alerts import Recipient
 from shared.events import CloudEvent
 from shared.published import FeedEvent, FeedResumed, FeedSilent
 
@@ -35,7 +34,7 @@ async def apply_feed_event(port: Notifier, event: CloudEvent, deps: Deps) -> Non
         )
         return
     covers = await port.covers_at(now)
-    people = tuple(Recipient.of(p) for p in resolve(policy, targets, {}, now, covers))
+    people = tuple(resolve(policy, targets, {}, now, covers))
     alert = (
         feeds.silent_alert(feed, people, now)
         if isinstance(feed, FeedSilent)

@@ -19,7 +19,6 @@ from notifier.handlers.common import Deps, pending_of, timer_move
 from notifier.ports import Notifier, PortFactory
 from rules import resolve
 from shared import timers
-from shared.alerts import Recipient
 from shared.db import Conn
 from shared.published import Outgoing
 
@@ -104,7 +103,7 @@ def _alert(
         step_key=timer.step_key,
         level=firing.level,
         reason=firing.reason,
-        recipients=tuple(Recipient.of(p) for p in people),
+        recipients=tuple(people),
         scheduled_at=timer.fire_at,
         episode_url=ctx.episode_url_template.format(episode_id=obligation.episode_id),
         alert_url=ctx.alert_url_template.format(alert_id=alert_id),
