@@ -9,7 +9,6 @@ and checkpoint that fail.
 
 import argparse
 import base64
-import hashlib
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -153,9 +152,6 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-POLICY_ADOPTED = compliance.POLICY_ADOPTED
-
-
 def policies_in_export(lines: Iterator[str] | list[str]) -> dict[str, dict[str, Any]]:
     """The policy files an export holds (``mfc.policy.adopted`` entries), by
     digest; each one's content is checked against its digest."""
@@ -164,17 +160,10 @@ def policies_in_export(lines: Iterator[str] | list[str]) -> dict[str, dict[str, 
         if not line.strip():
             continue
         entry = json.loads(line)
-        event = entry.get("event") or {}
-        if event.get("type") != POLICY_ADOPTED:
-            continue
-        data = event["data"]
-        actual = hashlib.sha256(data["content"].encode()).hexdigest()
-        if actual != data["digest"]:
-            raise ValueError(
-                f"entry {entry.get('seq')}: the policy content's sha256 is {actual}, "
-                f"not the digest it claims ({data['digest']})"
-            )
-        found.setdefault(data["digest"], data)
+        for file in compliance.adopted_files([entry.get("event") or {}]):
+            if (fault := file.fault()) is not None:
+                raise ValueError(f"entry {entry.get('seq')}: {fault}")
+            found.setdefault(file.digest, dict(file.data))
     return found
 
 

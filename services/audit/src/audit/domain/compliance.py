@@ -23,7 +23,8 @@ import csv
 import hashlib
 import io
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -92,20 +93,53 @@ def obligations_from(events: Iterable[dict[str, Any]]) -> list[ObligationRecord]
     return list(records.values())
 
 
+@dataclass(frozen=True)
+class AdoptedFile:
+    """The policy file one ``mfc.policy.adopted`` event carries, as the trail holds it."""
+
+    data: Mapping[str, Any]
+
+    @property
+    def digest(self) -> str:
+        digest = self.data.get("digest")
+        return digest if isinstance(digest, str) else ""
+
+    @property
+    def content(self) -> str:
+        content = self.data.get("content")
+        return content if isinstance(content, str) else ""
+
+    def fault(self) -> str | None:
+        """Why this is not the file its digest names; None when it is."""
+        if not self.content or not self.digest:
+            return "it holds no policy content and digest"
+        actual = hashlib.sha256(self.content.encode()).hexdigest()
+        if actual != self.digest:
+            return (
+                f"the policy content's sha256 is {actual}, "
+                f"not the digest it claims ({self.digest})"
+            )
+        return None
+
+
+def adopted_files(events: Iterable[Mapping[str, Any]]) -> Iterator[AdoptedFile]:
+    """Each policy file the events announce, in order, repeats included."""
+    for event in events:
+        if event.get("type") == POLICY_ADOPTED:
+            yield AdoptedFile(event.get("data") or {})
+
+
 def policies_of(events: Iterable[dict[str, Any]]) -> dict[str, Policy]:
     """The policy files announced in the trail, by digest: those whose content
     matches its digest and that this version can read."""
     found: dict[str, Policy] = {}
-    for event in events:
-        data = event.get("data") or {}
-        content, digest = data.get("content"), data.get("digest")
-        if event.get("type") != POLICY_ADOPTED or not isinstance(content, str):
-            continue
-        raw = content.encode()
-        if digest in found or hashlib.sha256(raw).hexdigest() != digest:
+    for file in adopted_files(events):
+        if file.fault() is not None or file.digest in found:
             continue
         try:
-            found[digest] = parse_policy(raw, origin=str(data.get("file_name")))
+            found[file.digest] = parse_policy(
+                file.content.encode(), origin=str(file.data.get("file_name"))
+            )
         except PolicyError:
             continue  # the derived view names the episodes it cannot check
     return found
