@@ -2,6 +2,8 @@
 timers and, side by side on the same PostgreSQL, by what teams use instead.
 
     .venv/bin/python -m bench.deadlines --deadlines 100000 --window 120 --runs 3
+    .venv/bin/python -m bench.deadlines --deadlines 20000 --window 60 --runs 3 \
+        --name deadlines-20k
 
 Each scheduler runs in its own process, so its CPU time and peak memory are its own:
 - ``mfc``: ``shared.timers.TimerScheduler``, the notifier's and followup's timers
@@ -315,6 +317,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--schedulers", default=",".join(SCHEDULERS))
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL"))
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--name", default="deadlines",
+                        help="results as bench/results/NAME.*")  # fmt: skip
     # A scheduler's own process:
     parser.add_argument("--child", choices=SCHEDULERS, help=argparse.SUPPRESS)
     parser.add_argument("--schema", help=argparse.SUPPRESS)
@@ -367,7 +371,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             axis.set_yscale("log")
             axis.set_title(f"{args.deadlines} deadlines within {args.window:g} s")
 
-        write_results("deadlines", summary, markdown(summary), plot)
+        write_results(args.name, summary, markdown(summary), plot)
     print(markdown(summary))  # noqa: T201
     return summary
 
