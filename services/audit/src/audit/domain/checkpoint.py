@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import rfc8785
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -144,13 +143,9 @@ def signature_valid(
     checkpoint: Checkpoint, public_keys: dict[str, Ed25519PublicKey]
 ) -> bool:
     key = public_keys.get(checkpoint.key_id)
-    if key is None:
-        return False
-    try:
-        key.verify(checkpoint.signature, checkpoint.signed_message())
-    except InvalidSignature:
-        return False
-    return True
+    return key is not None and note.ed25519_valid(
+        key, checkpoint.signature, checkpoint.signed_message()
+    )
 
 
 def generate_key() -> Ed25519PrivateKey:

@@ -117,17 +117,29 @@ def sign(text: str, name: str, key: Ed25519PrivateKey) -> Signature:
     )
 
 
+def ed25519_valid(public: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` is ``public``'s Ed25519 signature over ``message``."""
+    try:
+        public.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def _names(
+    signature: Signature, name: str, kind: int, public: Ed25519PublicKey
+) -> bool:
+    """Whether the line names ``name`` and this key's ID for a ``kind`` signature."""
+    return signature.name == name and signature.key_id == key_id(name, kind, public)
+
+
 def verifies(
     text: str, signature: Signature, name: str, public: Ed25519PublicKey
 ) -> bool:
     """Whether ``signature`` is ``name``'s note signature over ``text``."""
-    if signature.name != name or signature.key_id != key_id(name, ED25519, public):
-        return False
-    try:
-        public.verify(signature.signature, text.encode())
-    except InvalidSignature:
-        return False
-    return True
+    return _names(signature, name, ED25519, public) and ed25519_valid(
+        public, signature.signature, text.encode()
+    )
 
 
 def _cosigned_message(text: str, timestamp: int) -> bytes:
@@ -149,16 +161,13 @@ def cosigned_at(
 ) -> int | None:
     """When ``name`` co-signed ``text`` (POSIX seconds), or None when the line is
     not a valid cosignature of that witness."""
-    if signature.name != name or signature.key_id != key_id(
-        name, COSIGNATURE_V1, public
-    ):
+    if not _names(signature, name, COSIGNATURE_V1, public):
         return None
     if len(signature.signature) != 8 + 64:
         return None
     timestamp = int.from_bytes(signature.signature[:8], "big")
-    try:
-        public.verify(signature.signature[8:], _cosigned_message(text, timestamp))
-    except InvalidSignature:
+    message = _cosigned_message(text, timestamp)
+    if not ed25519_valid(public, signature.signature[8:], message):
         return None
     return timestamp
 
