@@ -15,7 +15,9 @@ from rules.facts import (
     endangerment_flags,
     is_endangered,
     known,
+    learned,
     report_clock_times,
+    says_new_facts,
 )
 from rules.notices import Satisfaction, check_notification
 from rules.obligations import ObligationDraft, obligations_to_open
@@ -34,8 +36,10 @@ __all__ = [
     "holds",
     "is_endangered",
     "known",
+    "learned",
     "obligations_to_open",
     "on_call",
     "report_clock_times",
     "resolve",
+    "says_new_facts",
 ]

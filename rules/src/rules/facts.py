@@ -10,6 +10,7 @@ from shared.events import (
     Endangerments,
     EndangermentsUpdate,
     EpisodeReportedData,
+    EpisodeUpdatedData,
 )
 from shared.policy import ClockStart
 
@@ -72,6 +73,30 @@ def endangerment_flags(
 def is_endangered(flags: EndangermentFlags) -> bool:
     """The ``endangered`` fact: any endangerment present, however it was answered."""
     return any(flag is True for flag in flags.values())
+
+
+def says_new_facts(update: EpisodeUpdatedData) -> bool:
+    """Whether an update says anything the rules' conditions read."""
+    indian_child = update.child.indian_child if update.child else None
+    return update.endangerments is not None or indian_child is not None
+
+
+def learned(
+    facts: EpisodeFacts, flags: EndangermentFlags | None, update: EpisodeUpdatedData
+) -> tuple[EpisodeFacts, EndangermentFlags | None]:
+    """The facts and flags after an update: its endangerment flags merge over those
+    known, an endangerment once known stays known, and it may say the child is an
+    Indian child. ``flags`` None: facts kept from before flags were (the notifier's
+    oldest rows), whose ``endangered`` stays as it was if it was true."""
+    if update.endangerments is not None:
+        merged = {**(flags or {}), **endangerment_flags(update.endangerments)}
+        endangered = is_endangered(merged) or (flags is None and facts.endangered)
+        facts = facts.model_copy(update={"endangered": endangered})
+        flags = merged
+    indian_child = update.child.indian_child if update.child else None
+    if indian_child is not None:
+        facts = facts.model_copy(update={"indian_child": known(indian_child)})
+    return facts, flags
 
 
 def report_clock_times(

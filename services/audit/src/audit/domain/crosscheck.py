@@ -24,10 +24,10 @@ from rules import (
     EpisodeFacts,
     check_notification,
     endangerment_flags,
-    is_endangered,
-    known,
+    learned,
     obligations_to_open,
     report_clock_times,
+    says_new_facts,
 )
 from shared.events import (
     CANONICAL_DATA,
@@ -190,19 +190,9 @@ def _learn(
 ) -> None:
     """New facts (an endangerment, an Indian child) may make more duties apply while
     the child is missing; their clocks start when the agency learned them."""
-    changed = False
-    if update.endangerments is not None:
-        episode.flags = {**episode.flags, **endangerment_flags(update.endangerments)}
-        endangered = is_endangered(episode.flags)
-        episode.facts = episode.facts.model_copy(update={"endangered": endangered})
-        changed = True
-    indian_child = update.child.indian_child if update.child else None
-    if indian_child is not None:
-        episode.facts = episode.facts.model_copy(
-            update={"indian_child": known(indian_child)}
-        )
-        changed = True
-    if changed and not episode.located and not episode.closed:
+    facts, flags = learned(episode.facts, episode.flags, update)
+    episode.facts, episode.flags = facts, flags or {}
+    if says_new_facts(update) and not episode.located and not episode.closed:
         learned_at = datetime.fromisoformat(str(event["time"]))
         _open(episode, episode_id, Trigger.REPORTED, learned_at=learned_at)
 

@@ -20,10 +20,10 @@ from notifier.domain.model import (
 from rules import (
     EpisodeFacts,
     endangerment_flags,
-    is_endangered,
-    known,
+    learned,
     obligations_to_open,
     report_clock_times,
+    says_new_facts,
 )
 from rules.notices import check_notification
 from shared.events import (
@@ -109,25 +109,14 @@ def on_closed(
 
 def changes_facts(update: EpisodeUpdatedData) -> bool:
     """Whether an update says anything the rules' conditions read."""
-    indian_child = update.child.indian_child if update.child else None
-    return update.endangerments is not None or indian_child is not None
+    return says_new_facts(update)
 
 
 def learn(stored: StoredFacts, update: EpisodeUpdatedData) -> StoredFacts:
     """The facts after an update: its endangerment flags merge over those known, an
     endangerment once known stays known, and it may say the child is an Indian
     child."""
-    facts, flags = stored.facts, stored.flags
-    if update.endangerments is not None:
-        merged = {**(flags or {}), **endangerment_flags(update.endangerments)}
-        # Rows from before flags were kept: an endangerment once known stays known.
-        endangered = is_endangered(merged) or (flags is None and facts.endangered)
-        facts = facts.model_copy(update={"endangered": endangered})
-        flags = merged
-    indian_child = update.child.indian_child if update.child else None
-    if indian_child is not None:
-        facts = facts.model_copy(update={"indian_child": known(indian_child)})
-    return StoredFacts(facts, flags)
+    return StoredFacts(*learned(stored.facts, stored.flags, update))
 
 
 def to_open(
