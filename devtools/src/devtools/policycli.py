@@ -5,11 +5,10 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from audit.cli import policies_in_export
+from audit.cli import moment_arg, policies_in_export
 from devtools.whatif import (
     WhatIf,
     WhatIfError,
@@ -36,16 +35,6 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     print(f"{args.file}: valid (sha256 {policy.digest})")  # noqa: T201
     return 0
-
-
-def _moment(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date; write e.g. 2026-01-31 or 2026-01-31T12:00:00Z"
-        ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _what_if(args: argparse.Namespace) -> int:
@@ -147,17 +136,17 @@ def add_commands(commands: Any) -> None:
     whatif.add_argument(
         "--from",
         dest="from_",
-        type=_moment,
+        type=moment_arg,
         help="episodes the agency learned of from then (a date or time; UTC unless "
         "it gives an offset, e.g. 2026-01-01T00:00:00-05:00)",
     )
-    whatif.add_argument("--to", type=_moment, help="... and before then")
+    whatif.add_argument("--to", type=moment_arg, help="... and before then")
     whatif.add_argument(
         "--county", action="append", default=[], help="a county code; repeat for more"
     )
     whatif.add_argument(
         "--as-of",
-        type=_moment,
+        type=moment_arg,
         help="judge outcomes at this time (default: the last event of the episodes chosen)",
     )
     whatif.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -192,11 +192,15 @@ def _policy(args: argparse.Namespace) -> int:
     return 0
 
 
-def _moment(text: str) -> datetime:
+def moment_arg(text: str) -> datetime:
+    """A command-line date or time (ISO 8601; UTC when it names no offset)."""
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date or time") from exc
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date or time; write e.g. 2026-01-31 or "
+            "2026-01-31T12:00:00Z"
+        ) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -318,11 +322,13 @@ def add_commands(
         help="a proof bundle (verify it first with mfc audit verify --bundle)",
     )
     report.add_argument("--county", action="append", default=[], help="repeatable")
-    report.add_argument("--from", dest="from_", type=_moment, help="clock start from")
-    report.add_argument("--to", type=_moment, help="clock start before")
+    report.add_argument(
+        "--from", dest="from_", type=moment_arg, help="clock start from"
+    )
+    report.add_argument("--to", type=moment_arg, help="clock start before")
     report.add_argument(
         "--as-of",
-        type=_moment,
+        type=moment_arg,
         help="judge outcomes at this moment (default now); give the online report's "
         "as_of to reproduce it byte for byte",
     )
