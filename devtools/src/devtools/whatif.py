@@ -22,17 +22,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry
-
 from audit.domain.compliance import obligations_from
 from audit.domain.compliance import report as compliance_report
 from audit.domain.records import ObligationRecord
-from notifier.handlers import Deps, NotifierMetrics
+from notifier.handlers import Deps
 from notifier.handlers.obligations import apply_episode_event
 from notifier.ports import FakeNotifier
 from shared import topics
-from shared.alerting import AlertingContext
-from shared.alerts import Route
 from shared.clock import ManualClock
 from shared.events import CloudEvent, EventType
 from shared.policy import Policy
@@ -153,15 +149,7 @@ async def replay(trail: EpisodeTrail, policy: Policy) -> list[ObligationRecord]:
     """The obligations the notifier's handlers open, satisfy and close for this
     episode's events under ``policy``, as the compliance report reads them."""
     clock = ManualClock(trail.events[0].time)
-    context = AlertingContext(
-        policy=policy,
-        clock=clock,
-        source="mfc/what-if",
-        episode_url_template="{episode_id}",
-        alert_url_template="{alert_id}",
-        route=Route(webhook_url=None, email_enabled=False),
-    )
-    deps = Deps(context, NotifierMetrics(CollectorRegistry()))
+    deps = Deps.detached(policy, clock, source="mfc/what-if")
     port = FakeNotifier()
     for event in trail.events:
         clock.set(event.time)

@@ -5,11 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from prometheus_client import CollectorRegistry
-
-from notifier.handlers import Deps, NotifierMetrics
-from shared.alerting import AlertingContext
-from shared.alerts import Route
+from notifier.handlers import Deps
 from shared.clock import ManualClock
 from shared.events import CloudEvent, EventType
 from shared.policy import default_policy_path, load_policy
@@ -22,15 +18,13 @@ H = timedelta(hours=1)
 
 
 def make_deps(clock: ManualClock) -> Deps:
-    ctx = AlertingContext(
-        policy=POLICY,
-        clock=clock,
+    return Deps.detached(
+        POLICY,
+        clock,
         source="test/notifier",
         episode_url_template="https://console.example.org/episodes/{episode_id}",
         alert_url_template="https://console.example.org/alerts/{alert_id}",
-        route=Route(webhook_url=None, email_enabled=False),
     )
-    return Deps(ctx, NotifierMetrics(CollectorRegistry()))
 
 
 def event(

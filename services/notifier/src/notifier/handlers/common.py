@@ -15,8 +15,9 @@ from notifier.domain import steps
 from notifier.domain.model import EpisodeRecord, Obligation
 from notifier.ports import Notifier
 from shared.alerting import AlertingContext
-from shared.alerts import Alert
-from shared.policy import Defaults
+from shared.alerts import Alert, Route
+from shared.clock import Clock
+from shared.policy import Defaults, Policy
 from shared.published import Outgoing, outgoing
 from shared.timers import Move, Step, Timer
 
@@ -65,6 +66,28 @@ class Deps:
 
     ctx: AlertingContext
     metrics: NotifierMetrics
+
+    @classmethod
+    def detached(
+        cls,
+        policy: Policy,
+        clock: Clock,
+        *,
+        source: str,
+        episode_url_template: str = "{episode_id}",
+        alert_url_template: str = "{alert_id}",
+    ) -> "Deps":
+        """Handlers' dependencies outside a running service (unit tests, the
+        what-if replay): no delivery route, metrics in a registry of their own."""
+        ctx = AlertingContext(
+            policy=policy,
+            clock=clock,
+            source=source,
+            episode_url_template=episode_url_template,
+            alert_url_template=alert_url_template,
+            route=Route(webhook_url=None, email_enabled=False),
+        )
+        return cls(ctx, NotifierMetrics(CollectorRegistry()))
 
     def now(self) -> datetime:
         return self.ctx.clock.now()
