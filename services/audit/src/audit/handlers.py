@@ -392,10 +392,6 @@ async def proof_bundle(
     size = newest.tree_size
     rows = await postgres.bundle_rows(conn, where=where, up_to=size)
     paths = {r["seq"]: merkle.inclusion_ranges(r["seq"] - 1, size) for r in rows}
-    found = await postgres.nodes(
-        conn, merkle.nodes_for(r for ranges in paths.values() for r in ranges)
-    )
-    entries = [_bundle_entry(r, paths[r["seq"]], found, show_personal) for r in rows]
     # The period's checkpoints: from the first entry of the scope (not the policy
     # files, which are there whatever their time), the newest ones.
     scoped = [r["seq"] for r in rows if r["topic"] != topics.POLICIES]
@@ -403,12 +399,21 @@ async def proof_bundle(
     chosen = [
         c for c in await postgres.checkpoints(conn) if first <= c.tree_size < size
     ][-earlier_limit:]
+    consistency = {
+        c.tree_size: merkle.consistency_ranges(c.tree_size, size) for c in chosen
+    }
+    # Every hash the bundle's proofs need, in one lookup.
+    found = await postgres.nodes(
+        conn,
+        merkle.nodes_for(
+            r for ranges in [*paths.values(), *consistency.values()] for r in ranges
+        ),
+    )
+    entries = [_bundle_entry(r, paths[r["seq"]], found, show_personal) for r in rows]
     earlier = [
         bundle.EarlierCheckpoint(
             c,
-            await postgres.proof_hashes(
-                conn, merkle.consistency_ranges(c.tree_size, size)
-            ),
+            [merkle.range_hash(lo, hi, found) for lo, hi in consistency[c.tree_size]],
         )
         for c in chosen
     ]
