@@ -17,7 +17,11 @@ It measures, per run, then as medians over runs:
   append of ``mfc.episode.reported`` and to the last obligation opened, p50/p99;
 - CPU seconds and peak resident memory of each service;
 - timer rows per report: the rows of ``notifier.timers`` and ``followup.timers`` at
-  the end over the reports accepted.
+  the end over the reports accepted;
+- PostgreSQL's work per report, which does not depend on the machine's speed:
+  commits (``pg_stat_database``, a worker's idle poll included) and rows inserted,
+  updated and deleted in each service's schema (``pg_stat_user_tables``), from
+  before the first report to after the last arrived.
 Results: ``bench/results/<name>.{json,md,png}``.
 
 ``--baseline REF`` runs each run as a child process (``--one-run``), alternating
@@ -243,6 +247,55 @@ async def timer_rows(database_url: str) -> int:
     return count
 
 
+SCHEMAS = ("intake", "notifier", "followup", "audit")
+STATS_FLUSH_S = 11.0
+"""PostgreSQL's backends publish their counts at the end of a transaction at most
+once a second, and an idle one within 10 s: wait that long before reading them."""
+
+
+async def database_activity(database_url: str) -> dict[str, int]:
+    """Commits so far in the stack's database (``pg_stat_database``; a worker's poll
+    counts too) and rows inserted, updated and deleted in each service's schema
+    (``pg_stat_user_tables``): counts that do not depend on the machine's speed."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        commits: int = await conn.fetchval(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )
+        rows = await conn.fetch(
+            "SELECT schemaname, sum(n_tup_ins)::bigint AS ins, "
+            "sum(n_tup_upd)::bigint AS upd, sum(n_tup_del)::bigint AS del "
+            "FROM pg_stat_user_tables WHERE schemaname = ANY($1::text[]) "
+            "GROUP BY schemaname",
+            list(SCHEMAS),
+        )
+    finally:
+        await conn.close()
+    counts = {"commits": commits}
+    for r in rows:
+        for kind in ("ins", "upd", "del"):
+            counts[f"{kind}:{r['schemaname']}"] = r[kind]
+    return counts
+
+
+def per_report(
+    before: dict[str, int], after: dict[str, int], reports: int
+) -> dict[str, float]:
+    """The counts' growth during a run, per report accepted."""
+    grown = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    result = {"db_commits_per_report": grown["commits"]}
+    words = {"ins": "inserted", "upd": "updated", "del": "deleted"}
+    for kind, word in words.items():
+        result[f"db_rows_{word}_per_report"] = sum(
+            grown.get(f"{kind}:{schema}", 0) for schema in SCHEMAS
+        )
+    for schema in SCHEMAS:
+        result[f"db_rows_written_per_report_{schema}"] = sum(
+            grown.get(f"{kind}:{schema}", 0) for kind in words
+        )
+    return {k: round(v / max(reports, 1), 2) for k, v in result.items()}
+
+
 def complete(sent: Sequence[Sent], found: dict[str, dict[str, Any]]) -> list[str]:
     """Cases not yet whole: no episode, no audit entry, or fewer obligations than the
     policy demands for that report (rules depend on the county, the child's age and
@@ -267,6 +320,8 @@ async def run_once(
     infra = stack.infra_pids()  # empty with a real database and broker
     pids = {**stack.pids(), **infra, "load generator": os.getpid()}
     plan = reports(random.Random(seed), int(rate * duration), kafka_share)
+    # (The start-up's last counts may come later and count in: a few dozen rows.)
+    activity_before = await database_activity(stack.infra.database_url)
     with ResourceSampler(pids, trees=infra) as sampler:
         sent, started_at, elapsed = await drive(stack, plan, rate=rate)
         deadline = time.monotonic() + settle
@@ -279,6 +334,10 @@ async def run_once(
     errors = [s for s in sent if s.error is not None]
     accepted = sum(s.accepted_at is not None for s in sent)
     timers = await timer_rows(stack.infra.database_url)
+    await asyncio.sleep(STATS_FLUSH_S)
+    activity = per_report(
+        activity_before, await database_activity(stack.infra.database_url), accepted
+    )
     to_audit, to_opened, points = [], [], []
     last_whole = started_at
     for s in sent:
@@ -312,6 +371,7 @@ async def run_once(
         "obligations_p99_s": round(percentile(to_opened, 99), 3),
         "timer_rows": timers,
         "timer_rows_per_report": round(timers / max(accepted, 1), 2),
+        **activity,
     }
     result["machine_busy_cores"] = sampler.busy_cores
     result["machine_cores"] = sampler.cores
@@ -357,6 +417,16 @@ def markdown(result: dict[str, Any], runs: int) -> str:
     )
     rows.append(("timer rows per report (notifier and followup, at the end)",
                  f"{result['timer_rows_per_report']} ({result['timer_rows']} rows)"))  # fmt: skip
+    if "db_commits_per_report" in result:
+        rows.append(("PostgreSQL per report: commits; rows inserted / updated / deleted",
+                     f"{result['db_commits_per_report']}; "
+                     f"{result['db_rows_inserted_per_report']} / "
+                     f"{result['db_rows_updated_per_report']} / "
+                     f"{result['db_rows_deleted_per_report']}"))  # fmt: skip
+        rows.append(("rows written per report in each schema: "
+                     + " / ".join(SCHEMAS),
+                     " / ".join(str(result[f"db_rows_written_per_report_{s}"])
+                                for s in SCHEMAS)))  # fmt: skip
     if "cpu_ms_per_report" in result:
         rows.append(("CPU per report, all processes above",
                      f"{result['cpu_ms_per_report']} ms"))  # fmt: skip

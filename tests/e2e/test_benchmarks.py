@@ -35,6 +35,10 @@ def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligati
     assert summary["postgres_cpu_s"] > 0
     assert summary["broker_cpu_s"] > 0
     assert 0 < summary["cpu_ms_per_report"] < 60_000
+    # Every report commits and writes rows in each service's schema.
+    assert summary["db_commits_per_report"] >= 1
+    for schema in ("intake", "notifier", "followup", "audit"):
+        assert summary[f"db_rows_written_per_report_{schema}"] >= 1
     # 12 reports sent over 3 s: the end-to-end rate is at most the send rate.
     assert 0 < summary["end_to_end_rate_per_s"] <= summary["achieved_rate_per_s"]
     assert 0 < summary["machine_busy_cores"] <= summary["machine_cores"]
