@@ -415,6 +415,52 @@ async def test_the_watchdog_stays_silent_when_a_step_is_stuck_or_missing(notifie
         assert receiver.heartbeats == 1
 
 
+async def test_the_watchdog_counts_right_after_a_bulk_load(notifier, infra, unique):
+    """Rounds on empty tables, then 30,000 open obligations at once (a restore, or a
+    storm's intake): the next round still answers within its time limit. A plan kept
+    from the empty tables compared every obligation with every timer (minutes at
+    100,000, holding back VACUUM for the whole notifier)."""
+    pool = await create_pool(infra.database_url, schema=unique, min_size=1, max_size=1)
+    try:
+        watchdog = Watchdog(
+            pool,
+            clock=notifier.clock,
+            registry=CollectorRegistry(),
+            interval=timedelta(seconds=1),
+            margin=timedelta(minutes=2),
+            heartbeat_url=None,
+            timeout=timedelta(seconds=2),
+        )
+        for _ in range(6):
+            assert (await watchdog.check())["healthy"]
+        await pool.execute(BULK_LOAD, 30_000, START + H)
+        assert await watchdog.check() == {
+            "healthy": False,  # one open obligation in three has nothing scheduled
+            "unscheduled": 10_000,
+            "stuck": 0,
+        }
+    finally:
+        await pool.close()
+
+
+BULK_LOAD = """
+WITH n AS (SELECT g, gen_random_uuid() AS id FROM generate_series(1, $1) g),
+e AS (
+    INSERT INTO episodes (episode_id, county_code, child_initials, caseworker,
+                          supervisor, facts, times)
+    SELECT id, '29001', 'A.B.', '{}', '{}', '{}', '{}' FROM n
+),
+o AS (
+    INSERT INTO obligations (id, episode_id, county_code, jurisdiction, kind, title,
+                             opened_at, clock_start, due_at, policy_digest, rule, chain)
+    SELECT id, id, '29001', 'US', 'report', 'Report', $2, $2, $2, 'x', '{}', '{}'
+    FROM n
+)
+INSERT INTO timers (subject_id, step_key, kind, fire_at)
+SELECT id, 'breach:0', 'breach', $2 FROM n WHERE g % 3 <> 0
+"""
+
+
 async def test_every_alert_links_to_its_console_page_and_its_episodes(notifier):
     episode_id = await notifier.report()
     await notifier.at(START)

@@ -13,12 +13,38 @@ from typing import Any
 
 import aiohttp
 import asyncpg
+from asyncpg.prepared_stmt import PreparedStatement
 from prometheus_client import CollectorRegistry, Gauge
 
 from shared.clock import Clock
+from shared.db import Conn
 from shared.periodic import Periodic
 
 logger = logging.getLogger(__name__)
+
+_UNSCHEDULED = """
+SELECT count(*) FROM obligations o
+WHERE o.status = 'open' AND NOT EXISTS (
+    SELECT 1 FROM timers t WHERE t.subject_id = o.id AND t.fired_at IS NULL)
+"""
+_STUCK = """
+SELECT count(*) FROM timers t JOIN obligations o ON o.id = t.subject_id
+WHERE o.status = 'open' AND t.fired_at IS NULL AND t.fire_at < $1
+"""
+_OPEN_COUNTS = (
+    "SELECT kind, jurisdiction, breached_at IS NOT NULL AS breached, "
+    "count(*) AS n, min(due_at) AS next_due "
+    "FROM obligations WHERE status = 'open' GROUP BY 1, 2, 3"
+)
+
+
+async def _planned_now(conn: Conn, sql: str) -> PreparedStatement:
+    """The watchdog's counts scan whole tables, so their plan must fit the tables as
+    they are now: a statement made outside the connection's cache. A cached one keeps
+    the plan it got first (PostgreSQL does not re-plan a prepared statement without
+    parameters until the next ANALYZE): made while the tables were nearly empty and
+    run after a bulk load, it compared every row with every other for minutes."""
+    return await conn.prepare(sql)
 
 
 class Watchdog:
@@ -31,8 +57,10 @@ class Watchdog:
         interval: timedelta,
         margin: timedelta,
         heartbeat_url: str | None,
+        timeout: timedelta = timedelta(seconds=10),
     ) -> None:
         self._pool = pool
+        self._timeout = timeout.total_seconds()
         self._clock = clock
         self._margin = margin
         self._heartbeat_url = heartbeat_url
@@ -73,26 +101,17 @@ class Watchdog:
 
     async def check(self) -> dict[str, Any]:
         now = self._clock.now()
-        async with self._pool.acquire() as conn:
-            unscheduled = await conn.fetchval(
-                """
-                SELECT count(*) FROM obligations o
-                WHERE o.status = 'open' AND NOT EXISTS (
-                    SELECT 1 FROM timers t WHERE t.subject_id = o.id AND t.fired_at IS NULL)
-                """
+        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
+            # A round that cannot finish in time fails (and so reads unhealthy)
+            # rather than hold its snapshot, which keeps VACUUM from the queues.
+            await conn.execute(
+                f"SET LOCAL statement_timeout = {int(self._timeout * 1000)}"
             )
-            stuck = await conn.fetchval(
-                """
-                SELECT count(*) FROM timers t JOIN obligations o ON o.id = t.subject_id
-                WHERE o.status = 'open' AND t.fired_at IS NULL AND t.fire_at < $1
-                """,
-                now - self._margin,
+            unscheduled = await (await _planned_now(conn, _UNSCHEDULED)).fetchval()
+            stuck = await (await _planned_now(conn, _STUCK)).fetchval(
+                now - self._margin
             )
-            counts = await conn.fetch(
-                "SELECT kind, jurisdiction, breached_at IS NOT NULL AS breached, "
-                "count(*) AS n, min(due_at) AS next_due "
-                "FROM obligations WHERE status = 'open' GROUP BY 1, 2, 3"
-            )
+            counts = await (await _planned_now(conn, _OPEN_COUNTS)).fetch()
         self.unscheduled.set(unscheduled)
         self.stuck.set(stuck)
         self.open_obligations.clear()
