@@ -388,6 +388,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--idle-seconds", type=float, default=120)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--name", help="results as bench/results/NAME.* (default: "
+                        "escalations, or escalations-idle with --idle)")  # fmt: skip
     parser.add_argument("--profile", type=Path, metavar="FILE",
                         help="record the notifier with py-spy during the storm "
                         "(folded stacks)")  # fmt: skip
@@ -446,7 +448,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             else lateness_plot(runs, title)
         )
     if not args.no_write:
-        name = "escalations-idle" if args.idle else "escalations"
+        name = args.name or ("escalations-idle" if args.idle else "escalations")
         write_results(name, result, text, plot)
     print(text)  # noqa: T201
     return result
