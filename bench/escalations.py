@@ -44,15 +44,10 @@ medians and new / baseline for every measure.
 import argparse
 import asyncio
 import json
-import shutil
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
@@ -76,6 +71,7 @@ from bench.harness import (
     median_run,
     percentile,
     plot_sides,
+    profiled,
     write_results,
 )
 from shared.policy import default_policy_path, load_policy
@@ -264,24 +260,6 @@ def run_once(
         "busy_cores": sampler.busy_cores,
         "cores": sampler.cores,
     }
-
-
-@contextmanager
-def profiled(pid: int, output: Path | None) -> Iterator[None]:
-    """Sample ``pid`` with py-spy while the block runs (folded stacks, the format
-    flame-graph tools read) when ``output`` is given."""
-    if output is None:
-        yield
-        return
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    argv = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50",
-            "--nonblocking", "--output", str(output)]  # fmt: skip
-    recorder = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        recorder.send_signal(signal.SIGINT)
-        recorder.wait(timeout=60)
 
 
 def run_idle(count: int, seconds: float) -> dict[str, Any]:

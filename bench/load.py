@@ -36,8 +36,10 @@ import os
 import random
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -58,6 +60,8 @@ from bench.harness import (
     median_run,
     percentile,
     plot_sides,
+    profiled,
+    top_frames,
     write_results,
 )
 from intake.deadlines import expected_obligations
@@ -253,10 +257,12 @@ STATS_FLUSH_S = 11.0
 once a second, and an idle one within 10 s: wait that long before reading them."""
 
 
-async def database_activity(database_url: str) -> dict[str, int]:
+async def database_activity(database_url: str) -> dict[str, Any]:
     """Commits so far in the stack's database (``pg_stat_database``; a worker's poll
-    counts too) and rows inserted, updated and deleted in each service's schema
-    (``pg_stat_user_tables``): counts that do not depend on the machine's speed."""
+    counts too), rows inserted, updated and deleted in each service's schema
+    (``pg_stat_user_tables``) and, where PostgreSQL loads pg_stat_statements (the
+    benchmark's own stack does), the calls of each statement: counts that do not
+    depend on the machine's speed."""
     conn = await asyncpg.connect(database_url)
     try:
         commits: int = await conn.fetchval(
@@ -269,20 +275,41 @@ async def database_activity(database_url: str) -> dict[str, int]:
             "GROUP BY schemaname",
             list(SCHEMAS),
         )
+        statements = await statement_calls(conn)
     finally:
         await conn.close()
-    counts = {"commits": commits}
+    counts: dict[str, Any] = {"commits": commits, "statements": statements}
     for r in rows:
         for kind in ("ins", "upd", "del"):
             counts[f"{kind}:{r['schemaname']}"] = r[kind]
     return counts
 
 
+async def statement_calls(conn: asyncpg.Connection) -> dict[str, tuple[str, int]]:
+    """Each statement's text and calls so far in this database (BEGIN and COMMIT
+    included); empty where pg_stat_statements is not loaded."""
+    try:
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        rows = await conn.fetch(
+            "SELECT queryid::text AS id, min(query) AS query, sum(calls)::bigint AS "
+            "calls FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) GROUP BY queryid"
+        )
+    except asyncpg.PostgresError:
+        return {}
+    return {r["id"]: (r["query"], r["calls"]) for r in rows}
+
+
+TOP_STATEMENTS = 15
+
+
 def per_report(
-    before: dict[str, int], after: dict[str, int], reports: int
-) -> dict[str, float]:
-    """The counts' growth during a run, per report accepted."""
-    grown = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    before: dict[str, Any], after: dict[str, Any], reports: int
+) -> dict[str, Any]:
+    """The counts' growth during a run, per report accepted; with statement counts,
+    the statements per report and the most frequent ones."""
+    per = max(reports, 1)
+    grown = {k: after.get(k, 0) - before.get(k, 0) for k in after if k != "statements"}
     result = {"db_commits_per_report": grown["commits"]}
     words = {"ins": "inserted", "upd": "updated", "del": "deleted"}
     for kind, word in words.items():
@@ -293,7 +320,18 @@ def per_report(
         result[f"db_rows_written_per_report_{schema}"] = sum(
             grown.get(f"{kind}:{schema}", 0) for kind in words
         )
-    return {k: round(v / max(reports, 1), 2) for k, v in result.items()}
+    figures: dict[str, Any] = {k: round(v / per, 2) for k, v in result.items()}
+    calls = [
+        (n - before["statements"].get(queryid, ("", 0))[1], query)
+        for queryid, (query, n) in after["statements"].items()
+    ]
+    if calls:
+        figures["db_statements_per_report"] = round(sum(n for n, _ in calls) / per, 1)
+        figures["db_top_statements"] = [
+            {"per_report": round(n / per, 2), "statement": " ".join(q.split())[:160]}
+            for n, q in sorted(calls, key=lambda c: -c[0])[:TOP_STATEMENTS]
+        ]
+    return figures
 
 
 def complete(sent: Sequence[Sent], found: dict[str, dict[str, Any]]) -> list[str]:
@@ -316,13 +354,17 @@ async def run_once(
     kafka_share: float,
     seed: int,
     settle: float,
+    profile: Path | None = None,
 ) -> tuple[dict[str, Any], Points]:
     infra = stack.infra_pids()  # empty with a real database and broker
     pids = {**stack.pids(), **infra, "load generator": os.getpid()}
     plan = reports(random.Random(seed), int(rate * duration), kafka_share)
     # (The start-up's last counts may come later and count in: a few dozen rows.)
     activity_before = await database_activity(stack.infra.database_url)
-    with ResourceSampler(pids, trees=infra) as sampler:
+    with ResourceSampler(pids, trees=infra) as sampler, ExitStack() as spies:
+        for name in SERVICE_NAMES:
+            if profile is not None:
+                spies.enter_context(profiled(pids[name], profile / f"{name}.folded"))
         sent, started_at, elapsed = await drive(stack, plan, rate=rate)
         deadline = time.monotonic() + settle
         while True:
@@ -423,6 +465,9 @@ def markdown(result: dict[str, Any], runs: int) -> str:
                      f"{result['db_rows_inserted_per_report']} / "
                      f"{result['db_rows_updated_per_report']} / "
                      f"{result['db_rows_deleted_per_report']}"))  # fmt: skip
+        if "db_statements_per_report" in result:
+            rows.append(("PostgreSQL statements per report (pg_stat_statements)",
+                         str(result["db_statements_per_report"])))  # fmt: skip
         rows.append(("rows written per report in each schema: "
                      + " / ".join(SCHEMAS),
                      " / ".join(str(result[f"db_rows_written_per_report_{s}"])
@@ -438,6 +483,25 @@ def markdown(result: dict[str, Any], runs: int) -> str:
     return measure_table(rows, runs=runs, result=result)
 
 
+def profile_summary(directory: Path, title: str, result: dict[str, Any]) -> str:
+    """Each service's profile in short: where its CPU went, by function."""
+    lines = [f"py-spy, {title}, {result['machine']}, {result['date_of_run']}.", ""]
+    for name in SERVICE_NAMES:
+        top = top_frames(directory / f"{name}.folded")
+        lines += [
+            f"## {name}: {result[f'{name}_cpu_s']} s of CPU, {top['samples']} samples",
+            "",
+            "| self | function (on top of the stack) | total | our function (anywhere) |",
+            "|---|---|---|---|",
+            *(
+                f"| {own[1]:.1%} | `{own[0]}` | {anywhere[1]:.1%} | `{anywhere[0]}` |"
+                for own, anywhere in zip(top["self"], top["total"], strict=False)
+            ),
+            "",
+        ]
+    return "\n".join(lines)
+
+
 def one_run(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any], Points]:
     with bench_stack() as stack:
         return asyncio.run(
@@ -448,6 +512,7 @@ def one_run(args: argparse.Namespace, seed: int) -> tuple[dict[str, Any], Points
                 kafka_share=args.kafka_share,
                 seed=seed,
                 settle=args.settle,
+                profile=args.profile,
             )
         )
 
@@ -463,8 +528,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="seconds to wait for the last reports to arrive")  # fmt: skip
     parser.add_argument("--name", default=None, help="results file name")
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="record each service with py-spy while the load runs "
+                        "(DIR/<service>.folded, a summary in DIR/top-frames.md)")  # fmt: skip
     baseline.add_arguments(parser)
     args = parser.parse_args(argv)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
     if args.one_run:
         baseline.emit(one_run(args, args.seed)[0])
         return {}
@@ -501,6 +571,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         plot = latency_plot(points, title)
     if not args.no_write:
         write_results(args.name or f"load-{int(args.rate)}", summary, text, plot)
+    if args.profile and not args.baseline:
+        (args.profile / "top-frames.md").write_text(
+            profile_summary(args.profile, title, summary)
+        )
     print(text)  # noqa: T201
     return summary
 

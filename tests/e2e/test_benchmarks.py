@@ -39,6 +39,12 @@ def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligati
     assert summary["db_commits_per_report"] >= 1
     for schema in ("intake", "notifier", "followup", "audit"):
         assert summary[f"db_rows_written_per_report_{schema}"] >= 1
+    # pg_stat_statements, loaded by the benchmark's PostgreSQL, names the statements.
+    assert summary["db_statements_per_report"] > summary["db_commits_per_report"]
+    top = summary["db_top_statements"]
+    assert top
+    assert all(s["per_report"] > 0 and s["statement"] for s in top)
+    assert any("INSERT INTO" in s["statement"] for s in top)
     # 12 reports sent over 3 s: the end-to-end rate is at most the send rate.
     assert 0 < summary["end_to_end_rate_per_s"] <= summary["achieved_rate_per_s"]
     assert 0 < summary["machine_busy_cores"] <= summary["machine_cores"]

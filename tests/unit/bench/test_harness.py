@@ -12,7 +12,14 @@ import psutil
 import pytest
 
 from bench import generator
-from bench.harness import ResourceSampler, median_run, percentile, write_results
+from bench.harness import (
+    ResourceSampler,
+    median_run,
+    percentile,
+    top_frames,
+    write_results,
+)
+from bench.load import per_report
 from shared.events import EpisodeReportedData
 
 pytestmark = pytest.mark.unit
@@ -115,3 +122,52 @@ def test_the_sampler_counts_children_started_while_it_samples():
     # The parent alone sleeps (well under 0.3 s of CPU); its child burns 0.6 s.
     assert 0.5 <= sampler.usage["parent"].cpu_seconds <= 1.3
     assert sampler.usage["parent alone"].cpu_seconds < 0.3
+
+
+def test_a_profile_in_short_ranks_functions_by_self_and_by_total_time(tmp_path):
+    folded = tmp_path / "intake.folded"
+    folded.write_text(
+        "main (intake/__main__.py:1);handle (intake/api.py:2);dumps (json/c.py:3) 6\n"
+        "main (intake/__main__.py:1);handle (intake/api.py:2) 3\n"
+        "main (intake/__main__.py:1);poll (shared/outbox.py:4) 1\n"
+    )
+    top = top_frames(folded, count=2)
+    assert top["samples"] == 10
+    assert top["self"] == [
+        ("dumps (json/c.py:3)", 0.6),
+        ("handle (intake/api.py:2)", 0.3),
+    ]
+    # Total time: our own functions only, not the start-up every sample sits under.
+    assert top["total"] == [
+        ("handle (intake/api.py:2)", 0.9),
+        ("poll (shared/outbox.py:4)", 0.1),
+    ]
+
+
+def test_database_counts_per_report_are_the_growth_over_the_reports():
+    before = {
+        "commits": 100,
+        "ins:intake": 10,
+        "upd:intake": 0,
+        "del:intake": 0,
+        "statements": {"1": ("INSERT INTO episodes", 5), "2": ("COMMIT", 40)},
+    }
+    after = {"commits": 124, "ins:intake": 30, "upd:intake": 4, "del:intake": 2,
+             "statements": {"1": ("INSERT INTO episodes", 9), "2": ("COMMIT", 64),
+                            "3": ("SELECT 1", 2)}}  # fmt: skip
+    figures = per_report(before, after, reports=4)
+    assert figures["db_commits_per_report"] == 6
+    assert figures["db_rows_inserted_per_report"] == 5
+    assert figures["db_rows_updated_per_report"] == 1
+    assert figures["db_rows_deleted_per_report"] == 0.5
+    assert figures["db_rows_written_per_report_intake"] == 6.5
+    assert figures["db_rows_written_per_report_audit"] == 0
+    assert figures["db_statements_per_report"] == 7.5  # (4 + 24 + 2) / 4
+    assert figures["db_top_statements"][:2] == [
+        {"per_report": 6.0, "statement": "COMMIT"},
+        {"per_report": 1.0, "statement": "INSERT INTO episodes"},
+    ]
+    # Without pg_stat_statements (a database the benchmark did not start).
+    assert "db_statements_per_report" not in per_report(
+        {**before, "statements": {}}, {**after, "statements": {}}, reports=4
+    )
