@@ -238,17 +238,20 @@ async def arrivals(
     }
 
 
-async def timer_rows(database_url: str) -> int:
-    """Rows in the notifier's and followup's timer tables, fired or not."""
+async def timer_rows(database_url: str) -> dict[str, int]:
+    """Rows in the notifier's and followup's timer tables (fired or not), the
+    notifier's pending ones and its open obligations."""
     conn = await asyncpg.connect(database_url)
     try:
-        count: int = await conn.fetchval(
-            "SELECT (SELECT count(*) FROM notifier.timers)"
-            " + (SELECT count(*) FROM followup.timers)"
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM notifier.timers) AS notifier,"
+            " (SELECT count(*) FROM notifier.timers WHERE fired_at IS NULL) AS pending,"
+            " (SELECT count(*) FROM followup.timers) AS followup,"
+            " (SELECT count(*) FROM notifier.obligations WHERE status = 'open') AS open"
         )
     finally:
         await conn.close()
-    return count
+    return dict(row)
 
 
 SCHEMAS = ("intake", "notifier", "followup", "audit")
@@ -411,8 +414,20 @@ async def run_once(
         "audit_p99_s": round(percentile(to_audit, 99), 3),
         "obligations_p50_s": round(percentile(to_opened, 50), 3),
         "obligations_p99_s": round(percentile(to_opened, 99), 3),
-        "timer_rows": timers,
-        "timer_rows_per_report": round(timers / max(accepted, 1), 2),
+        "timer_rows": timers["notifier"] + timers["followup"],
+        "timer_rows_per_report": round(
+            (timers["notifier"] + timers["followup"]) / max(accepted, 1), 2
+        ),
+        "notifier_timer_rows_per_report": round(
+            timers["notifier"] / max(accepted, 1), 2
+        ),
+        "followup_timer_rows_per_report": round(
+            timers["followup"] / max(accepted, 1), 2
+        ),
+        "open_obligations_per_report": round(timers["open"] / max(accepted, 1), 2),
+        "notifier_pending_timers_per_open_obligation": round(
+            timers["pending"] / max(timers["open"], 1), 2
+        ),
         **activity,
     }
     result["machine_busy_cores"] = sampler.busy_cores
@@ -459,6 +474,12 @@ def markdown(result: dict[str, Any], runs: int) -> str:
     )
     rows.append(("timer rows per report (notifier and followup, at the end)",
                  f"{result['timer_rows_per_report']} ({result['timer_rows']} rows)"))  # fmt: skip
+    if "open_obligations_per_report" in result:
+        rows.append(("notifier: timer rows and open obligations per report; pending "
+                     "timers per open obligation",
+                     f"{result['notifier_timer_rows_per_report']}; "
+                     f"{result['open_obligations_per_report']}; "
+                     f"{result['notifier_pending_timers_per_open_obligation']}"))  # fmt: skip
     if "db_commits_per_report" in result:
         rows.append(("PostgreSQL per report: commits; rows inserted / updated / deleted",
                      f"{result['db_commits_per_report']}; "

@@ -39,6 +39,9 @@ def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligati
     assert summary["db_commits_per_report"] >= 1
     for schema in ("intake", "notifier", "followup", "audit"):
         assert summary[f"db_rows_written_per_report_{schema}"] >= 1
+    # The notifier keeps one pending timer per open obligation.
+    assert summary["open_obligations_per_report"] >= 1
+    assert summary["notifier_pending_timers_per_open_obligation"] == 1
     # pg_stat_statements, loaded by the benchmark's PostgreSQL, names the statements.
     assert summary["db_statements_per_report"] > summary["db_commits_per_report"]
     top = summary["db_top_statements"]
