@@ -39,6 +39,7 @@ def create_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fas
             interval=settings.watchdog_interval,
             margin=settings.watchdog_margin,
             heartbeat_url=settings.heartbeat_url,
+            timeout=settings.watchdog_timeout,
         )
 
     runtime.add_worker(watchdog)

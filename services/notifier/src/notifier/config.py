@@ -27,6 +27,9 @@ class NotifierSettings(AlertingSettings):
     """How often the watchdog checks that every open obligation is scheduled."""
     watchdog_margin: Duration = timedelta(minutes=2)
     """A due step older than this is reported stuck."""
+    watchdog_timeout: Duration = timedelta(seconds=10)
+    """A watchdog round that takes longer gives up and reads unhealthy (its counts
+    must not hold a snapshot that keeps VACUUM from the queues)."""
     heartbeat_url: str | None = None
     """Called (GET) after each healthy watchdog round: a dead man's switch."""
     calendar_secret: SecretStr | None = Field(default=None, min_length=16)
