@@ -109,6 +109,7 @@ def world(stack, tmp_path_factory) -> Iterator[World]:
                         assert prompts
                         sent = [e for e in entries if e["type"] == "mfc.alert.sent"]
                         assert sent, "an alert entry: its event names no county"
+                        assert "mfc.episode.reported" in {e["type"] for e in entries}
                 world.alerts[county] = alerts[0]["id"]
                 world.prompts[county] = prompts[0]["id"]
                 world.audit_seq[county] = sent[0]["seq"]

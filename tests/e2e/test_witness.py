@@ -126,7 +126,10 @@ def test_the_witness_refuses_a_rewritten_history_and_verify_fails(
     for attempt in eventually(90):
         with attempt:
             trail = own_audit.get(f"/v1/audit/episodes/{episode_id}/trail")["entries"]
-            assert "mfc.obligation.opened" in {e["type"] for e in trail}
+            # The episode and obligation topics reach the audit independently, so
+            # wait for both entries; the rewrite below needs the report's entry.
+            types = {e["type"] for e in trail}
+            assert {"mfc.episode.reported", "mfc.obligation.opened"} <= types, types
     audit = own_audit.audit.url
     signed = api.post(f"{audit}/v1/audit/checkpoints", timeout=60)
     assert signed.status_code == 201, signed.text
