@@ -9,7 +9,12 @@ import rfc8785
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from audit.domain.entries import as_json_number, canonical_json
+from audit.domain.entries import (
+    as_json_number,
+    canonical_json,
+    leaf_document,
+    leaf_json,
+)
 
 SCALARS = (
     st.none()
@@ -81,3 +86,29 @@ def test_a_large_integer_that_is_no_doubles_decimal_is_still_refused():
     except rfc8785.IntegerDomainError:
         return
     raise AssertionError("2**53 + 1 is no double's decimal and must be refused")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.text(max_size=8), JSON, max_size=5),
+    st.integers(min_value=1, max_value=2**53 - 1),
+    st.text(max_size=20),
+)
+@example({"x": 1e21, "\U0001f600": "\u2028"}, 7, "mfc.episodes.v1")
+def test_the_leaf_is_written_from_the_events_own_canonical_json(event, seq, topic):
+    """An append writes each event's canonical JSON once and builds the leaf from it."""
+
+    def whole() -> bytes:
+        return canonical_json(leaf_document(seq=seq, topic=topic, event=event))
+
+    def from_parts() -> bytes:
+        return leaf_json(seq=seq, topic=topic, event_json=canonical_json(event))
+
+    assert outcome(from_parts) == outcome(whole)
+
+
+def outcome(write: Any) -> bytes | type[Exception]:
+    try:
+        return write()  # type: ignore[no-any-return]
+    except Exception as exc:  # the refusal itself is compared
+        return type(exc)

@@ -8,7 +8,8 @@ from uuid import UUID
 
 from audit.domain import merkle
 from audit.domain.checkpoint import Checkpoint
-from audit.domain.entries import entry_leaf_hash
+from audit.domain.entries import canonical_json, entry_leaf_hash, leaf_json
+from audit.domain.merkle import leaf_hash
 from audit.domain.verify import StoredEntry
 from shared.consumer import RawMessage
 from shared.db import Conn
@@ -99,8 +100,9 @@ async def append_batch(
             continue
         present.add(event.id)
         seq = tree.size + 1
-        document = event.model_dump(mode="json", exclude_none=True)
-        leaf = entry_leaf_hash(seq=seq, topic=message.topic, event=document)
+        # One canonical JSON per event: hashed into its leaf and stored as its row.
+        document = canonical_json(event.model_dump(mode="json", exclude_none=True))
+        leaf = leaf_hash(leaf_json(seq=seq, topic=message.topic, event_json=document))
         new_nodes += [(lvl, idx, h) for (lvl, idx), h in tree.append(leaf)]
         county = event.data.get("county_code")
         rows.append(
@@ -116,29 +118,45 @@ async def append_batch(
                 _episode_id(event.subject),
                 county if isinstance(county, str) else None,
                 event.time,
-                document,
+                document.decode(),
                 leaf,
             )
         )
     if rows:
-        await conn.executemany(
+        # One statement per table for the whole batch (arrays, not a row each).
+        await conn.execute(
             """
             INSERT INTO log_entries (seq, event_id, topic, kafka_partition, kafka_offset,
                 type, source, subject, episode_id, county_code, event_time, event, leaf_hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+            SELECT s, i, t, p, o, ty, so, su, e, c, ti, ev::jsonb, l
+            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[],
+                $5::bigint[], $6::text[], $7::text[], $8::text[], $9::uuid[],
+                $10::text[], $11::timestamptz[], $12::text[], $13::bytea[])
+                AS r(s, i, t, p, o, ty, so, su, e, c, ti, ev, l)
             """,
-            rows,
+            *(list(column) for column in zip(*rows, strict=True)),
         )
-    counties = {(r[8], r[9]) for r in rows if r[8] is not None and r[9] is not None}
+    # An episode's county as the first entry of this batch that names both tells it.
+    counties: dict[UUID, str] = {}
+    for r in rows:
+        if r[8] is not None and r[9] is not None:
+            counties.setdefault(r[8], r[9])
     if counties:
-        await conn.executemany(
-            "INSERT INTO episode_counties (episode_id, county_code) VALUES ($1, $2) "
+        await conn.execute(
+            "INSERT INTO episode_counties (episode_id, county_code) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[]) "
             "ON CONFLICT (episode_id) DO NOTHING",
-            sorted(counties),
+            list(counties),
+            list(counties.values()),
         )
     if new_nodes:
-        await conn.executemany(
-            "INSERT INTO merkle_nodes (level, idx, hash) VALUES ($1, $2, $3)", new_nodes
+        levels, idxs, hashes = zip(*new_nodes, strict=True)
+        await conn.execute(
+            "INSERT INTO merkle_nodes (level, idx, hash) "
+            "SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+            list(levels),
+            list(idxs),
+            list(hashes),
         )
     return Appended([r[0] for r in rows], [r[2] for r in rows], tree.size)
 
