@@ -4,6 +4,7 @@ and derive the compliance report from the trail."""
 import asyncio
 import logging
 import time
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -244,8 +245,10 @@ class Checkpointer:
                     old_size=old, proof=proof, signed_note=signed_note
                 )
             except WitnessConflictError as conflict:
-                if conflict.size >= latest.tree_size:
+                if conflict.size > latest.tree_size:
                     return  # another replica had a newer checkpoint co-signed
+                # At our size too, ask again from it: the witness co-signs the same
+                # root and refuses another one (a history rewritten at that size).
                 old = conflict.size
                 continue
             await self._keep(conn, latest, lines)
@@ -326,9 +329,10 @@ async def verify_log(
         )
         if view is not None:
             verifier.expect(view.size, view.root_hash, "the witness")
-        async for chunk in postgres.stored_entries(conn):
-            for entry in chunk:
-                verifier.add(entry)
+        async with aclosing(postgres.stored_entries(conn)) as chunks:
+            async for chunk in chunks:
+                for entry in chunk:
+                    verifier.add(entry)
     report = verifier.finish()
     if trouble is not None:
         report.fail(trouble)
