@@ -67,15 +67,17 @@ async def run(
     pool = await create_pool(database_url, schema=schema, max_size=4)
     await apply_migrations(pool, service_migrations("audit"))
     message = RawMessage("mfc.obligations.v1", 0, 0, None, b"")
-    started = time.perf_counter()
+    append_seconds = 0.0
     for first in range(0, entries, batch):
+        # Making the events is the benchmark's work, not the log's: off the clock.
         items = [
             (synthetic_event(n), message)
             for n in range(first, min(first + batch, entries))
         ]
+        started = time.perf_counter()
         async with pool.acquire() as conn, conn.transaction():
             await postgres.append_batch(conn, items)
-    append_seconds = time.perf_counter() - started
+        append_seconds += time.perf_counter() - started
 
     key = signing.generate_key()
     keys = Keys(key, {signing.key_id(key.public_key()): key.public_key()})

@@ -58,7 +58,7 @@ def test_edited_content_is_named_at_exactly_that_entry():
     log = make_log(20)
     checkpoints = [checkpoint_at(log, 10), checkpoint_at(log, 20)]
     event = {**log[6].event, "data": {"n": 999}}
-    log[6] = replace(log[6], event=event)
+    log[6] = log[6]._replace(event=event)
     report = verify(log, checkpoints)
     assert not report.ok
     assert report.first_bad_entry == 7
@@ -73,8 +73,7 @@ def test_content_rewritten_with_its_hash_is_caught_by_the_signed_root():
         checkpoint_at(log, 20),
     ]
     event = {**log[8].event, "data": {"n": 0}}
-    log[8] = replace(
-        log[8],
+    log[8] = log[8]._replace(
         event=event,
         leaf_hash=entry_leaf_hash(seq=9, topic="mfc.test.v1", event=event),
     )

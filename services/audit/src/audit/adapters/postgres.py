@@ -1,6 +1,8 @@
 """The audit log, its Merkle tree and its checkpoints on asyncpg."""
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -390,22 +392,31 @@ async def bundle_rows(
 
 async def stored_entries(
     conn: Conn, *, chunk: int = 5000
-) -> AsyncIterator[list[StoredEntry]]:
-    after = 0
-    while True:
-        rows = await conn.fetch(
-            "SELECT seq, topic, leaf_hash, event FROM log_entries "
-            "WHERE seq > $1 ORDER BY seq LIMIT $2",
-            after,
-            chunk,
-        )
-        if not rows:
-            return
-        yield [
-            StoredEntry(r["seq"], r["topic"], bytes(r["leaf_hash"] or b""), r["event"])
-            for r in rows
-        ]
-        after = rows[-1]["seq"]
+) -> AsyncGenerator[list[StoredEntry], None]:
+    """Every entry in ``seq`` order, a chunk at a time. The next chunk is asked for
+    before this one is handed over, so the database reads it while the caller
+    hashes this one (verify spends about a third of its time waiting otherwise).
+    A caller that stops early closes it (``contextlib.aclosing``), which calls that
+    query off; until then the connection is busy."""
+    query = (
+        "SELECT seq, topic, leaf_hash, event FROM log_entries "
+        "WHERE seq > $1 ORDER BY seq LIMIT $2"
+    )
+    rows = await conn.fetch(query, 0, chunk)
+    while rows:
+        following = asyncio.ensure_future(conn.fetch(query, rows[-1]["seq"], chunk))
+        try:
+            await asyncio.sleep(0)  # let it send the query before the caller works
+            yield [
+                StoredEntry(r["seq"], r["topic"], r["leaf_hash"] or b"", r["event"])
+                for r in rows
+            ]
+            rows = await following
+        finally:
+            if not following.done():  # the caller stopped early
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
 
 
 async def events_of(

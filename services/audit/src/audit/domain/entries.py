@@ -44,16 +44,14 @@ def leaf_json(*, seq: int, topic: str, event_json: bytes) -> bytes:
     so that an append writes each event once for both its hash and its row. The
     keys sort as ``event``, ``seq``, ``topic``; a unit test holds this to
     ``canonical_json(leaf_document(...))``."""
-    return b"".join(
-        (
-            b'{"event":',
-            event_json,
-            b',"seq":',
-            canonical_json(seq),
-            b',"topic":',
-            canonical_json(topic),
-            b"}",
-        )
+    if type(seq) is int and 0 <= seq <= _MAX_SAFE_INTEGER:
+        seq_json = b"%d" % seq  # what RFC 8785 writes for such an integer
+    else:
+        seq_json = canonical_json(seq)
+    return b'{"event":%b,"seq":%b,"topic":%b}' % (
+        event_json,
+        seq_json,
+        canonical_json(topic),
     )
 
 

@@ -11,7 +11,7 @@ that was written somewhere the database cannot reach.
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
@@ -23,8 +23,9 @@ from audit.domain.merkle import CompactRange
 MAX_PROBLEMS = 100
 
 
-@dataclass(frozen=True)
-class StoredEntry:
+class StoredEntry(NamedTuple):
+    """A tuple: verify builds one per entry, a million for a million-entry log."""
+
     seq: int
     topic: str
     leaf_hash: bytes
