@@ -133,12 +133,18 @@ def measure(args: argparse.Namespace, runs: int) -> list[dict[str, Any]]:
 
             server = postgres_server.get_server(str(work / "pg"), cleanup_mode="delete")
             url = server.get_uri()
-        for n in range(runs):
-            results.append(
-                asyncio.run(run(url, args.entries, args.batch, work / str(n)))
-            )
-            if not args.one_run:
-                print(json.dumps(results[-1]))  # noqa: T201
+        try:
+            for n in range(runs):
+                results.append(
+                    asyncio.run(run(url, args.entries, args.batch, work / str(n)))
+                )
+                if not args.one_run:
+                    print(json.dumps(results[-1]))  # noqa: T201
+        finally:
+            if server is not None:
+                # Stopped before its directory goes: PostgreSQL still writing WAL
+                # into a directory being removed failed a run (pg_wal not empty).
+                server.cleanup()
     return results
 
 

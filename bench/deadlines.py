@@ -342,14 +342,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 str(Path(tmp) / "pg"), cleanup_mode="delete"
             )
             url = server.get_uri()
-        results = run_all(
-            url,
-            schedulers=args.schedulers.split(","),
-            count=args.deadlines,
-            window=args.window,
-            lead=args.lead,
-            runs=args.runs,
-        )
+        try:
+            results = run_all(
+                url,
+                schedulers=args.schedulers.split(","),
+                count=args.deadlines,
+                window=args.window,
+                lead=args.lead,
+                runs=args.runs,
+            )
+        finally:
+            if server is not None:
+                server.cleanup()  # stopped before its directory goes
     summary = {
         "deadlines": args.deadlines,
         "window_s": args.window,

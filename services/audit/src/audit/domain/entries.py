@@ -88,20 +88,26 @@ def _plain(value: Any) -> bool:
     """Whether a JSON writer with sorted keys (orjson) writes ``value`` exactly as
     RFC 8785 does: no floats (RFC 8785 writes them the ECMAScript way), integers within
     IEEE 754's exact range, ASCII keys (sorted the same by code point and by UTF-16
-    unit)."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return bool(-_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER)
-    if kind is dict:
-        return all(
-            type(key) is str and key.isascii() and _plain(item)
-            for key, item in value.items()
-        )
-    if kind is list:
-        return all(_plain(item) for item in value)
-    return False
+    unit). A loop over a stack, not recursion: verify asks this of every entry."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if not -_MAX_SAFE_INTEGER <= item <= _MAX_SAFE_INTEGER:
+                return False
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str or not key.isascii():
+                    return False
+            pending.extend(item.values())
+        elif kind is list:
+            pending.extend(item)
+        else:
+            return False
+    return True
 
 
 def as_json_number(value: Any) -> Any:
