@@ -17,13 +17,14 @@ from prometheus_client import CollectorRegistry
 from notifier import handlers
 from notifier.adapters import postgres
 from notifier.adapters.postgres import PostgresNotifier
+from notifier.domain.obligations import to_open
 from notifier.watchdog import Watchdog
 from shared.alerting import AlertingContext
 from shared.alerts import Route
 from shared.clock import ManualClock
 from shared.db import apply_migrations, create_pool, service_migrations
 from shared.events import CloudEvent, EventType
-from shared.policy import default_policy_path, load_policy
+from shared.policy import Trigger, default_policy_path, load_policy
 from shared.timers import TimerScheduler
 from tests.conftest import make_report
 from tests.receivers import webhook_receiver
@@ -277,6 +278,32 @@ async def test_an_open_obligation_keeps_the_policy_it_opened_under(notifier, tmp
     assert steps(await notifier.alerts(before))["breach:1"]
     ack = await notifier.ack(old["breach:0"]["id"], "ann")
     assert ack.snoozed_until == START + 4 * H + 20 * M  # the old snooze, not 2 h
+
+
+async def test_obligations_open_together_once_each_with_their_timing_exact(notifier):
+    known = await notifier.report()
+    async with notifier.pool.acquire() as conn, conn.transaction():
+        port = _port(conn, notifier.ctx)
+        episode = await port.lock_episode(known)
+        assert episode is not None
+        twin = replace(episode, id=uuid4())
+        await port.add_episode(twin)
+        odd = (timedelta(days=1, seconds=5, microseconds=7), 30 * M)
+        policy = notifier.ctx.policy
+        [draft] = to_open(policy, twin, Trigger.REPORTED, now=START)
+        draft = replace(draft, reminders=odd)
+        again = replace(draft, id=uuid4())  # same episode and kind
+        [already] = to_open(policy, episode, Trigger.REPORTED, now=START)
+
+        opened = await port.add_obligations([draft, again, already])
+
+    assert opened == {draft.id}
+    row = await notifier.obligation(twin.id)
+    assert row["id"] == draft.id
+    assert row["reminders"] == list(odd)
+    assert (row["snooze"], row["breach_repeat"]) == (draft.snooze, draft.breach_repeat)
+    assert row["rule"] == draft.rule.model_dump(mode="json")
+    assert row["chain"] == draft.chain.model_dump(mode="json")
 
 
 async def test_the_schedule_names_whoever_is_on_call_when_the_step_fires(notifier):

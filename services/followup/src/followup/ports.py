@@ -38,8 +38,9 @@ class Episodes(Protocol):
 
 
 class SeriesRepository(Protocol):
-    async def add_series(self, series: Series) -> bool:
-        """Start a series; False if its episode, rule and trigger have one already."""
+    async def add_series(self, new: Sequence[Series]) -> set[UUID]:
+        """Start them; the ids started (not one whose episode, rule and trigger have
+        one already)."""
 
     async def lock_series(self, series_id: UUID) -> tuple[Series, Episode] | None: ...
 
@@ -159,12 +160,16 @@ class FakeFollowup:
     async def save_episode(self, episode: Episode) -> None:
         self.episodes[episode.episode_id] = episode
 
-    async def add_series(self, series: Series) -> bool:
-        key = (series.episode_id, series.rule.id, series.trigger_id)
-        if any((s.episode_id, s.rule.id, s.trigger_id) == key for s in self._series()):
-            return False
-        self.series[series.id] = series
-        return True
+    async def add_series(self, new: Sequence[Series]) -> set[UUID]:
+        started = set()
+        for series in new:
+            key = (series.episode_id, series.rule.id, series.trigger_id)
+            if all(
+                (s.episode_id, s.rule.id, s.trigger_id) != key for s in self._series()
+            ):
+                self.series[series.id] = series
+                started.add(series.id)
+        return started
 
     async def lock_series(self, series_id: UUID) -> tuple[Series, Episode] | None:
         series = self.series.get(series_id)

@@ -7,6 +7,8 @@ notifier uses, so the caller sees its deadlines at once; ``GET /v1/episodes/{id}
 lists what the notifier actually opened, with their state.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -18,6 +20,7 @@ from shared.consumer import RawMessage
 from shared.db import Conn
 from shared.events import CloudEvent, EpisodeReportedData, InvalidEventError
 from shared.policy import Policy, Trigger
+from shared.published import ObligationEvent, PromptEvent
 
 
 class ObligationSummary(BaseModel):
@@ -89,15 +92,31 @@ async def prompts_of(conn: Conn, episode_id: UUID) -> list[PromptSummary]:
     return [PromptSummary.model_validate(dict(r)) for r in rows]
 
 
-async def project(conn: Conn, event: CloudEvent, _message: RawMessage) -> None:
-    """Apply one obligation or prompt event to the projection. Events of an episode
-    arrive in order (keyed by episode); other types are ignored."""
-    data, at = event.data, event.time
+async def project(conn: Conn, batch: list[tuple[CloudEvent, RawMessage]]) -> None:
+    """Apply a batch of obligation and prompt events to the projection, in order.
+    Events of an episode arrive in order (keyed by episode); other types are
+    ignored. New obligations and prompts next to each other are inserted in one
+    statement each; a change is applied after every row that came before it."""
+    opened: list[tuple[Any, ...]] = []
+    issued: list[tuple[Any, ...]] = []
+    for event, _ in batch:
+        with _readable(event):
+            if event.type == ObligationEvent.OPENED:
+                opened.append(_opened_row(event.data, event.time))
+            elif event.type == PromptEvent.ISSUED:
+                issued.append(_issued_row(event.data, event.time))
+            else:
+                await _insert(conn, _INSERT_OBLIGATIONS, opened)
+                await _insert(conn, _INSERT_PROMPTS, issued)
+                await _apply_change(conn, event)
+    await _insert(conn, _INSERT_OBLIGATIONS, opened)
+    await _insert(conn, _INSERT_PROMPTS, issued)
+
+
+@contextmanager
+def _readable(event: CloudEvent) -> Iterator[None]:
     try:
-        if event.type.startswith("mfc.obligation."):
-            await _project_obligation(conn, event.type.rsplit(".", 1)[1], data, at)
-        elif event.type.startswith("mfc.prompt."):
-            await _project_prompt(conn, event.type.rsplit(".", 1)[1], data, at)
+        yield
     except (KeyError, ValueError, TypeError) as exc:
         # A field missing or of the wrong form: no retry can mend it, so it goes
         # to the dead-letter topic at once instead of holding up its partition.
@@ -107,27 +126,72 @@ async def project(conn: Conn, event: CloudEvent, _message: RawMessage) -> None:
         ) from exc
 
 
-async def _project_obligation(
+async def _insert(conn: Conn, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert the rows gathered so far in one statement, and forget them."""
+    if rows:
+        await conn.execute(statement, *(list(c) for c in zip(*rows, strict=True)))
+        rows.clear()
+
+
+_INSERT_OBLIGATIONS = """
+INSERT INTO episode_obligations (obligation_id, episode_id, kind, title, status,
+    clock_start, due_at, updated_at)
+SELECT i, e, k, t, 'open', c, d, coalesce(a, now())
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::timestamptz[],
+    $6::timestamptz[], $7::timestamptz[]) AS u(i, e, k, t, c, d, a)
+ON CONFLICT (obligation_id) DO NOTHING
+"""
+
+_INSERT_PROMPTS = """
+INSERT INTO episode_prompts (prompt_id, episode_id, kind, title, occurrence, status,
+    issued_at, due_at, updated_at)
+SELECT i, e, k, t, o, 'open', s, d, coalesce(a, now())
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::integer[],
+    $6::timestamptz[], $7::timestamptz[], $8::timestamptz[])
+    AS u(i, e, k, t, o, s, d, a)
+ON CONFLICT (prompt_id) DO NOTHING
+"""
+
+
+def _opened_row(data: dict[str, Any], at: datetime | None) -> tuple[Any, ...]:
+    return (
+        UUID(data["obligation_id"]),
+        UUID(data["episode_id"]),
+        data["kind"],
+        data["title"],
+        datetime.fromisoformat(data["clock_start"]),
+        datetime.fromisoformat(data["due_at"]),
+        at,
+    )
+
+
+def _issued_row(data: dict[str, Any], at: datetime | None) -> tuple[Any, ...]:
+    return (
+        UUID(data["prompt_id"]),
+        UUID(data["episode_id"]),
+        data["kind"],
+        data["title"],
+        data["occurrence"],
+        datetime.fromisoformat(data["issued_at"]),
+        datetime.fromisoformat(data["due_at"]),
+        at,
+    )
+
+
+async def _apply_change(conn: Conn, event: CloudEvent) -> None:
+    """A change to an obligation or a prompt already projected."""
+    change, data, at = event.type.rsplit(".", 1)[1], event.data, event.time
+    if event.type.startswith("mfc.obligation."):
+        await _change_obligation(conn, change, data, at)
+    elif event.type.startswith("mfc.prompt."):
+        await _change_prompt(conn, change, data, at)
+
+
+async def _change_obligation(
     conn: Conn, change: str, data: dict[str, Any], at: datetime | None
 ) -> None:
     obligation_id = UUID(data["obligation_id"])
-    if change == "opened":
-        await conn.execute(
-            """
-            INSERT INTO episode_obligations (obligation_id, episode_id, kind, title,
-                status, clock_start, due_at, updated_at)
-            VALUES ($1, $2, $3, $4, 'open', $5, $6, $7)
-            ON CONFLICT (obligation_id) DO NOTHING
-            """,
-            obligation_id,
-            UUID(data["episode_id"]),
-            data["kind"],
-            data["title"],
-            datetime.fromisoformat(data["clock_start"]),
-            datetime.fromisoformat(data["due_at"]),
-            at,
-        )
-    elif change == "breached":
+    if change == "breached":
         await _set(conn, _OBLIGATIONS, obligation_id, at, breached=True)
     elif change == "waiting":
         await _set(
@@ -158,28 +222,11 @@ async def _project_obligation(
         )
 
 
-async def _project_prompt(
+async def _change_prompt(
     conn: Conn, change: str, data: dict[str, Any], at: datetime | None
 ) -> None:
     prompt_id = UUID(data["prompt_id"])
-    if change == "issued":
-        await conn.execute(
-            """
-            INSERT INTO episode_prompts (prompt_id, episode_id, kind, title,
-                occurrence, status, issued_at, due_at, updated_at)
-            VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)
-            ON CONFLICT (prompt_id) DO NOTHING
-            """,
-            prompt_id,
-            UUID(data["episode_id"]),
-            data["kind"],
-            data["title"],
-            data["occurrence"],
-            datetime.fromisoformat(data["issued_at"]),
-            datetime.fromisoformat(data["due_at"]),
-            at,
-        )
-    elif change == "overdue":
+    if change == "overdue":
         await _set(conn, _PROMPTS, prompt_id, at, overdue=True)
     elif change == "completed":
         await _set(

@@ -42,8 +42,8 @@ class Episodes(Protocol):
 
 
 class Obligations(Protocol):
-    async def add_obligation(self, new: NewObligation) -> bool:
-        """Open it; False if the episode has one of its kind already."""
+    async def add_obligations(self, drafts: Sequence[NewObligation]) -> set[UUID]:
+        """Open them; the ids opened (not one whose episode has its kind already)."""
 
     async def lock_open_obligations(self, episode_id: UUID) -> list[OpenObligation]:
         """The episode's open obligations, soonest due first."""
@@ -210,12 +210,16 @@ class FakeNotifier:
     async def save_episode(self, episode: EpisodeRecord) -> None:
         self.episodes[episode.id] = episode
 
-    async def add_obligation(self, new: NewObligation) -> bool:
-        key = (new.episode_id, new.rule.id)
-        if any((r.opened.episode_id, r.opened.rule.id) == key for r in self._rows()):
-            return False
-        self.obligations[new.id] = FakeObligationRow(new)
-        return True
+    async def add_obligations(self, drafts: Sequence[NewObligation]) -> set[UUID]:
+        opened = set()
+        for new in drafts:
+            key = (new.episode_id, new.rule.id)
+            if all(
+                (r.opened.episode_id, r.opened.rule.id) != key for r in self._rows()
+            ):
+                self.obligations[new.id] = FakeObligationRow(new)
+                opened.add(new.id)
+        return opened
 
     async def lock_open_obligations(self, episode_id: UUID) -> list[OpenObligation]:
         rows = [

@@ -1,7 +1,7 @@
 """Followup's tables on asyncpg, as the ``Followup`` port: every method runs in the
 caller's transaction, and every SQL statement of the service is here."""
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -56,22 +56,26 @@ class PostgresFollowup(PostgresEffects):
 
     # ------------------------------------------------------------------- series
 
-    async def add_series(self, series: Series) -> bool:
-        started = await self._conn.fetchval(
+    async def add_series(self, new: Sequence[Series]) -> set[UUID]:
+        if not new:
+            return set()
+        rows = await self._conn.fetch(
             "INSERT INTO series (id, episode_id, rule_id, starts_on, rule, "
             "policy_digest, trigger_id, started_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT DO NOTHING RETURNING true",
-            series.id,
-            series.episode_id,
-            series.rule.id,
-            series.starts_on.value,
-            series.rule.model_dump(mode="json"),
-            series.policy_digest,
-            series.trigger_id,
-            series.started_at,
+            "SELECT i, e, r, s, j::jsonb, p, t, a FROM unnest($1::uuid[], $2::uuid[], "
+            "$3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+            "$8::timestamptz[]) WITH ORDINALITY AS u(i, e, r, s, j, p, t, a, n) "
+            "ORDER BY n ON CONFLICT DO NOTHING RETURNING id",
+            [s.id for s in new],
+            [s.episode_id for s in new],
+            [s.rule.id for s in new],
+            [s.starts_on.value for s in new],
+            [s.rule.model_dump_json() for s in new],
+            [s.policy_digest for s in new],
+            [s.trigger_id for s in new],
+            [s.started_at for s in new],
         )
-        return bool(started)
+        return {row["id"] for row in rows}
 
     async def lock_series(self, series_id: UUID) -> tuple[Series, Episode] | None:
         row = await self._conn.fetchrow(

@@ -76,18 +76,18 @@ async def _start(
 ) -> None:
     """Start the series of the rules in force; schedule each new one's first step."""
     policy = deps.ctx.policy
-    steps = []
-    for series in decide.new_series(
+    drafts = decide.new_series(
         policy.prompts_for(episode.county_code),
         starts,
         episode_id=episode.episode_id,
         policy_digest=policy.digest,
         now=now,
-    ):
-        first = first_occurrence(series)
-        if await port.add_series(series) and first is not None:
-            steps.append(Step(series.id, issue_key(0), ISSUE, first, {}))
-    await port.schedule(steps)
+    )
+    started = await port.add_series(drafts)
+    firsts = [(s, first_occurrence(s)) for s in drafts if s.id in started]
+    await port.schedule(
+        [Step(s.id, issue_key(0), ISSUE, at, {}) for s, at in firsts if at is not None]
+    )
 
 
 async def _end(

@@ -18,7 +18,7 @@ from intake.domain.lifecycle import LATER_EVENTS, EventInvalidError, EventRefuse
 from intake.domain.model import ReportRejectedError
 from intake.feeds import FeedWatch
 from shared import topics
-from shared.consumer import PermanentError, RawMessage, each
+from shared.consumer import PermanentError, RawMessage
 from shared.db import Conn
 from shared.events import (
     CloudEvent,
@@ -158,7 +158,7 @@ def register(
     runtime.subscribe("intake-inbound", on_inbound_event, topics.INBOUND)
     runtime.subscribe_batch(
         "intake-deadlines",
-        each(deadlines.project),
+        deadlines.project,
         topics.OBLIGATIONS,
         topics.PROMPTS,
         group_suffix="deadlines",

@@ -4,7 +4,7 @@ runs, in its caller's transaction) and the read queries of the HTTP API."""
 import functools
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -209,6 +209,52 @@ ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id
 """
 
+# One statement for every obligation a report opens (arrays, not a row each); the
+# interval arrays travel as text literals, as unnest cannot take an array of arrays.
+_INSERT_OBLIGATIONS = """
+INSERT INTO obligations (id, episode_id, county_code, jurisdiction, kind, title,
+    opened_at, clock_start, due_at, policy_digest, rule, chain, snooze,
+    breach_repeat, reminders)
+SELECT i, e, c, j, k, t, o, s, d, p, r::jsonb, ch::jsonb, sn, b, rm::interval[]
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[],
+    $11::text[], $12::text[], $13::interval[], $14::interval[], $15::text[])
+    WITH ORDINALITY AS u(i, e, c, j, k, t, o, s, d, p, r, ch, sn, b, rm, n)
+ORDER BY n
+ON CONFLICT (episode_id, kind) DO NOTHING
+RETURNING id
+"""
+
+
+def _obligation_row(new: NewObligation) -> tuple[Any, ...]:
+    return (
+        new.id,
+        new.episode_id,
+        new.county_code,
+        new.jurisdiction,
+        new.rule.id,
+        new.rule.title,
+        new.opened_at,
+        new.clock_start,
+        new.due_at,
+        new.policy_digest,
+        new.rule.model_dump_json(),
+        new.chain.model_dump_json(),
+        new.snooze,
+        new.breach_repeat,
+        _interval_array(new.reminders),
+    )
+
+
+def _interval_array(spans: Sequence[timedelta]) -> str:
+    """PostgreSQL's text form of an ``interval[]``, exact to the microsecond."""
+    items = (
+        f'"{s.days} days {s.seconds} seconds {s.microseconds} microseconds"'
+        for s in spans
+    )
+    return "{" + ",".join(items) + "}"
+
+
 _LOCK_OBLIGATION = """
 SELECT o.*, e.child_initials, e.caseworker, e.supervisor FROM obligations o
 JOIN episodes e USING (episode_id) WHERE o.id = $1 FOR UPDATE OF o
@@ -260,30 +306,19 @@ class PostgresNotifier(PostgresEffects):
 
     # -------------------------------------------------------------- obligations
 
-    async def add_obligation(self, new: NewObligation) -> bool:
-        inserted = await self._conn.fetchval(
-            "INSERT INTO obligations (id, episode_id, county_code, jurisdiction, kind, "
-            "title, opened_at, clock_start, due_at, policy_digest, rule, chain, "
-            "snooze, breach_repeat, reminders) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-            "$8, $9, $10, $11, $12, $13, $14, $15) "
-            "ON CONFLICT (episode_id, kind) DO NOTHING RETURNING true",
-            new.id,
-            new.episode_id,
-            new.county_code,
-            new.jurisdiction,
-            new.rule.id,
-            new.rule.title,
-            new.opened_at,
-            new.clock_start,
-            new.due_at,
-            new.policy_digest,
-            new.rule.model_dump(mode="json"),
-            new.chain.model_dump(mode="json"),
-            new.snooze,
-            new.breach_repeat,
-            list(new.reminders),
+    async def add_obligations(self, drafts: Sequence[NewObligation]) -> set[UUID]:
+        if not drafts:
+            return set()
+        rows = await self._conn.fetch(
+            _INSERT_OBLIGATIONS,
+            *(
+                list(column)
+                for column in zip(
+                    *(_obligation_row(new) for new in drafts), strict=True
+                )
+            ),
         )
-        return bool(inserted)
+        return {row["id"] for row in rows}
 
     async def lock_open_obligations(self, episode_id: UUID) -> list[OpenObligation]:
         return [_open(r) for r in await self._conn.fetch(_LOCK_OPEN, episode_id)]

@@ -102,7 +102,8 @@ async def open_obligations(
     now = deps.now()
     policy = deps.ctx.policy
     drafts = decide.to_open(policy, episode, trigger, now=now, learned_at=learned_at)
-    opened = [new for new in drafts if await port.add_obligation(new)]
+    added = await port.add_obligations(drafts)
+    opened = [new for new in drafts if new.id in added]
     await port.schedule(
         [timer_step(new.id, steps.first_step(new.timing())) for new in opened]
     )

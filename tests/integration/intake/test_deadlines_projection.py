@@ -1,0 +1,126 @@
+"""Intake's projection of obligations and prompts on real PostgreSQL: a batch is
+applied in order, new rows go in together, and an event it cannot read is refused
+(the consumer dead-letters it) without a row of the batch landing."""
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from intake import deadlines
+from shared.consumer import RawMessage
+from shared.db import apply_migrations, create_pool, service_migrations
+from shared.events import CloudEvent, InvalidEventError
+from shared.published import ObligationEvent, PromptEvent
+
+AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+def event(type_: str, data: dict, at: datetime = AT) -> tuple[CloudEvent, RawMessage]:
+    message = RawMessage("mfc.obligations.v1", 0, 0, None, b"")
+    made = CloudEvent.new(
+        type=type_,
+        source="service/notifier",
+        subject=data["episode_id"],
+        data=data,
+        time=at,
+    )
+    return made, message
+
+
+def opened(episode_id, obligation_id, kind: str, due: datetime) -> dict:
+    return {
+        "obligation_id": str(obligation_id),
+        "episode_id": str(episode_id),
+        "kind": kind,
+        "title": kind.replace("_", " "),
+        "clock_start": AT.isoformat(),
+        "due_at": due.isoformat(),
+    }
+
+
+@pytest.fixture
+async def pool(infra, unique):
+    pool = await create_pool(infra.database_url, schema=unique)
+    await apply_migrations(pool, service_migrations("intake"))
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def project(pool, batch) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await deadlines.project(conn, batch)
+
+
+async def test_a_batch_is_projected_in_order(pool):
+    episode, police, ncmec, prompt = uuid4(), uuid4(), uuid4(), uuid4()
+    await project(
+        pool,
+        [
+            event(ObligationEvent.OPENED, opened(episode, police, "police", AT + H)),
+            event(ObligationEvent.OPENED, opened(episode, ncmec, "ncmec", AT + 2 * H)),
+            # a change right after its row was opened in the same batch
+            event(
+                ObligationEvent.BREACHED,
+                {"obligation_id": str(police), "episode_id": str(episode)},
+                AT + H,
+            ),
+            event(
+                PromptEvent.ISSUED,
+                {
+                    "prompt_id": str(prompt),
+                    "episode_id": str(episode),
+                    "kind": "weekly_contact",
+                    "title": "Weekly contact",
+                    "occurrence": 0,
+                    "issued_at": AT.isoformat(),
+                    "due_at": (AT + 3 * H).isoformat(),
+                },
+            ),
+            event(
+                ObligationEvent.SATISFIED,
+                {
+                    "obligation_id": str(ncmec),
+                    "episode_id": str(episode),
+                    "satisfied_at": (AT + H).isoformat(),
+                },
+                AT + H,
+            ),
+        ],
+    )
+    # the same opening again (a replay) changes nothing
+    await project(
+        pool, [event(ObligationEvent.OPENED, opened(episode, police, "police", AT))]
+    )
+
+    async with pool.acquire() as conn:
+        obligations = await deadlines.obligations_of(conn, episode)
+        prompts = await deadlines.prompts_of(conn, episode)
+    assert [(o.obligation_id, o.status, o.due_at) for o in obligations] == [
+        (police, "open", AT + H),
+        (ncmec, "satisfied", AT + 2 * H),
+    ]
+    assert obligations[0].breached
+    assert not obligations[1].breached
+    assert obligations[1].satisfied_at == AT + H
+    assert [(p.prompt_id, p.kind, p.status) for p in prompts] == [
+        (prompt, "weekly_contact", "open")
+    ]
+
+
+async def test_an_unreadable_event_refuses_the_batch_and_names_its_type(pool):
+    episode = uuid4()
+    good = opened(episode, uuid4(), "police", AT + H)
+    bad = {**opened(episode, uuid4(), "ncmec", AT + H), "due_at": "tomorrow"}
+
+    with pytest.raises(InvalidEventError, match=r"mfc\.obligation\.opened"):
+        await project(
+            pool,
+            [event(ObligationEvent.OPENED, good), event(ObligationEvent.OPENED, bad)],
+        )
+
+    async with pool.acquire() as conn:
+        assert await deadlines.obligations_of(conn, episode) == []
