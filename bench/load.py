@@ -278,29 +278,38 @@ async def database_activity(database_url: str) -> dict[str, Any]:
             "GROUP BY schemaname",
             list(SCHEMAS),
         )
+        wal: int = await conn.fetchval("SELECT wal_bytes::bigint FROM pg_stat_wal")
         statements = await statement_calls(conn)
     finally:
         await conn.close()
-    counts: dict[str, Any] = {"commits": commits, "statements": statements}
+    counts: dict[str, Any] = {
+        "commits": commits,
+        "wal_bytes": wal,
+        "statements": statements,
+    }
     for r in rows:
         for kind in ("ins", "upd", "del"):
             counts[f"{kind}:{r['schemaname']}"] = r[kind]
     return counts
 
 
-async def statement_calls(conn: asyncpg.Connection) -> dict[str, tuple[str, int]]:
-    """Each statement's text and calls so far in this database (BEGIN and COMMIT
-    included); empty where pg_stat_statements is not loaded."""
+async def statement_calls(
+    conn: asyncpg.Connection,
+) -> dict[str, tuple[str, int, float]]:
+    """Each statement's text, calls and milliseconds of execution so far in this
+    database (BEGIN and COMMIT included); empty where pg_stat_statements is not
+    loaded."""
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         rows = await conn.fetch(
             "SELECT queryid::text AS id, min(query) AS query, sum(calls)::bigint AS "
-            "calls FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
+            "calls, sum(total_exec_time)::float8 AS ms FROM pg_stat_statements "
+            "WHERE dbid = (SELECT oid FROM pg_database "
             "WHERE datname = current_database()) GROUP BY queryid"
         )
     except asyncpg.PostgresError:
         return {}
-    return {r["id"]: (r["query"], r["calls"]) for r in rows}
+    return {r["id"]: (r["query"], r["calls"], r["ms"]) for r in rows}
 
 
 TOP_STATEMENTS = 15
@@ -313,7 +322,10 @@ def per_report(
     the statements per report and the most frequent ones."""
     per = max(reports, 1)
     grown = {k: after.get(k, 0) - before.get(k, 0) for k in after if k != "statements"}
-    result = {"db_commits_per_report": grown["commits"]}
+    result = {
+        "db_commits_per_report": grown["commits"],
+        "db_wal_kb_per_report": grown["wal_bytes"] / 1024,
+    }
     words = {"ins": "inserted", "upd": "updated", "del": "deleted"}
     for kind, word in words.items():
         result[f"db_rows_{word}_per_report"] = sum(
@@ -325,14 +337,28 @@ def per_report(
         )
     figures: dict[str, Any] = {k: round(v / per, 2) for k, v in result.items()}
     calls = [
-        (n - before["statements"].get(queryid, ("", 0))[1], query)
-        for queryid, (query, n) in after["statements"].items()
+        (n - old[1], ms - old[2], query)
+        for queryid, (query, n, ms) in after["statements"].items()
+        for old in [before["statements"].get(queryid, ("", 0, 0.0))]
     ]
     if calls:
-        figures["db_statements_per_report"] = round(sum(n for n, _ in calls) / per, 1)
+        figures["db_statements_per_report"] = round(sum(c[0] for c in calls) / per, 1)
+        figures["db_statement_ms_per_report"] = round(sum(c[1] for c in calls) / per, 3)
         figures["db_top_statements"] = [
-            {"per_report": round(n / per, 2), "statement": " ".join(q.split())[:160]}
-            for n, q in sorted(calls, key=lambda c: -c[0])[:TOP_STATEMENTS]
+            {
+                "per_report": round(n / per, 2),
+                "ms_per_report": round(ms / per, 4),
+                "statement": " ".join(q.split())[:160],
+            }
+            for n, ms, q in sorted(calls, key=lambda c: -c[0])[:TOP_STATEMENTS]
+        ]
+        figures["db_slowest_statements"] = [
+            {
+                "per_report": round(n / per, 2),
+                "ms_per_report": round(ms / per, 4),
+                "statement": " ".join(q.split())[:160],
+            }
+            for n, ms, q in sorted(calls, key=lambda c: -c[1])[:TOP_STATEMENTS]
         ]
     return figures
 

@@ -37,6 +37,7 @@ def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligati
     assert 0 < summary["cpu_ms_per_report"] < 60_000
     # Every report commits and writes rows in each service's schema.
     assert summary["db_commits_per_report"] >= 1
+    assert summary["db_wal_kb_per_report"] > 0
     for schema in ("intake", "notifier", "followup", "audit"):
         assert summary[f"db_rows_written_per_report_{schema}"] >= 1
     # The notifier keeps one pending timer per open obligation.
@@ -48,6 +49,10 @@ def test_the_load_benchmark_follows_every_report_to_its_audit_entry_and_obligati
     assert top
     assert all(s["per_report"] > 0 and s["statement"] for s in top)
     assert any("INSERT INTO" in s["statement"] for s in top)
+    slowest = summary["db_slowest_statements"]
+    times = [s["ms_per_report"] for s in slowest]
+    assert times == sorted(times, reverse=True)
+    assert times[0] > 0
     # 12 reports sent over 3 s: the end-to-end rate is at most the send rate.
     assert 0 < summary["end_to_end_rate_per_s"] <= summary["achieved_rate_per_s"]
     assert 0 < summary["machine_busy_cores"] <= summary["machine_cores"]
