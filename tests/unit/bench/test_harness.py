@@ -152,14 +152,15 @@ def test_database_counts_per_report_are_the_growth_over_the_reports():
         "del:intake": 0,
         "wal_bytes": 4096,
         "statements": {
-            "1": ("INSERT INTO episodes", 5, 10.0),
-            "2": ("COMMIT", 40, 4.0),
+            "1": ("INSERT INTO episodes", 5, 10.0, 1024.0),
+            "2": ("COMMIT", 40, 4.0, 0.0),
         },
     }
     after = {"commits": 124, "ins:intake": 30, "upd:intake": 4, "del:intake": 2,
              "wal_bytes": 4096 + 4 * 3072,
-             "statements": {"1": ("INSERT INTO episodes", 9, 30.0),
-                            "2": ("COMMIT", 64, 6.0), "3": ("SELECT 1", 2, 0.4)}}  # fmt: skip
+             "statements": {"1": ("INSERT INTO episodes", 9, 30.0, 9216.0),
+                            "2": ("COMMIT", 64, 6.0, 4096.0),
+                            "3": ("SELECT 1", 2, 0.4, 0.0)}}  # fmt: skip
     figures = per_report(before, after, reports=4)
     assert figures["db_commits_per_report"] == 6
     assert figures["db_rows_inserted_per_report"] == 5
@@ -171,14 +172,29 @@ def test_database_counts_per_report_are_the_growth_over_the_reports():
     assert figures["db_statements_per_report"] == 7.5  # (4 + 24 + 2) / 4
     assert figures["db_statement_ms_per_report"] == 5.6  # (20 + 2 + 0.4) / 4
     assert figures["db_top_statements"][:2] == [
-        {"per_report": 6.0, "ms_per_report": 0.5, "statement": "COMMIT"},
-        {"per_report": 1.0, "ms_per_report": 5.0, "statement": "INSERT INTO episodes"},
+        {
+            "per_report": 6.0,
+            "ms_per_report": 0.5,
+            "wal_kb_per_report": 1.0,
+            "statement": "COMMIT",
+        },
+        {
+            "per_report": 1.0,
+            "ms_per_report": 5.0,
+            "wal_kb_per_report": 2.0,
+            "statement": "INSERT INTO episodes",
+        },
     ]
     # The same statements by the time PostgreSQL spent on them.
     assert [s["statement"] for s in figures["db_slowest_statements"]] == [
         "INSERT INTO episodes",
         "COMMIT",
         "SELECT 1",
+    ]
+    # And by the WAL they wrote.
+    assert [s["statement"] for s in figures["db_most_wal_statements"]][:2] == [
+        "INSERT INTO episodes",
+        "COMMIT",
     ]
     # Without pg_stat_statements (a database the benchmark did not start).
     assert "db_statements_per_report" not in per_report(
