@@ -2,7 +2,7 @@
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
@@ -55,3 +55,67 @@ async def read_until(
     finally:
         await consumer.stop()
     return records
+
+
+async def _partitions(
+    consumer: AIOKafkaConsumer, topics: Collection[str]
+) -> list[TopicPartition]:
+    """The partitions of those of the topics that exist."""
+    await consumer._client.force_metadata_update()
+    return [
+        TopicPartition(topic, p)
+        for topic in topics
+        for p in consumer.partitions_for_topic(topic) or ()
+    ]
+
+
+async def end_offsets(
+    bootstrap: str, topics: Collection[str]
+) -> dict[TopicPartition, int]:
+    """Where each partition of the topics (those that exist) ends now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topics)
+        return await consumer.end_offsets(partitions) if partitions else {}
+    finally:
+        await consumer.stop()
+
+
+async def read_all(
+    bootstrap: str,
+    topics: Collection[str],
+    *,
+    since: Mapping[TopicPartition, int] | None = None,
+    within: float = 60,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record the topics (those that exist) hold now, to the end each
+    partition had when asked: from ``since`` (``end_offsets`` taken earlier; a
+    partition it does not name is read from the beginning) or from the start."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = await _partitions(consumer, topics)
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning()
+        for partition, offset in (since or {}).items():
+            if partition in partitions:
+                consumer.seek(partition, offset)
+        ends = await consumer.end_offsets(partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = time.monotonic() + within
+        while [p for p in partitions if await consumer.position(p) < ends[p]]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(records)} record(s) read in {within}s")
+            batch = await consumer.getmany(timeout_ms=200)
+            for partition_records in batch.values():
+                records.extend(
+                    r
+                    for r in partition_records
+                    if r.offset < ends[TopicPartition(r.topic, r.partition)]
+                )
+        return records
+    finally:
+        await consumer.stop()

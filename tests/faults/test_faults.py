@@ -23,6 +23,7 @@ with the policy in seconds, so alerts fire during the test.
 """
 
 import asyncio
+import json
 import os
 import threading
 import time
@@ -36,6 +37,7 @@ from uuid import uuid4
 import asyncpg
 import httpx
 import pytest
+from aiokafka import TopicPartition
 
 from devtools.devstack import (
     SERVICE_NAMES,
@@ -51,7 +53,7 @@ from tests import api
 from tests.conftest import BACKENDS, make_report
 from tests.e2e.fast import FAST_POLICY, SECRET
 from tests.e2e.test_walking_skeleton import eventually
-from tests.kafka_helpers import produce
+from tests.kafka_helpers import end_offsets, produce, read_all
 from tests.receivers import WebhookReceiver, webhook_receiver
 
 pytestmark = pytest.mark.skipif(
@@ -101,6 +103,8 @@ class FaultStack:
         self.infra = infra
         self.services = services
         self.webhook = webhook
+        # Where the services' topics ended when the current load began.
+        self.published_from: dict[TopicPartition, int] = {}
 
     def url(self, service: str) -> str:
         return self.services[service].url
@@ -161,6 +165,10 @@ class Load:
         self._threads: list[threading.Thread] = []
 
     def __enter__(self) -> "Load":
+        # What the services publish from here on is what the checker reads back.
+        self.stack.published_from = asyncio.run(
+            end_offsets(self.stack.infra.bootstrap_servers, topics.OWN)
+        )
         for _ in range(self.workers):
             thread = threading.Thread(target=self._run, daemon=True)
             thread.start()
@@ -242,18 +250,36 @@ async def _check(stack: FaultStack, accepted: dict[str, dict[str, Any]]) -> None
             assert expected, "the fast policy opens obligations for KY-111"
             assert kinds.get(answer["id"]) == expected, answer["id"]
 
-        # Nothing stuck in an outbox; every published event audited exactly once.
+        # Nothing stuck in an outbox (a published row leaves it). Every event the
+        # services published, read back from the broker, is in the audit log, and
+        # so is every event intake recorded and every obligation the notifier
+        # opened (what they made, whether or not the broker has it); none twice.
         for schema in ("intake", "notifier", "followup"):
-            stuck = await conn.fetchval(
-                f"SELECT count(*) FROM {schema}.outbox WHERE published_at IS NULL"
-            )
+            stuck = await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox")
             assert stuck == 0, f"{schema}: {stuck} events not published"
-            missing = await conn.fetch(
-                f"SELECT o.event_id FROM {schema}.outbox o"
-                " LEFT JOIN audit.log_entries l ON l.event_id = o.event_id"
-                " WHERE l.event_id IS NULL"
-            )
-            assert not missing, f"{schema}: not in the audit log: {missing[:5]}"
+        published = await read_all(
+            stack.infra.bootstrap_servers, topics.OWN, since=stack.published_from
+        )
+        assert published, "the services published events"
+        missing = await conn.fetch(
+            "SELECT i FROM unnest($1::text[]) AS i WHERE NOT EXISTS"
+            " (SELECT 1 FROM audit.log_entries l WHERE l.event_id = i)",
+            list({json.loads(r.value)["id"] for r in published}),
+        )
+        assert not missing, f"published, not in the audit log: {missing[:5]}"
+        missing = await conn.fetch(
+            "SELECT t.event_id FROM intake.timeline t"
+            " LEFT JOIN audit.log_entries l ON l.event_id = t.event_id"
+            " WHERE l.event_id IS NULL"
+        )
+        assert not missing, f"recorded by intake, not in the audit log: {missing[:5]}"
+        missing = await conn.fetch(
+            "SELECT o.id FROM notifier.obligations o WHERE NOT EXISTS"
+            " (SELECT 1 FROM audit.log_entries l"
+            "  WHERE l.type = 'mfc.obligation.opened'"
+            "  AND l.event -> 'data' ->> 'obligation_id' = o.id::text)"
+        )
+        assert not missing, f"opened, not in the audit log: {missing[:5]}"
         twice = await conn.fetch(
             "SELECT event_id FROM audit.log_entries GROUP BY event_id HAVING count(*) > 1"
         )

@@ -3,9 +3,11 @@
 FastStream has no Kafka transactions and our broker has no idempotent producer
 (INFRA.md), so a service never publishes from a handler. It inserts the event into
 its ``outbox`` table in the same database transaction as the state change; the relay
-publishes committed rows in id order and marks them published. A crash between the
-publish and the mark republishes the row: delivery is at-least-once, and every
-consumer dedupes on the CloudEvent ``id``.
+publishes committed rows in id order and deletes them in the transaction that saw the
+broker take them (a mark would rewrite each row, payload and all, and keep it for
+ever). A crash between the publish and the delete republishes the rows: delivery is
+at-least-once, and every consumer dedupes on the CloudEvent ``id``. The outbox holds
+only what is still to publish; the topic is the record of what was.
 """
 
 import logging
@@ -88,7 +90,8 @@ class Publisher(Protocol):
 
 
 class OutboxRelay(PollingWorker):
-    """Publishes committed outbox rows; one relay per schema is active at a time.
+    """Publishes committed outbox rows and deletes them; one relay per schema is
+    active at a time.
 
     Order matters (one episode's events in sequence), so replicas do not publish in
     parallel: a transaction-level advisory lock picks the one that publishes each
@@ -139,8 +142,7 @@ class OutboxRelay(PollingWorker):
             if not locked:
                 return 0
             rows = await conn.fetch(
-                "SELECT id, topic, key, payload FROM outbox WHERE published_at IS NULL "
-                "ORDER BY id LIMIT $1",
+                "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT $1",
                 self._batch_size,
             )
             if not rows:
@@ -153,11 +155,13 @@ class OutboxRelay(PollingWorker):
                 ]
             )
             await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+                "DELETE FROM outbox WHERE id = ANY($1::bigint[])",
                 [r["id"] for r in rows],
             )
-            remaining = await conn.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            # A batch that was not full took every row committed when it was read.
+            full = len(rows) == self._batch_size
+            remaining = (
+                await conn.fetchval("SELECT count(*) FROM outbox") if full else 0
             )
         self._published.inc(len(rows))
         self._pending.set(remaining)

@@ -4,6 +4,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from shared.db import apply_migrations, create_pool, load_migrations
@@ -44,6 +45,13 @@ async def enqueue_and_read(infra, pool, topic: str, *, number: int, until: int):
     return await read_until(infra.bootstrap_servers, topic, lambda rs: len(rs) >= until)
 
 
+async def enqueue_numbers(pool, topic: str, numbers: range) -> None:
+    """``event(n)`` for each number, in one transaction."""
+    async with pool.acquire() as conn, conn.transaction():
+        for n in numbers:
+            await enqueue(conn, topic=topic, event=event(n))
+
+
 def numbers(records) -> list[int]:
     return [json.loads(r.value)["data"]["n"] for r in records]
 
@@ -53,9 +61,7 @@ async def test_committed_rows_are_published_in_order_and_rolled_back_rows_never(
 ):
     pool, publisher = await setup(infra, unique, unique)
     try:
-        async with pool.acquire() as conn, conn.transaction():
-            for n in range(5):
-                await enqueue(conn, topic=unique, event=event(n))
+        await enqueue_numbers(pool, unique, range(5))
         try:
             async with pool.acquire() as conn, conn.transaction():
                 await enqueue(conn, topic=unique, event=event(99))
@@ -70,12 +76,39 @@ async def test_committed_rows_are_published_in_order_and_rolled_back_rows_never(
         )
         assert numbers(records) == [0, 1, 2, 3, 4]
         assert {r.key for r in records} == {b"episode-1"}
-        assert (
-            await pool.fetchval(
-                "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-            )
-            == 0
+        # Published rows leave the outbox: it holds only what is still to publish.
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await publisher.stop()
+        await pool.close()
+
+
+class BrokerAway:
+    async def publish_batch(self, messages) -> None:
+        raise ConnectionError(f"the broker did not answer ({len(messages)} waiting)")
+
+
+async def test_a_failed_publish_keeps_every_row_and_the_backlog_is_counted(
+    infra, unique
+):
+    pool, publisher = await setup(infra, unique, unique)
+    try:
+        await enqueue_numbers(pool, unique, range(5))
+        with pytest.raises(ConnectionError):
+            await relay(pool, BrokerAway()).publish_pending()
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 5
+
+        registry = CollectorRegistry()
+        the_relay = OutboxRelay(pool, publisher, registry=registry, batch_size=2)
+        assert await the_relay.publish_pending() == 2
+        assert registry.get_sample_value("mfc_outbox_pending") == 3
+        assert await the_relay.publish_pending() == 2
+        assert await the_relay.publish_pending() == 1
+        assert registry.get_sample_value("mfc_outbox_pending") == 0
+        records = await read_until(
+            infra.bootstrap_servers, unique, lambda rs: len(rs) >= 5
         )
+        assert numbers(records) == [0, 1, 2, 3, 4]
     finally:
         await publisher.stop()
         await pool.close()
