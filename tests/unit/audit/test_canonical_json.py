@@ -52,6 +52,13 @@ def ours(value: Any) -> bytes | type[Exception]:
 @example({"b": 1, "a": [1.0, 1e21, -0.0, 2**53, "\u2028\x7f\x1f"]})
 @example({"\U0001f600": 1, "\ufb01": 2})  # UTF-16 order differs from code points
 @example({"s": "\ud800"})  # a lone surrogate
+@example([2**53 - 1, -(2**53 - 1), {"k": [True, None, 0]}])  # the edge of exact ints
+@example([{"a": [2**53]}, -(2**53)])  # just beyond it, nested
+@example({"name": "Zoë \U0001f600", "b": ["é"]})  # non-ASCII values, ASCII keys
+@example({"a": [{"b": [[1, 2.5]]}]})  # a float deep down
+@example({"a": [{"é": 1, "\U0001f600": 2, "\ufb01": 3}]})  # non-ASCII keys deep down
+@example("\u2028")
+@example(2**53)
 def test_the_fast_path_writes_the_reference_bytes(value):
     assert ours(value) == reference(value)
 
@@ -64,6 +71,25 @@ def test_an_event_takes_the_fast_path_and_matches():
         "subject": "Zoë",
     }
     assert canonical_json(event) == rfc8785.dumps(event)
+
+
+def test_json_without_floats_or_large_integers_never_reaches_rfc8785(monkeypatch):
+    """The fast path is what makes verify fast: an event of strings, integers
+    within ±2^53-1, booleans, nulls, lists and objects, with non-ASCII text, is
+    written by orjson alone."""
+    event = {
+        "id": "e-1",
+        "data": {"n": [2**53 - 1, -(2**53 - 1), 0], "ok": True, "none": None},
+        "subject": "Zoë \U0001f600",
+        "nested": [{"e": "é"}, {"z": []}],
+    }
+    expected = rfc8785.dumps(event)
+
+    def refuse(value: Any) -> bytes:
+        raise AssertionError(f"rfc8785 was asked for {value!r}")
+
+    monkeypatch.setattr(rfc8785, "dumps", refuse)
+    assert canonical_json(event) == expected
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False))

@@ -84,29 +84,50 @@ def contains_personal_fields(value: Any) -> bool:
 _MAX_SAFE_INTEGER = 2**53 - 1
 
 
-def _plain(value: Any) -> bool:
-    """Whether a JSON writer with sorted keys (orjson) writes ``value`` exactly as
-    RFC 8785 does: no floats (RFC 8785 writes them the ECMAScript way), integers within
-    IEEE 754's exact range, ASCII keys (sorted the same by code point and by UTF-16
-    unit). A loop over a stack, not recursion: verify asks this of every entry."""
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+"""Keys sorted by code point, and any integer beyond IEEE 754's exact range (±2^53-1)
+refused, as RFC 8785 refuses it."""
+
+
+def _no_floats(value: Any) -> bool:
+    """Whether ``value`` holds only JSON's own types (exactly ``str``, ``int``,
+    ``bool``, ``None``, ``dict``, ``list``) and no float: RFC 8785 writes floats the
+    ECMAScript way, orjson does not. A loop over a stack with one set look-up per
+    value, not recursion: verify asks this of every entry."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return True
+    if kind is not dict and kind is not list:
+        return False
     pending = [value]
     while pending:
         item = pending.pop()
-        kind = type(item)
-        if kind is str or kind is bool or item is None:
-            continue
-        if kind is int:
-            if not -_MAX_SAFE_INTEGER <= item <= _MAX_SAFE_INTEGER:
+        for child in item.values() if type(item) is dict else item:
+            kind = type(child)
+            if kind in _SCALARS:
+                continue
+            if kind is dict or kind is list:
+                pending.append(child)
+            else:
                 return False
-        elif kind is dict:
+    return True
+
+
+def _ascii_keys(value: Any) -> bool:
+    """Whether every key is ASCII (sorted the same by code point, as orjson sorts,
+    and by UTF-16 unit, as RFC 8785 sorts)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is dict:
             for key in item:
-                if type(key) is not str or not key.isascii():
+                if not key.isascii():
                     return False
             pending.extend(item.values())
-        elif kind is list:
+        elif type(item) is list:
             pending.extend(item)
-        else:
-            return False
     return True
 
 
@@ -139,12 +160,19 @@ def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical JSON, with a fast path for the documents our events are.
 
     ``rfc8785`` is pure Python and spends most of a verify run; where orjson
-    provably writes the same bytes (see ``_plain``) it writes them. A property
-    test holds the two to byte equality over arbitrary JSON.
+    provably writes the same bytes it writes them: JSON's own types and no float
+    (``_no_floats``), integers within ±2^53-1 (orjson refuses others with
+    ``OPT_STRICT_INTEGER``), and ASCII keys (certain when the output is ASCII, else
+    looked at). A property test holds the two to byte equality over arbitrary JSON.
     """
-    if _plain(value):
+    if _no_floats(value):
         try:
-            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+            written = orjson.dumps(value, option=_ORJSON_OPTIONS)
         except orjson.JSONEncodeError:
-            pass  # a lone surrogate: let rfc8785 refuse it as it always has
+            # An integer beyond ±2^53-1, a key that is no str, a lone surrogate:
+            # rfc8785 writes or refuses it as it always has.
+            pass
+        else:
+            if written.isascii() or _ascii_keys(value):
+                return written
     return rfc8785.dumps(as_json_number(value))
