@@ -110,6 +110,18 @@ def test_consistency_proofs_verify_and_catch_a_rewritten_past(data):
     )
 
 
+def test_push_grows_the_tree_as_append_does():
+    """Verify's ``push`` keeps the same right edge as ``append`` at every size, so
+    every prefix has the RFC's root."""
+    leaves = [merkle.leaf_hash(i.to_bytes(4, "big")) for i in range(70)]
+    appended, pushed = merkle.CompactRange(), merkle.CompactRange()
+    for size, leaf in enumerate(leaves, start=1):
+        appended.append(leaf)
+        pushed.push(leaf)
+        assert (pushed.size, pushed._edge) == (appended.size, appended._edge)
+        assert pushed.root() == merkle.reference_root(leaves[:size])
+
+
 def test_a_tree_resumes_from_its_stored_right_edge():
     leaves, nodes = stored_tree(45)
     for size in range(46):

@@ -16,6 +16,9 @@ Range = tuple[int, int]
 """Leaves ``[lo, hi)``."""
 
 
+_sha256 = hashlib.sha256
+
+
 def leaf_hash(content: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + content).digest()
 
@@ -139,6 +142,16 @@ class CompactRange:
         self._edge[level] = digest
         self.size += 1
         return completed
+
+    def push(self, leaf: bytes) -> None:
+        """``append`` without listing the completed subtrees: verify adds a leaf
+        per entry and needs only the roots."""
+        index, digest, level, edge = self.size, leaf, 0, self._edge
+        while index >> level & 1:
+            digest = _sha256(b"\x01" + edge.pop(level) + digest).digest()
+            level += 1
+        edge[level] = digest
+        self.size = index + 1
 
     def root(self) -> bytes:
         if self.size == 0:
