@@ -1,6 +1,7 @@
 """Checkpoint signatures and whole-log verification: each kind of tampering is
 caught and named at the first entry and checkpoint it touches."""
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -113,3 +114,51 @@ def test_copies_missing_from_the_database_are_reported():
     assert compare_copies([kept], [kept]) == []
     [problem] = compare_copies([kept], [kept, lost])
     assert "tree size 6" in problem
+
+
+def verify_rows(entries, checkpoints):
+    """As verify reads the database: rows in chunks, each event as its JSON text."""
+    verifier = LogVerifier(
+        checkpoints=[(c, "test") for c in checkpoints], public_keys=TRUSTED
+    )
+    rows = [
+        (e.seq, e.topic, e.leaf_hash, None if e.event is None else json.dumps(e.event))
+        for e in entries
+    ]
+    for start in range(0, len(rows), 7):
+        verifier.add_all(rows[start : start + 7])
+    return verifier.finish()
+
+
+def tampered_logs():
+    log = make_log(20)
+    yield "untouched", log
+    edited = list(log)
+    edited[6] = edited[6]._replace(event={**edited[6].event, "data": {"n": 999}})
+    yield "edited", edited
+    rewritten = list(log)
+    event = {**log[8].event, "data": {"n": 0}}
+    rewritten[8] = rewritten[8]._replace(
+        event=event, leaf_hash=entry_leaf_hash(seq=9, topic="mfc.test.v1", event=event)
+    )
+    yield "rewritten with its hash", rewritten
+    yield "removed", log[:3] + log[4:]
+    yield "truncated", log[:15]
+    yield "redacted", [*log[:5], log[5]._replace(event=None), *log[6:]]
+    yield "hash only edited", [*log[:2], log[2]._replace(leaf_hash=bytes(32)), *log[3:]]
+
+
+def test_rows_with_the_event_as_text_are_judged_as_entries_are():
+    """``add_all`` over database rows (the event as its JSON text) reports exactly
+    what ``add`` over entries does, for each kind of tampering."""
+    log = make_log(20)
+    checkpoints = [
+        checkpoint_at(log, 4),
+        checkpoint_at(log, 12),
+        checkpoint_at(log, 20),
+    ]
+    for name, entries in tampered_logs():
+        by_entry = verify(entries, checkpoints).to_json()
+        by_rows = verify_rows(entries, checkpoints).to_json()
+        assert by_rows == by_entry, name
+        assert by_entry["ok"] is (name in {"untouched", "redacted"}), name

@@ -331,8 +331,7 @@ async def verify_log(
             verifier.expect(view.size, view.root_hash, "the witness")
         async with aclosing(postgres.stored_entries(conn)) as chunks:
             async for chunk in chunks:
-                for entry in chunk:
-                    verifier.add(entry)
+                verifier.add_all(chunk)
     report = verifier.finish()
     if trouble is not None:
         report.fail(trouble)

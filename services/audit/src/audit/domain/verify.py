@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit.domain import note
 from audit.domain.checkpoint import Checkpoint, signature_valid
-from audit.domain.entries import entry_leaf_hash
+from audit.domain.entries import entry_leaf_hash, parse_json
 from audit.domain.merkle import CompactRange
 
 MAX_PROBLEMS = 100
@@ -30,8 +30,9 @@ class StoredEntry(NamedTuple):
     topic: str
     leaf_hash: bytes
     """The hash stored with the entry."""
-    event: dict[str, Any] | None
-    """The full event, or None where it was redacted (only the hash can be checked)."""
+    event: dict[str, Any] | str | None
+    """The full event (or its JSON text, parsed when it is hashed), or None where it
+    was redacted (only the hash can be checked)."""
 
 
 @dataclass
@@ -181,19 +182,36 @@ class LogVerifier:
                 )
 
     def add(self, entry: StoredEntry) -> None:
-        expected = self._tree.size + 1
-        if entry.seq != expected:
-            self._bad_entry(expected, f"missing (the next entry has seq {entry.seq})")
-        leaf = entry.leaf_hash
-        if entry.event is not None:
-            self.report.contents_checked += 1
-            leaf = entry_leaf_hash(seq=entry.seq, topic=entry.topic, event=entry.event)
-            if leaf != entry.leaf_hash:
-                self._bad_entry(entry.seq, "content does not match its leaf hash")
-        # The recomputed hash goes into the tree, so a content change that was
-        # covered up by rewriting the stored hash still breaks the signed roots.
-        self._tree.append(leaf)
-        self._check_roots_at(self._tree.size)
+        self.add_all((entry,))
+
+    def add_all(self, entries: Iterable[Iterable[Any]]) -> None:
+        """``add`` each entry in turn: a ``StoredEntry`` or any row of its four
+        fields in its order (a database row as it comes, the event as its JSON
+        text). One loop for a chunk: its body runs once per entry, a million times
+        for a million entries."""
+        tree = self._tree
+        report = self.report
+        at_size, expected_roots = self._at_size, self._expected
+        for seq, topic, stored, event in entries:
+            expected = tree.size + 1
+            if seq != expected:
+                self._bad_entry(expected, f"missing (the next entry has seq {seq})")
+            leaf = stored
+            if event is not None:
+                if type(event) is str:
+                    # Parsed here, not as the row arrives: the event dies young (a
+                    # chunk of parsed events alive at once costs the cyclic
+                    # garbage collector as much as a sixth of verify's time).
+                    event = parse_json(event)
+                report.contents_checked += 1
+                leaf = entry_leaf_hash(seq=seq, topic=topic, event=event)
+                if leaf != stored:
+                    self._bad_entry(seq, "content does not match its leaf hash")
+            # The recomputed hash goes into the tree, so a content change that was
+            # covered up by rewriting the stored hash still breaks the signed roots.
+            tree.push(leaf)
+            if expected in at_size or expected in expected_roots:
+                self._check_roots_at(expected)
 
     def finish(self) -> VerifyReport:
         self.report.tree_size = self._tree.size
