@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "service/audit"
 
+VERIFY_SLICE = 256
+"""Entries verify hashes between looks at the socket: about what PostgreSQL sends
+before a full socket buffer stops it (some 200 KB of rows)."""
+
 
 class AuditMetrics:
     def __init__(self, registry: CollectorRegistry, clock: Clock) -> None:
@@ -331,7 +335,11 @@ async def verify_log(
             verifier.expect(view.size, view.root_hash, "the witness")
         async with aclosing(postgres.stored_entries(conn)) as chunks:
             async for chunk in chunks:
-                verifier.add_all(chunk)
+                for start in range(0, len(chunk), VERIFY_SLICE):
+                    verifier.add_all(chunk[start : start + VERIFY_SLICE])
+                    # The next chunk streams in meanwhile: read what has come, or
+                    # the database stops once a socket buffer's worth waits.
+                    await asyncio.sleep(0)
     report = verifier.finish()
     if trouble is not None:
         report.fail(trouble)
