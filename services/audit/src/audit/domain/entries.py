@@ -59,11 +59,18 @@ def leaf_json(*, seq: int, topic: str, event_json: bytes) -> bytes:
         seq_json = b"%d" % seq  # what RFC 8785 writes for such an integer
     else:
         seq_json = canonical_json(seq)
-    return b'{"event":%b,"seq":%b,"topic":%b}' % (
-        event_json,
-        seq_json,
-        canonical_json(topic),
-    )
+    topic_json = _topic_json.get(topic) if type(topic) is str else None
+    if topic_json is None:
+        topic_json = canonical_json(topic)
+        if type(topic) is str and len(_topic_json) < _TOPICS_KEPT:
+            _topic_json[topic] = topic_json
+    return b'{"event":%b,"seq":%b,"topic":%b}' % (event_json, seq_json, topic_json)
+
+
+_topic_json: dict[str, bytes] = {}
+"""The canonical JSON of each topic seen: a log has a handful of topics and verify
+writes one per entry."""
+_TOPICS_KEPT = 1024
 
 
 def redact(value: Any) -> Any:
