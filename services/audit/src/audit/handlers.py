@@ -336,7 +336,9 @@ async def verify_log(
         async with aclosing(postgres.stored_entries(conn)) as chunks:
             async for chunk in chunks:
                 for start in range(0, len(chunk), VERIFY_SLICE):
-                    verifier.add_all(chunk[start : start + VERIFY_SLICE])
+                    verifier.add_all(
+                        chunk[start : start + VERIFY_SLICE], events_as_text=True
+                    )
                     # The next chunk streams in meanwhile: read what has come, or
                     # the database stops once a socket buffer's worth waits.
                     await asyncio.sleep(0)
