@@ -91,9 +91,14 @@ async def test_a_batch_is_projected_in_order(pool):
             ),
         ],
     )
-    # the same opening again (a replay) changes nothing
+    # the same opening again (a replay) changes nothing; a type it does not
+    # follow is passed over
     await project(
-        pool, [event(ObligationEvent.OPENED, opened(episode, police, "police", AT))]
+        pool,
+        [
+            event(ObligationEvent.OPENED, opened(episode, police, "police", AT)),
+            event("x", {"episode_id": str(episode)}),
+        ],
     )
 
     async with pool.acquire() as conn:

@@ -19,6 +19,7 @@ from rules import EpisodeFacts, obligations_to_open, report_clock_times
 from shared.consumer import RawMessage
 from shared.db import Conn
 from shared.events import CloudEvent, EpisodeReportedData, InvalidEventError
+from shared.logs import log_context
 from shared.policy import Policy, Trigger
 from shared.published import ObligationEvent, PromptEvent
 
@@ -100,7 +101,7 @@ async def project(conn: Conn, batch: list[tuple[CloudEvent, RawMessage]]) -> Non
     opened: list[tuple[Any, ...]] = []
     issued: list[tuple[Any, ...]] = []
     for event, _ in batch:
-        with _readable(event):
+        with log_context(event_id=event.id, episode_id=event.subject), _readable(event):
             if event.type == ObligationEvent.OPENED:
                 opened.append(_opened_row(event.data, event.time))
             elif event.type == PromptEvent.ISSUED:
@@ -180,7 +181,7 @@ def _issued_row(data: dict[str, Any], at: datetime | None) -> tuple[Any, ...]:
 
 async def _apply_change(conn: Conn, event: CloudEvent) -> None:
     """A change to an obligation or a prompt already projected."""
-    change, data, at = event.type.rsplit(".", 1)[1], event.data, event.time
+    change, data, at = event.type.rpartition(".")[2], event.data, event.time
     if event.type.startswith("mfc.obligation."):
         await _change_obligation(conn, change, data, at)
     elif event.type.startswith("mfc.prompt."):
