@@ -288,7 +288,8 @@ async def test_obligations_open_together_once_each_with_their_timing_exact(notif
         assert episode is not None
         twin = replace(episode, id=uuid4())
         await port.add_episode(twin)
-        odd = (timedelta(days=1, seconds=5, microseconds=7), 30 * M)
+        # Exact to the microsecond, and a sign per field (not a policy's value).
+        odd = (timedelta(days=1, seconds=5, microseconds=7), 30 * M, -H)
         policy = notifier.ctx.policy
         [draft] = to_open(policy, twin, Trigger.REPORTED, now=START)
         draft = replace(draft, reminders=odd)

@@ -247,9 +247,12 @@ def _obligation_row(new: NewObligation) -> tuple[Any, ...]:
 
 
 def _interval_array(spans: Sequence[timedelta]) -> str:
-    """PostgreSQL's text form of an ``interval[]``, exact to the microsecond."""
+    """PostgreSQL's text form of an ``interval[]``, exact to the microsecond: days,
+    seconds and microseconds as a ``timedelta`` holds them, each with its own sign
+    (under ``IntervalStyle=sql_standard`` a leading minus would otherwise apply to
+    the fields after it)."""
     items = (
-        f'"{s.days} days {s.seconds} seconds {s.microseconds} microseconds"'
+        f'"{s.days:+d} days {s.seconds:+d} seconds {s.microseconds:+d} microseconds"'
         for s in spans
     )
     return "{" + ",".join(items) + "}"
