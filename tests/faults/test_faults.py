@@ -252,8 +252,9 @@ async def _check(stack: FaultStack, accepted: dict[str, dict[str, Any]]) -> None
 
         # Nothing stuck in an outbox (a published row leaves it). Every event the
         # services published, read back from the broker, is in the audit log, and
-        # so is every event intake recorded and every obligation the notifier
-        # opened (what they made, whether or not the broker has it); none twice.
+        # so is every event intake recorded, every obligation the notifier opened
+        # and every prompt followup issued (what they made, whether or not the
+        # broker has it); none twice.
         for schema in ("intake", "notifier", "followup"):
             stuck = await conn.fetchval(f"SELECT count(*) FROM {schema}.outbox")
             assert stuck == 0, f"{schema}: {stuck} events not published"
@@ -280,6 +281,13 @@ async def _check(stack: FaultStack, accepted: dict[str, dict[str, Any]]) -> None
             "  AND l.event -> 'data' ->> 'obligation_id' = o.id::text)"
         )
         assert not missing, f"opened, not in the audit log: {missing[:5]}"
+        missing = await conn.fetch(
+            "SELECT p.id FROM followup.prompts p WHERE NOT EXISTS"
+            " (SELECT 1 FROM audit.log_entries l"
+            "  WHERE l.type = 'mfc.prompt.issued'"
+            "  AND l.event -> 'data' ->> 'prompt_id' = p.id::text)"
+        )
+        assert not missing, f"prompt issued, not in the audit log: {missing[:5]}"
         twice = await conn.fetch(
             "SELECT event_id FROM audit.log_entries GROUP BY event_id HAVING count(*) > 1"
         )

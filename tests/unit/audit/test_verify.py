@@ -164,6 +164,23 @@ def test_rows_with_the_event_as_text_are_judged_as_entries_are():
         assert by_entry["ok"] is (name in {"untouched", "redacted"}), name
 
 
+def test_an_event_overwritten_with_json_null_is_caught():
+    """A stored event set to JSON ``null`` (not SQL NULL, which is a redaction)
+    is content like any other: it no longer matches its leaf hash."""
+    log = make_log(5)
+    rows = [
+        (e.seq, e.topic, e.leaf_hash, "null" if e.seq == 3 else json.dumps(e.event))
+        for e in log
+    ]
+    verifier = LogVerifier(
+        checkpoints=[(checkpoint_at(log, 5), "test")], public_keys=TRUSTED
+    )
+    verifier.add_all(rows, events_as_text=True)
+    report = verifier.finish()
+    assert not report.ok
+    assert report.first_bad_entry == 3
+
+
 def test_an_event_replaced_by_its_own_json_text_is_caught():
     """Only rows read as text are parsed: an entry whose event is a string (an
     export's event rewritten as the text of itself) is hashed as that string."""
