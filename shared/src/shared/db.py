@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -43,6 +44,12 @@ def decode_json(text: str) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+
+
+def columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """Rows as one list per column, the arrays an ``INSERT ... SELECT FROM
+    unnest($1, $2, ...)`` takes: a batch in one statement instead of one a row."""
+    return [list(column) for column in zip(*rows, strict=True)]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

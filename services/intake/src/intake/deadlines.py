@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from rules import EpisodeFacts, obligations_to_open, report_clock_times
 from shared.consumer import RawMessage
-from shared.db import Conn
+from shared.db import Conn, columns
 from shared.events import CloudEvent, EpisodeReportedData, InvalidEventError
 from shared.logs import log_context
 from shared.policy import Policy, Trigger
@@ -130,7 +130,7 @@ def _readable(event: CloudEvent) -> Iterator[None]:
 async def _insert(conn: Conn, statement: str, rows: list[tuple[Any, ...]]) -> None:
     """Insert the rows gathered so far in one statement, and forget them."""
     if rows:
-        await conn.execute(statement, *(list(c) for c in zip(*rows, strict=True)))
+        await conn.execute(statement, *columns(rows))
         rows.clear()
 
 

@@ -15,7 +15,7 @@ from audit.domain.checkpoint import Checkpoint
 from audit.domain.entries import canonical_json, entry_leaf_hash, leaf_json
 from audit.domain.merkle import leaf_hash
 from shared.consumer import RawMessage
-from shared.db import Conn
+from shared.db import Conn, columns
 from shared.events import CloudEvent
 from shared.published import PolicyEvent
 
@@ -137,7 +137,7 @@ async def append_batch(
                 $10::text[], $11::timestamptz[], $12::text[], $13::bytea[])
                 AS r(s, i, t, p, o, ty, so, su, e, c, ti, ev, l)
             """,
-            *(list(column) for column in zip(*rows, strict=True)),
+            *columns(rows),
         )
     # An episode's county as the first entry of this batch that names both tells it.
     counties: dict[UUID, str] = {}

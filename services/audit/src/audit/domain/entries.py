@@ -1,7 +1,6 @@
 """What a log entry is, as hashed and as shown: the leaf content of the Merkle tree
 and the redaction of personal fields. Pure."""
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -28,16 +27,6 @@ PERSONAL_FIELDS = frozenset(
 """Keys whose values are personal data of a child, wherever they appear in an event."""
 
 REDACTED = "[redacted]"
-
-
-def parse_json(text: str) -> Any:
-    """A stored event from its JSON text as jsonb writes it, as ``shared.db`` decodes
-    jsonb: orjson, and the standard library for the integers orjson will not take
-    (beyond 64 bits, which jsonb writes for a large float such as 1e300)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
 
 
 def leaf_document(*, seq: int, topic: str, event: dict[str, Any]) -> dict[str, Any]:

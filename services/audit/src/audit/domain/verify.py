@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit.domain import note
 from audit.domain.checkpoint import Checkpoint, signature_valid
-from audit.domain.entries import entry_leaf_hash, parse_json
+from audit.domain.entries import entry_leaf_hash
 from audit.domain.merkle import CompactRange
+from shared.db import decode_json
 
 MAX_PROBLEMS = 100
 
@@ -204,7 +205,7 @@ class LogVerifier:
                     # Parsed here, not as the row arrives: the event dies young (a
                     # chunk of parsed events alive at once costs the cyclic
                     # garbage collector as much as a sixth of verify's time).
-                    event = parse_json(event)
+                    event = decode_json(event)
                 report.contents_checked += 1
                 leaf = entry_leaf_hash(seq=seq, topic=topic, event=event)
                 if leaf != stored:

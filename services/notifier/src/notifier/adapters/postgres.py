@@ -26,7 +26,7 @@ from notifier.domain.schedules import RuntimeOverride
 from rules import EpisodeFacts
 from shared import timers
 from shared.alerts import Alert
-from shared.db import Conn
+from shared.db import Conn, columns
 from shared.effects import PostgresEffects
 from shared.policy import Chain, ClockStart, SatisfiedBy
 
@@ -313,13 +313,7 @@ class PostgresNotifier(PostgresEffects):
         if not drafts:
             return set()
         rows = await self._conn.fetch(
-            _INSERT_OBLIGATIONS,
-            *(
-                list(column)
-                for column in zip(
-                    *(_obligation_row(new) for new in drafts), strict=True
-                )
-            ),
+            _INSERT_OBLIGATIONS, *columns([_obligation_row(new) for new in drafts])
         )
         return {row["id"] for row in rows}
 
