@@ -65,7 +65,8 @@ class PooledConnection(asyncpg.Connection):
     The default reset (advisory unlock, ``CLOSE ALL``, ``UNLISTEN *``, ``RESET
     ALL``) costs a round trip and four statements at every release: 14 of the 61
     statements per report in ``bench.load``. Our code leaves no session state on a
-    pooled connection to reset: advisory locks are transaction-level, settings are
+    pooled connection to reset: advisory locks are transaction-level (the outbox
+    relay's session lock is unlocked before its connection goes back), settings are
     ``SET LOCAL``, cursors live inside transactions, and ``Wakeup`` unlistens before
     it hands its connection back. asyncpg still rolls back a transaction left open
     at release, whatever this returns (tests/integration/shared/test_pool.py).

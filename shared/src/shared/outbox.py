@@ -3,9 +3,9 @@
 FastStream has no Kafka transactions and our broker has no idempotent producer
 (INFRA.md), so a service never publishes from a handler. It inserts the event into
 its ``outbox`` table in the same database transaction as the state change; the relay
-publishes committed rows in id order and deletes them in the transaction that saw the
-broker take them (a mark would rewrite each row, payload and all, and keep it for
-ever). A crash between the publish and the delete republishes the rows: delivery is
+publishes committed rows in id order and deletes them once the broker has taken them
+(a mark would rewrite each row, payload and all, and keep it for ever). A crash
+between the publish and the delete republishes the rows: delivery is
 at-least-once, and every consumer dedupes on the CloudEvent ``id``. The outbox holds
 only what is still to publish; the topic is the record of what was.
 """
@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Protocol
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from shared.db import Conn
@@ -89,14 +90,29 @@ class Publisher(Protocol):
     def publish_batch(self, messages: Sequence[OutgoingMessage]) -> Awaitable[None]: ...
 
 
+# The lock that makes one relay per schema the publisher; a session lock, held by
+# the leader's connection for as long as it leads.
+_LEAD = "SELECT pg_try_advisory_lock(hashtext('mfc-outbox:' || current_schema()))"
+_RESIGN = "SELECT pg_advisory_unlock(hashtext('mfc-outbox:' || current_schema()))"
+
+
 class OutboxRelay(PollingWorker):
-    """Publishes committed outbox rows and deletes them; one relay per schema is
-    active at a time.
+    """Publishes committed outbox rows and deletes them; one relay per schema
+    publishes at a time.
 
     Order matters (one episode's events in sequence), so replicas do not publish in
-    parallel: a transaction-level advisory lock picks the one that publishes each
-    batch, and the others wait for the next round. A failed publish rolls the batch
-    back and is retried with backoff.
+    parallel. The relay that takes a session advisory lock leads: it keeps that
+    pooled connection and lock while it runs, so a round is two statements (read
+    the oldest rows, delete what the broker took) with no transaction around them.
+    The others try the lock at each round and publish nothing meanwhile. A failed
+    round (broker or database away) gives the lock up with the connection and is
+    retried with backoff; a leader whose connection dies loses the lock with it, and
+    another replica (or this one, next round) takes over. Rows published but not
+    yet deleted when that happens are published again: at-least-once, in order of
+    first arrival, and every consumer dedupes.
+
+    After a round that found rows the relay lingers (50 ms by default) before the
+    next, so that under load a round carries a batch, not a row or two.
     """
 
     name = "outbox-relay"
@@ -110,6 +126,7 @@ class OutboxRelay(PollingWorker):
         batch_size: int = 500,
         poll_interval: timedelta = timedelta(seconds=1),
         max_backoff: timedelta = timedelta(seconds=30),
+        linger: timedelta = timedelta(milliseconds=50),
     ) -> None:
         super().__init__(
             pool,
@@ -117,8 +134,10 @@ class OutboxRelay(PollingWorker):
             batch_size=batch_size,
             poll_interval=poll_interval,
             max_backoff=max_backoff,
+            linger=linger,
         )
         self._publisher = publisher
+        self._leader: PoolConnectionProxy | None = None
         self._published = Counter(
             "mfc_outbox_published_total", "Outbox rows published", registry=registry
         )
@@ -134,13 +153,11 @@ class OutboxRelay(PollingWorker):
         )
 
     async def publish_pending(self) -> int:
-        """Publish one batch if this replica holds the lock; return rows published."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            locked = await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock(hashtext('mfc-outbox:' || current_schema()))"
-            )
-            if not locked:
-                return 0
+        """Publish one batch if this replica leads; return rows published."""
+        conn = await self._lead()
+        if conn is None:
+            return 0
+        try:
             rows = await conn.fetch(
                 "SELECT id, topic, key, payload FROM outbox ORDER BY id LIMIT $1",
                 self._batch_size,
@@ -163,9 +180,43 @@ class OutboxRelay(PollingWorker):
             remaining = (
                 await conn.fetchval("SELECT count(*) FROM outbox") if full else 0
             )
+        except BaseException:
+            await self._resign()
+            raise
         self._published.inc(len(rows))
         self._pending.set(remaining)
         return len(rows)
+
+    async def _lead(self) -> PoolConnectionProxy | None:
+        """The connection holding this schema's relay lock, taken now if it is
+        free; None while another replica leads."""
+        if self._leader is not None:
+            return self._leader
+        conn = await self._pool.acquire()
+        try:
+            led = await conn.fetchval(_LEAD)
+        except BaseException:
+            await self._pool.release(conn)
+            raise
+        if not led:
+            await self._pool.release(conn)
+            return None
+        self._leader = conn
+        return conn
+
+    async def _resign(self) -> None:
+        """Give the lock up with the connection. Pooled connections are handed back
+        without a reset (``shared.db.PooledConnection``), so the lock is released
+        here; a connection that cannot release it is closed, which does."""
+        conn, self._leader = self._leader, None
+        if conn is None:
+            return
+        try:
+            if not conn.is_closed():
+                await conn.fetchval(_RESIGN)
+        except Exception:
+            conn.terminate()
+        await self._pool.release(conn)
 
     async def run_once(self) -> int:
         try:
@@ -174,3 +225,7 @@ class OutboxRelay(PollingWorker):
             # Broker or database away: the rows stay and the loop backs off.
             self._failures.inc()
             raise
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self._resign()

@@ -4,6 +4,7 @@ import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -33,8 +34,23 @@ async def setup(infra, schema: str, topic: str):
     return pool, publisher
 
 
+_made: list[OutboxRelay] = []
+
+
 def relay(pool, publisher, **kwargs) -> OutboxRelay:
-    return OutboxRelay(pool, publisher, registry=CollectorRegistry(), **kwargs)
+    """A relay, stopped by ``teardown``: one that leads holds a pooled connection
+    (and its lock) until it stops, and the pool would wait for it to close."""
+    kwargs.setdefault("registry", CollectorRegistry())
+    made = OutboxRelay(pool, publisher, **kwargs)
+    _made.append(made)
+    return made
+
+
+async def teardown(pool, publisher) -> None:
+    while _made:
+        await _made.pop().stop()
+    await publisher.stop()
+    await pool.close()
 
 
 async def enqueue_and_read(infra, pool, topic: str, *, number: int, until: int):
@@ -79,8 +95,7 @@ async def test_committed_rows_are_published_in_order_and_rolled_back_rows_never(
         # Published rows leave the outbox: it holds only what is still to publish.
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     finally:
-        await publisher.stop()
-        await pool.close()
+        await teardown(pool, publisher)
 
 
 class BrokerAway:
@@ -99,7 +114,7 @@ async def test_a_failed_publish_keeps_every_row_and_the_backlog_is_counted(
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 5
 
         registry = CollectorRegistry()
-        the_relay = OutboxRelay(pool, publisher, registry=registry, batch_size=2)
+        the_relay = relay(pool, publisher, registry=registry, batch_size=2)
         assert await the_relay.publish_pending() == 2
         assert registry.get_sample_value("mfc_outbox_pending") == 3
         assert await the_relay.publish_pending() == 2
@@ -110,8 +125,7 @@ async def test_a_failed_publish_keeps_every_row_and_the_backlog_is_counted(
         )
         assert numbers(records) == [0, 1, 2, 3, 4]
     finally:
-        await publisher.stop()
-        await pool.close()
+        await teardown(pool, publisher)
 
 
 async def test_rows_written_while_no_relay_ran_are_published_when_one_starts(
@@ -131,8 +145,7 @@ async def test_rows_written_while_no_relay_ran_are_published_when_one_starts(
             await running.stop()
         assert numbers(records) == [0, 1, 2, 3]
     finally:
-        await publisher.stop()
-        await pool.close()
+        await teardown(pool, publisher)
 
 
 async def test_the_relay_listens_again_after_its_database_connection_dies(
@@ -159,8 +172,7 @@ async def test_the_relay_listens_again_after_its_database_connection_dies(
             await running.stop()
         assert numbers(records) == [1, 2]
     finally:
-        await publisher.stop()
-        await pool.close()
+        await teardown(pool, publisher)
 
 
 async def test_two_relays_on_one_schema_publish_each_row_once_in_order(infra, unique):
@@ -185,8 +197,7 @@ async def test_two_relays_on_one_schema_publish_each_row_once_in_order(infra, un
                 await r.stop()
         assert numbers(records) == list(range(60))
     finally:
-        await publisher.stop()
-        await pool.close()
+        await teardown(pool, publisher)
 
 
 async def test_the_same_event_enqueued_twice_is_stored_once(infra, unique):
@@ -198,5 +209,74 @@ async def test_the_same_event_enqueued_twice_is_stored_once(infra, unique):
             await enqueue(conn, topic=unique, event=same)
         assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
     finally:
-        await publisher.stop()
-        await pool.close()
+        await teardown(pool, publisher)
+
+
+async def test_one_relay_leads_until_it_stops_and_another_then_takes_over(
+    infra, unique
+):
+    """The leader keeps its lock between rounds; while it leads, another relay on
+    the schema publishes nothing, and once it stops the other one publishes."""
+    pool, publisher = await setup(infra, unique, unique)
+    try:
+        first, second = relay(pool, publisher), relay(pool, publisher)
+        await enqueue_numbers(pool, unique, range(2))
+        assert await first.publish_pending() == 2
+        await enqueue_numbers(pool, unique, range(2, 4))
+        assert await second.publish_pending() == 0  # first still leads
+        assert await first.publish_pending() == 2
+        await enqueue_numbers(pool, unique, range(4, 6))
+        await first.stop()  # gives the lock up
+        assert await second.publish_pending() == 2
+        await second.stop()
+        records = await read_until(
+            infra.bootstrap_servers, unique, lambda rs: len(rs) >= 6
+        )
+        assert numbers(records) == list(range(6))
+        # Neither left a lock behind on a pooled connection.
+        assert await advisory_locks(pool) == 0
+    finally:
+        await teardown(pool, publisher)
+
+
+async def test_a_leader_whose_connection_dies_loses_the_lead_and_nothing_is_lost(
+    infra, unique
+):
+    """A database restart kills the leader's connection, and its lock with it. The
+    next round fails and gives up the dead connection; then either relay leads and
+    every row still reaches the topic, in order."""
+    pool, publisher = await setup(infra, unique, unique)
+    try:
+        first, second = relay(pool, publisher), relay(pool, publisher)
+        await enqueue_numbers(pool, unique, range(2))
+        assert await first.publish_pending() == 2
+        killed = await pool.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
+            "WHERE locktype = 'advisory' AND granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        assert killed == 1
+        await enqueue_numbers(pool, unique, range(2, 4))
+        assert await second.publish_pending() == 2  # the lock was free again
+        with pytest.raises(
+            (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError)
+        ):
+            await first.publish_pending()  # its connection is gone
+        await enqueue_numbers(pool, unique, range(4, 6))
+        await second.stop()
+        assert await first.publish_pending() == 2  # leads again on a new connection
+        await first.stop()
+        records = await read_until(
+            infra.bootstrap_servers, unique, lambda rs: len(rs) >= 6
+        )
+        assert numbers(records) == list(range(6))
+        assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await teardown(pool, publisher)
+
+
+async def advisory_locks(pool) -> int:
+    return await pool.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
