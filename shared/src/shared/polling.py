@@ -5,10 +5,12 @@ A worker handles rows in batches (``run_once``). It goes round again at once whi
 batches come back full, sleeps otherwise until a NOTIFY on its channel wakes it, and
 polls as the safety net (LISTEN/NOTIFY is best-effort). A worker that knows when its
 next row falls due (``next_due``) sleeps exactly until then instead of a whole poll
-interval. After a round that found work, it lingers a few milliseconds before the
-next (as Kafka producers do): under load the rows that arrive meanwhile go in one
-batch and one transaction, instead of a transaction (and a dozen statements) per row;
-an idle worker still answers its first row at once. A failing round (database or
+interval. Unless a batch came back full, rounds start at least ``linger`` apart (as a
+Kafka producer's ``linger.ms``): under load the rows that arrive meanwhile go in one
+batch, instead of a round (and its statements) per row or two. That holds whatever
+woke the worker: a NOTIFY often lands after the round that already took its row, and
+the empty rounds it caused were half of a busy relay's rounds. An idle worker, whose
+last round began longer ago than that, still answers its first row at once. A failing round (database or
 broker away) backs off exponentially; it never hammers what is down and never ends
 the loop.
 """
@@ -80,10 +82,14 @@ class PollingWorker(ABC):
         return min(self._poll, max((due - self._clock.now()).total_seconds(), 0.002))
 
     async def _run(self) -> None:
-        backoff = 0.1
+        loop = asyncio.get_running_loop()
+        backoff, began, full = 0.1, float("-inf"), False
         while True:
+            if not full:
+                await asyncio.sleep(max(began + self._linger - loop.time(), 0))
             # Cleared before the round, so a NOTIFY that lands during it is not lost.
             self._wakeup.clear()
+            began = loop.time()
             try:
                 handled = await self.run_once()
             except Exception:
@@ -92,15 +98,9 @@ class PollingWorker(ABC):
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
+                full = False
                 continue
             backoff = 0.1
-            if handled >= self._batch_size:
-                continue  # more waiting: go on at once
-            pause = self._sleep_for()
-            if handled:
-                # Busy: let the next rows gather for one batch.
-                await asyncio.sleep(min(self._linger, pause))
-                pause -= self._linger
-                if pause <= 0:
-                    continue
-            await self._wakeup.wait(pause)
+            full = handled >= self._batch_size
+            if not full:  # more waiting when full: go on at once
+                await self._wakeup.wait(self._sleep_for())
