@@ -1,5 +1,6 @@
 """Intake's service layer: one function per command, each inside the caller's
-transaction, changing state and writing the canonical event to the outbox together."""
+transaction, changing state and writing the canonical event to the outbox together.
+A report needs none: a new one is written by a single statement."""
 
 import logging
 from dataclasses import dataclass
@@ -127,6 +128,10 @@ async def report_episode(
     canonical event: concurrent inserts meet at the unique index of open episodes
     per county case.
 
+    It needs no transaction of the caller's: a new report (episode, timeline entry,
+    outbox row and Idempotency-Key) is written by one statement, whole or not at all,
+    and what else it reads or writes (a repeat) stands on its own.
+
     Raises:
         ReportRejectedError: a field is at fault (422).
         EpisodeConflictError: a different report for a case with an open episode (409).
@@ -138,22 +143,38 @@ async def report_episode(
         return replay
     _check_report(report, ctx=ctx, metrics=metrics, now=now)
     episode_id, missing = uuid4(), completeness(report)
-    created = await postgres.insert_episode_if_none_open(
-        conn, episode_id, report, digest=digest, completeness=missing, now=now
-    )
-    if created is None:
-        episode = await _open_episode_it_repeats(conn, report, digest, metrics)
-        await _remember(conn, idempotency_key, digest, episode.id, now)
-        return Outcome(episode, created=False)
     canonical = EpisodeReported(
         **report.model_dump(),
         episode_id=episode_id,
         completeness=missing,
         policy_digest=ctx.policy.digest,
     )
-    reported = (EventType.EPISODE_REPORTED, canonical)
-    await _record(conn, episode_id, reported, digest, ctx, now)
-    await _remember(conn, idempotency_key, digest, episode_id, now)
+    reported = _event(episode_id, (EventType.EPISODE_REPORTED, canonical), ctx, now)
+    try:
+        created = await postgres.open_episode(
+            conn,
+            episode_id,
+            report,
+            reported,
+            topic=topics.EPISODES,
+            digest=digest,
+            completeness=missing,
+            idempotency_key=idempotency_key,
+            now=now,
+        )
+    except postgres.IdempotencyKeyTakenError:
+        # A concurrent request stored the key first; nothing of this one was
+        # written. Answered as if it had come after (a caller's transaction, where
+        # there is one, is aborted: the error goes on).
+        if conn.is_in_transaction():
+            raise
+        replay = await _replay(conn, idempotency_key, digest, metrics, "reported")
+        assert replay is not None
+        return replay
+    if created is None:
+        episode = await _open_episode_it_repeats(conn, report, digest, metrics)
+        await _remember(conn, idempotency_key, digest, episode.id, now)
+        return Outcome(episode, created=False)
     metrics.accepted.inc()
     logger.info("episode %s opened for %s", episode_id, report.county_code)
     return Outcome(created, created=True)
@@ -323,14 +344,7 @@ async def _record(
     now: datetime,
 ) -> None:
     """The canonical event on the episode's timeline and in the outbox, together."""
-    event_type, data = canonical
-    event = CloudEvent.new(
-        type=event_type,
-        source=ctx.source,
-        subject=str(episode_id),
-        data=data.model_dump(mode="json"),
-        time=now,
-    )
+    event = _event(episode_id, canonical, ctx, now)
     await postgres.append_timeline(
         conn,
         episode_id=episode_id,
@@ -341,6 +355,22 @@ async def _record(
         digest=digest,
     )
     await enqueue(conn, topic=topics.EPISODES, event=event)
+
+
+def _event(
+    episode_id: UUID,
+    canonical: tuple[str, BaseModel],
+    ctx: IntakeContext,
+    now: datetime,
+) -> CloudEvent:
+    event_type, data = canonical
+    return CloudEvent.new(
+        type=event_type,
+        source=ctx.source,
+        subject=str(episode_id),
+        data=data.model_dump(mode="json"),
+        time=now,
+    )
 
 
 async def _replay(

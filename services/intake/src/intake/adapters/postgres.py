@@ -1,4 +1,5 @@
-"""Intake's tables on asyncpg. Every function runs inside the caller's transaction."""
+"""Intake's tables on asyncpg. Every function runs inside the caller's transaction,
+where it has one."""
 
 from collections.abc import Mapping
 from datetime import datetime
@@ -11,7 +12,9 @@ from intake.domain.feeds import Heard
 from intake.domain.lifecycle import EpisodeState
 from intake.domain.model import Episode, EpisodeStatus
 from shared.db import Conn
-from shared.events import EpisodeReportedData, EventType
+from shared.events import CloudEvent, EpisodeReportedData, EventType
+from shared.outbox import NOTIFY_CHANNEL
+from shared.published import PUBLISHED, checked
 
 _COLUMNS = (
     "id, county_code, case_id, status, completeness, agency_learned_at, created_at, "
@@ -35,34 +38,84 @@ def _episode(row: asyncpg.Record) -> Episode:
     )
 
 
-async def insert_episode_if_none_open(
+class IdempotencyKeyTakenError(Exception):
+    """The Idempotency-Key was stored meanwhile by another request: nothing of this
+    one was written."""
+
+
+async def open_episode(
     conn: Conn,
     episode_id: UUID,
     report: EpisodeReportedData,
+    reported: CloudEvent,
     *,
+    topic: str,
     digest: str,
     completeness: list[str],
+    idempotency_key: str | None,
     now: datetime,
 ) -> Episode | None:
-    """Insert a new open episode and return it; None if the case already has an
-    open one."""
-    row = await conn.fetchrow(
-        f"""
-        INSERT INTO episodes (id, county_code, case_id, status, report, report_digest,
-                              completeness, agency_learned_at, created_at, updated_at)
-        VALUES ($1, $2, $3, 'missing', $4, $5, $6, $7, $8, $8)
-        ON CONFLICT (county_code, case_id) WHERE status <> 'closed' DO NOTHING
-        RETURNING {_COLUMNS}
-        """,
-        episode_id,
-        report.county_code,
-        report.case_id,
-        report.model_dump(mode="json"),
-        digest,
-        completeness,
-        report.agency_learned_at,
-        now,
-    )
+    """Open an episode for a report, in one statement: the episode, its timeline's
+    first entry, the canonical event ``reported`` in the outbox (as
+    ``shared.outbox.enqueue`` writes it, NOTIFY included) and the Idempotency-Key;
+    or nothing at all if the case already has an open episode (None).
+
+    One statement is one transaction where the caller has none: a new report costs
+    one round trip, and is written whole or not at all.
+
+    Raises:
+        IdempotencyKeyTakenError: another request stored the key meanwhile.
+        ContractError: ``reported`` does not match its published model.
+    """
+    if topic in PUBLISHED:
+        checked(topic, reported.type, reported.data)
+    try:
+        row = await conn.fetchrow(
+            f"""
+            WITH episode AS (
+                INSERT INTO episodes (id, county_code, case_id, status, report,
+                                      report_digest, completeness, agency_learned_at,
+                                      created_at, updated_at)
+                VALUES ($1, $2, $3, 'missing', $4, $5, $6, $7, $8, $8)
+                ON CONFLICT (county_code, case_id) WHERE status <> 'closed' DO NOTHING
+                RETURNING {_COLUMNS}
+            ), entry AS (
+                INSERT INTO timeline (episode_id, event_id, type, occurred_at, data,
+                                      digest)
+                SELECT id, $9::text, $10::text, $8, $11::jsonb, $5 FROM episode
+            ), added AS (
+                INSERT INTO outbox (topic, key, event_id, payload)
+                SELECT $12::text, $13::text, $9::text, $14::bytea FROM episode
+                ON CONFLICT (event_id) DO NOTHING RETURNING 1
+            ), notified AS (
+                SELECT pg_notify($15, current_schema()) FROM added
+            ), remembered AS (
+                INSERT INTO idempotency_keys (key, request_digest, episode_id, created_at)
+                SELECT $16::text, $5, id, $8 FROM episode WHERE $16::text IS NOT NULL
+            )
+            SELECT episode.*, (SELECT count(*) FROM notified) AS notified FROM episode
+            """,
+            episode_id,
+            report.county_code,
+            report.case_id,
+            report.model_dump(mode="json"),
+            digest,
+            completeness,
+            report.agency_learned_at,
+            now,
+            reported.id,
+            reported.type,
+            reported.data,
+            topic,
+            reported.subject or reported.id,
+            reported.to_bytes(),
+            NOTIFY_CHANNEL,
+            idempotency_key,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "idempotency_keys_pkey":
+            raise IdempotencyKeyTakenError(idempotency_key) from exc
+        raise
     return _episode(row) if row else None
 
 

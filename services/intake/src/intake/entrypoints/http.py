@@ -1,6 +1,7 @@
 """Intake's county-facing HTTP API: decode, delegate to handlers, map errors."""
 
 from collections.abc import Awaitable, Callable
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -234,9 +235,16 @@ def create_router(
         principal: Principal,
         command: Callable[[Conn], Awaitable[handlers.Outcome]],
         expected: Callable[[], list[ObligationSummary]] | None = None,
+        *,
+        transaction: bool = True,
     ) -> Any:
+        """``transaction``: run ``command`` in one (False: it keeps its own guarantees,
+        as a report does with one statement, and saves BEGIN and COMMIT)."""
         try:
-            async with runtime.pool.acquire() as conn, conn.transaction():
+            async with (
+                runtime.pool.acquire() as conn,
+                conn.transaction() if transaction else nullcontext(),
+            ):
                 outcome = await command(conn)
                 obligations, prompts = await _projected(conn, outcome, expected)
             if Role.COUNTY_SYSTEM in principal.roles:
@@ -287,6 +295,7 @@ def create_router(
                 conn, report, ctx=ctx, metrics=metrics, idempotency_key=idempotency_key
             ),
             lambda: deadlines.expected_obligations(ctx.policy, report),
+            transaction=False,
         )
 
     def notice(body: NotificationRequest, principal: Principal) -> BaseModel:
