@@ -1,7 +1,7 @@
 """Property: any JSON at all either validates or is refused with a ValidationError
 naming fields; nothing else escapes (which would be a 5xx or a crashed consumer)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from intake.domain.model import digest, report_digest
+from intake.domain.model import completeness, digest, report_digest
+from intake.handlers import IntakeContext, canonical_report
+from shared.clock import SystemClock
 from shared.events import (
     CloudEvent,
     EpisodeReported,
@@ -20,7 +22,10 @@ from shared.events import (
     InvalidEventError,
     NotificationRecordedData,
 )
+from shared.policy import default_policy_path, load_policy
 from tests.conftest import make_report
+
+POLICY = load_policy(default_policy_path())
 
 
 def json_values(*, finite: bool = False) -> st.SearchStrategy[Any]:
@@ -143,3 +148,57 @@ def test_a_report_without_extensions_keeps_the_digest_it_had_before_them():
     assert report_digest(report) == before
     with_them = EpisodeReportedData.model_validate(make_report(extensions={"a": 1}))
     assert report_digest(with_them) != before
+
+
+@st.composite
+def varied_reports(draw: st.DrawFn) -> Any:
+    """Reports that mostly validate: fields left out, optional ones given, values
+    validation normalises (a county code in lower case with spaces)."""
+    report = make_report(county_code=draw(st.sampled_from(["NC-063", " NC-063 "])))
+    required = {"first_name", "last_name", "date_of_birth", "sex"}
+    for part in (report["child"], report["endangerments"]):
+        for name in draw(st.sets(st.sampled_from(sorted(part.keys() - required)))):
+            del part[name]
+    for name in draw(st.sets(st.sampled_from(["circumstance", "endangerments"]))):
+        del report[name]
+    optional = {
+        "determined_missing_at": st.just(report.get("agency_learned_at")),
+        "last_known_location": st.text(min_size=1, max_size=40),
+        "extensions": st.dictionaries(st.text(max_size=8), json_values(finite=True)),
+        "prior_episodes": st.integers(0, 1000),
+    }
+    for name in draw(st.sets(st.sampled_from(sorted(optional)))):
+        report[name] = draw(optional[name])
+    return report
+
+
+@settings(max_examples=300, deadline=None)
+@given(varied_reports())
+def test_the_canonical_report_intake_builds_is_what_validation_would_give(document):
+    """Intake does not validate the canonical event it builds from a validated
+    report again: what it publishes is what validating it would have given."""
+    try:
+        report = EpisodeReportedData.model_validate(document)
+    except ValidationError:
+        return
+    ctx = IntakeContext(
+        clock=SystemClock(),
+        served_counties=frozenset(),
+        skew=timedelta(0),
+        source="test",
+        policy=POLICY,
+    )
+    episode_id, missing = uuid4(), completeness(report)
+    built = canonical_report(
+        report, episode_id=episode_id, completeness=missing, ctx=ctx
+    )
+    validated = EpisodeReported.model_validate(
+        {
+            **report.model_dump(),
+            "episode_id": episode_id,
+            "completeness": missing,
+            "policy_digest": POLICY.digest,
+        }
+    )
+    assert built == validated
+    assert built.model_dump_json() == validated.model_dump_json()

@@ -143,11 +143,8 @@ async def report_episode(
         return replay
     _check_report(report, ctx=ctx, metrics=metrics, now=now)
     episode_id, missing = uuid4(), completeness(report)
-    canonical = EpisodeReported(
-        **report.model_dump(),
-        episode_id=episode_id,
-        completeness=missing,
-        policy_digest=ctx.policy.digest,
+    canonical = canonical_report(
+        report, episode_id=episode_id, completeness=missing, ctx=ctx
     )
     reported = _event(episode_id, (EventType.EPISODE_REPORTED, canonical), ctx, now)
     try:
@@ -178,6 +175,24 @@ async def report_episode(
     metrics.accepted.inc()
     logger.info("episode %s opened for %s", episode_id, report.county_code)
     return Outcome(created, created=True)
+
+
+def canonical_report(
+    report: EpisodeReportedData,
+    *,
+    episode_id: UUID,
+    completeness: list[str],
+    ctx: IntakeContext,
+) -> EpisodeReported:
+    """The canonical event's data for a report: the report as validated, with what
+    intake adds. Not validated again (about 70 µs of CPU a report): the report was,
+    on its way in, and what is added is intake's own."""
+    return EpisodeReported.model_construct(
+        **dict(report),
+        episode_id=episode_id,
+        completeness=completeness,
+        policy_digest=ctx.policy.digest,
+    )
 
 
 def _check_report(
