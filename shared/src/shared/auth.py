@@ -13,6 +13,7 @@ hold public keys only, so nobody who can read their settings can mint a token.
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -138,7 +139,38 @@ def load_public_keys(path: Path) -> list[tuple[str | None, Any]]:
     return [(None, load_pem_public_key(block.encode())) for block in blocks]
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A token whose signature and claims verified: what it grants, the times its
+    validity depends on, and until when it may be answered without verifying again."""
+
+    principal: Principal
+    expires: int
+    not_before: int | None
+    until: float
+
+    def check(self, now: float, leeway: float) -> Principal:
+        """The principal, if the token is still in its validity (as PyJWT checks
+        ``exp``, ``nbf`` and ``iat``)."""
+        if self.expires <= now - leeway:
+            raise TokenRefusedError("token expired")
+        if self.not_before is not None and self.not_before > now + leeway:
+            raise TokenRefusedError("token not yet valid")
+        return self.principal
+
+
 class TokenVerifier:
+    """Verifies bearer tokens.
+
+    A county system sends one token with many requests, and verifying its signature
+    (ECDSA) each time was a few percent of intake's CPU: a token that verified is kept,
+    keyed by the whole token (its signature too: a token changed in any way is
+    another key, verified in full), for ``cache_for`` seconds at most, less than
+    a JWKS key set is kept (``PyJWKClient``: 300 s), so a key withdrawn stops
+    counting as soon as it would have. Its expiry and not-before times are checked
+    again on every use. At most ``cache_size`` tokens are kept, the oldest dropped.
+    """
+
     def __init__(
         self,
         keys: KeySource,
@@ -149,6 +181,8 @@ class TokenVerifier:
         leeway: float,
         roles_claim: str = "roles",
         counties_claim: str = "counties",
+        cache_size: int = 1024,
+        cache_for: float = 60.0,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
@@ -157,8 +191,32 @@ class TokenVerifier:
         self.leeway = leeway
         self.roles_claim = roles_claim
         self.counties_claim = counties_claim
+        self._cache_size = cache_size
+        self._cache_for = cache_for
+        self._verified: dict[str, _Verified] = {}
 
     async def verify(self, token: str) -> Principal:
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None and now < known.until:
+            return known.check(now, self.leeway)
+        claims = await self._claims(token)
+        principal = self._principal(claims)
+        if self._cache_size > 0:
+            self._verified.pop(token, None)
+            if len(self._verified) >= self._cache_size:
+                del self._verified[next(iter(self._verified))]
+            times = [int(claims[c]) for c in ("nbf", "iat") if c in claims]
+            self._verified[token] = _Verified(
+                principal,
+                expires=int(claims["exp"]),
+                not_before=max(times, default=None),
+                until=now + self._cache_for,
+            )
+        return principal
+
+    async def _claims(self, token: str) -> dict[str, Any]:
+        """The token's claims once its signature and claims verify."""
         last: jwt.PyJWTError | None = None
         for key in await self.keys.candidates(token):
             try:
@@ -176,7 +234,7 @@ class TokenVerifier:
                 continue
             except jwt.PyJWTError as exc:
                 raise TokenRefusedError(_reason(exc)) from None
-            return self._principal(claims)
+            return claims
         raise TokenRefusedError(_reason(last) if last else "unknown signing key")
 
     def _principal(self, claims: dict[str, Any]) -> Principal:

@@ -2,6 +2,7 @@
 scope a token grants. Keys are real (ES256, Ed25519, RSA); JWKS comes from a file and
 from a real local HTTP server."""
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import jwt
@@ -64,13 +65,16 @@ def keys_file(tmp_path, ec_key) -> Path:
     return path
 
 
-def verifier_for(path: Path | None = None, url: str | None = None) -> TokenVerifier:
+def verifier_for(
+    path: Path | None = None, url: str | None = None, **options: Any
+) -> TokenVerifier:
     return TokenVerifier(
         KeySource(jwks_url=url, keys_file=path),
         issuer=ISSUER,
         audience=AUDIENCE,
         algorithms=["ES256", "EdDSA", "RS256"],
         leeway=5,
+        **options,
     )
 
 
@@ -411,3 +415,61 @@ async def test_metrics_need_a_token_only_where_configured(
     assert scraper.status_code == 200
     assert "mfc_auth_refused" in scraper.text
     assert healthz.status_code == 200
+
+
+async def test_a_kept_token_is_refused_once_it_expires(keys_file, ec_key):
+    verifier = verifier_for(keys_file)  # leeway 5 s
+    token = signed(ec_key, exp=int(time.time()) - 3)  # within the leeway, for 2 s
+    assert (await verifier.verify(token)).subject == "u-1"
+    assert (await verifier.verify(token)).subject == "u-1"  # kept
+    await asyncio.sleep(2.5)
+    with pytest.raises(TokenRefusedError, match=r"^token expired$"):
+        await verifier.verify(token)
+
+
+async def test_a_token_changed_from_a_kept_one_is_verified_and_refused(
+    keys_file, ec_key
+):
+    verifier = verifier_for(keys_file)
+    token = signed(ec_key)
+    await verifier.verify(token)
+    header, payload, signature = token.split(".")
+    claims = json.loads(jwt.utils.base64url_decode(payload))
+    claims["roles"], claims["counties"] = ["admin"], ["*"]
+    edited = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+    forged = signed(ec.generate_private_key(ec.SECP256R1()))
+    for tampered in (
+        f"{header}.{edited}.{signature}",
+        f"{header}.{payload}.{signature[:-4]}AAAA",
+        f"{header}.{payload}.{forged.split('.')[2]}",
+    ):
+        with pytest.raises(TokenRefusedError):
+            await verifier.verify(tampered)
+    assert (await verifier.verify(token)).roles == {Role.CASEWORKER}
+
+
+async def test_a_kept_token_is_verified_again_after_a_while(tmp_path, ec_key):
+    """Tokens are kept for a short while only: signed by a key no longer trusted,
+    one is refused once that while is over."""
+    path = tmp_path / "keys.pem"
+    path.write_bytes(public_pem(ec_key))
+    verifier = verifier_for(path, cache_for=0.5)
+    token = signed(ec_key)
+    await verifier.verify(token)
+    path.write_bytes(public_pem(ec.generate_private_key(ec.SECP256R1())))
+    verifier.keys = KeySource(jwks_url=None, keys_file=path)  # the key withdrawn
+    await verifier.verify(token)  # still within the while
+    await asyncio.sleep(0.6)
+    with pytest.raises(TokenRefusedError, match="signature does not verify"):
+        await verifier.verify(token)
+
+
+async def test_only_so_many_tokens_are_kept(keys_file, ec_key):
+    verifier = verifier_for(keys_file, cache_size=3)
+    tokens = [signed(ec_key, sub=f"u-{n}") for n in range(10)]
+    for token in tokens:
+        assert (await verifier.verify(token)).subject == f"u-{tokens.index(token)}"
+    assert list(verifier._verified) == tokens[-3:]
+    for token in tokens:  # the dropped are verified again, and kept anew
+        await verifier.verify(token)
+    assert len(verifier._verified) == 3
