@@ -67,12 +67,17 @@ async def submit(
 async def test_a_new_report_writes_episode_timeline_outbox_and_key_and_notifies(pool):
     metrics = handlers.IntakeMetrics(CollectorRegistry())
     heard: list[str] = []
+
+    def hear(*notification: Any) -> None:
+        heard.append(notification[3])  # the payload: the schema
+
     async with pool.acquire() as listener:
-        await listener.add_listener(NOTIFY_CHANNEL, lambda *a: heard.append(a[3]))
+        await listener.add_listener(NOTIFY_CHANNEL, hear)
         data = report()
         outcome = await submit(pool, data, metrics, key="k-1")
         await asyncio.sleep(0.2)
         schema = await listener.fetchval("SELECT current_schema()")
+        await listener.remove_listener(NOTIFY_CHANNEL, hear)
 
     assert outcome.created
     assert heard == [schema]
