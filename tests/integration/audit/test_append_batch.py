@@ -6,7 +6,11 @@ from contextlib import aclosing
 from datetime import UTC, datetime
 from uuid import uuid4
 
+import pytest
+import rfc8785
+
 from audit.adapters import postgres
+from audit.domain import merkle
 from audit.domain.entries import entry_leaf_hash
 from shared.consumer import RawMessage
 from shared.db import apply_migrations, create_pool, service_migrations
@@ -83,5 +87,87 @@ async def test_reading_back_is_whole_in_order_and_can_stop_early(infra, unique):
                 async for _ in entries:
                     break  # closing calls off the chunk asked for ahead
             assert await conn.fetchval("SELECT count(*) FROM log_entries") == 12
+    finally:
+        await pool.close()
+
+
+async def test_text_copy_keeps_every_character_as_sent(infra, unique):
+    """Entries go to the table as COPY text: tabs, line breaks and backslashes in
+    any field, and in the event, come back as they were, hashed as they were."""
+    pool = await create_pool(infra.database_url, schema=unique)
+    try:
+        await apply_migrations(pool, service_migrations("audit"))
+        message = RawMessage("mfc.obligations.v1", None, None, None, b"")
+        episode = uuid4()
+        awkward = "a\tb\nc\rd\\e \\N \\x00 «é» \u2028 😀"
+        sent = [
+            CloudEvent.new(
+                type="mfc.obligation.opened",
+                source=f"service/{awkward}",
+                subject=subject,
+                time=datetime.now(UTC),
+                data={"note": awkward, "county_code": county, "path": "C:\\x\\"},
+            )
+            for subject, county in (
+                (awkward, "A\tB"),
+                ("{" + str(episode).upper() + "}", "NC-063"),  # a UUID, another form
+                (None, None),
+            )
+        ]
+        async with pool.acquire() as conn, conn.transaction():
+            appended = await postgres.append_batch(conn, [(e, message) for e in sent])
+        assert appended.seqs == [1, 2, 3]
+        rows = await pool.fetch("SELECT * FROM log_entries ORDER BY seq")
+        for r, e in zip(rows, sent, strict=True):
+            document = e.model_dump(mode="json", exclude_none=True)
+            assert r["event"] == document
+            assert (r["source"], r["subject"]) == (e.source, e.subject)
+            assert r["event_time"] == e.time
+            assert (r["kafka_partition"], r["kafka_offset"]) == (None, None)
+            assert r["leaf_hash"] == entry_leaf_hash(
+                seq=r["seq"], topic=r["topic"], event=document
+            )
+        assert [r["episode_id"] for r in rows] == [None, episode, None]
+        assert [r["county_code"] for r in rows] == ["A\tB", "NC-063", None]
+        assert (
+            await pool.fetchval(
+                "SELECT county_code FROM episode_counties WHERE episode_id = $1",
+                episode,
+            )
+            == "NC-063"
+        )
+    finally:
+        await pool.close()
+
+
+async def test_a_batch_that_fails_midway_leaves_no_entry_and_no_node(infra, unique):
+    """An event that cannot be written (here an integer JSON cannot hold exactly)
+    fails its whole batch, though the entries before it were already sent: no entry,
+    no tree node, no gap; the next batch takes up where the log was."""
+    pool = await create_pool(infra.database_url, schema=unique)
+    try:
+        await apply_migrations(pool, service_migrations("audit"))
+        message = RawMessage("mfc.obligations.v1", 0, 0, None, b"")
+        async with pool.acquire() as conn, conn.transaction():
+            await postgres.append_batch(conn, [(event(str(uuid4()), "A", 0), message)])
+        good = [event(str(uuid4()), "A", n) for n in range(1, 300)]
+        bad = event(str(uuid4()), "A", 2**60)
+        # The first slices of the COPY are on the server when the bad event comes.
+        with pytest.raises(rfc8785.IntegerDomainError):
+            async with pool.acquire() as conn, conn.transaction():
+                await postgres.append_batch(conn, [(e, message) for e in [*good, bad]])
+        assert await pool.fetchval("SELECT count(*) FROM log_entries") == 1
+        assert await pool.fetchval("SELECT count(*) FROM merkle_nodes") == 0
+        async with pool.acquire() as conn, conn.transaction():
+            appended = await postgres.append_batch(conn, [(e, message) for e in good])
+        assert appended.seqs == list(range(2, 301))
+        async with pool.acquire() as conn:
+            leaves = [
+                r["leaf_hash"]
+                for r in await conn.fetch(
+                    "SELECT leaf_hash FROM log_entries ORDER BY seq"
+                )
+            ]
+            assert await postgres.root_hash(conn, 300) == merkle.reference_root(leaves)
     finally:
         await pool.close()

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,18 +16,85 @@ from audit.domain.checkpoint import Checkpoint
 from audit.domain.entries import canonical_json, entry_leaf_hash, leaf_json
 from audit.domain.merkle import leaf_hash
 from shared.consumer import RawMessage
-from shared.db import Conn, columns
+from shared.db import Conn
 from shared.events import CloudEvent
 from shared.published import PolicyEvent
 
 APPEND_LOCK = "SELECT pg_advisory_xact_lock(hashtext('mfc-audit-append'))"
 
 
-def _episode_id(subject: str | None) -> UUID | None:
+_UUID_TEXT = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
+
+
+def _episode_id(subject: str | None) -> str | None:
+    """The subject as a UUID's text when it is one (PostgreSQL reads the hyphenated
+    form as it is; any other form Python's ``UUID`` reads is written out in it)."""
+    if not subject:
+        return None
+    if _UUID_TEXT.fullmatch(subject):
+        return subject
     try:
-        return UUID(subject) if subject else None
+        return str(UUID(subject))
     except ValueError:
         return None
+
+
+_COPY_COLUMNS = [
+    "seq", "event_id", "topic", "kafka_partition", "kafka_offset", "type", "source",
+    "subject", "episode_id", "county_code", "event_time", "event", "leaf_hash",
+]  # fmt: skip
+
+_COPY_SLICE = 100
+"""Entries per slice of a COPY."""
+
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _copy_text(value: str | None) -> str:
+    """A text value in COPY's text format: ``\\N`` for NULL, a backslash doubled,
+    tab and line breaks as escapes."""
+    if value is None:
+        return "\\N"
+    if value.isprintable() and "\\" not in value:  # no tab, no line break
+        return value
+    return _COPY_SPECIAL.sub(lambda m: _COPY_ESCAPES[m.group()], value)
+
+
+def _copy_int(value: int | None) -> str:
+    return "\\N" if value is None else str(int(value))
+
+
+def _copy_line(
+    seq: int,
+    event: CloudEvent,
+    message: RawMessage,
+    episode: str | None,
+    county: str | None,
+    document: bytes,
+    leaf: bytes,
+) -> str:
+    """An entry as a line of ``_COPY_COLUMNS``. The event is canonical JSON, which
+    escapes every control character, so only its backslashes need doubling."""
+    return "\t".join(
+        (
+            str(seq),
+            _copy_text(event.id),
+            _copy_text(message.topic),
+            _copy_int(message.partition),
+            _copy_int(message.offset),
+            _copy_text(event.type),
+            _copy_text(event.source),
+            _copy_text(event.subject),
+            _copy_text(episode),
+            _copy_text(county),
+            event.time.isoformat(),  # aware (CloudEvent.time): with its offset
+            document.decode().replace("\\", "\\\\"),
+            "\\\\x" + leaf.hex() + "\n",
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -94,56 +162,56 @@ async def append_batch(
             [event.id for event, _ in items],
         )
     }
+    fresh: list[tuple[CloudEvent, RawMessage]] = []
+    for event, message in items:
+        if event.id not in present:
+            present.add(event.id)
+            fresh.append((event, message))
     size = await tree_size(conn)
     tree = await _compact_range(conn, size)
-    rows: list[tuple[Any, ...]] = []
+    # seq, topic, episode, county of each entry appended
+    rows: list[tuple[int, str, str | None, str | None]] = []
     new_nodes: list[tuple[int, int, bytes]] = []
-    for event, message in items:
-        if event.id in present:
-            continue
-        present.add(event.id)
-        seq = tree.size + 1
-        # One canonical JSON per event: hashed into its leaf and stored as its row.
-        document = canonical_json(event.model_dump(mode="json", exclude_none=True))
-        leaf = leaf_hash(leaf_json(seq=seq, topic=message.topic, event_json=document))
-        new_nodes += [(lvl, idx, h) for (lvl, idx), h in tree.append(leaf)]
-        county = event.data.get("county_code")
-        rows.append(
-            (
-                seq,
-                event.id,
-                message.topic,
-                message.partition,
-                message.offset,
-                event.type,
-                event.source,
-                event.subject,
-                _episode_id(event.subject),
-                county if isinstance(county, str) else None,
-                event.time,
-                document.decode(),
-                leaf,
+
+    async def copy_data() -> AsyncIterator[bytes]:
+        """The entries as COPY text, a slice at a time, each made as the server
+        stores the one before (the event hashed and written here, the rows parsed
+        and indexed there: the two run side by side)."""
+        lines: list[str] = []
+        for event, message in fresh:
+            seq = tree.size + 1
+            # One canonical JSON per event: hashed into its leaf and stored as its row.
+            document = canonical_json(event.model_dump(mode="json", exclude_none=True))
+            leaf = leaf_hash(
+                leaf_json(seq=seq, topic=message.topic, event_json=document)
             )
-        )
-    if rows:
-        # One statement per table for the whole batch (arrays, not a row each).
-        await conn.execute(
-            """
-            INSERT INTO log_entries (seq, event_id, topic, kafka_partition, kafka_offset,
-                type, source, subject, episode_id, county_code, event_time, event, leaf_hash)
-            SELECT s, i, t, p, o, ty, so, su, e, c, ti, ev::jsonb, l
-            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[],
-                $5::bigint[], $6::text[], $7::text[], $8::text[], $9::uuid[],
-                $10::text[], $11::timestamptz[], $12::text[], $13::bytea[])
-                AS r(s, i, t, p, o, ty, so, su, e, c, ti, ev, l)
-            """,
-            *columns(rows),
+            for (level, idx), digest in tree.append(leaf):
+                new_nodes.append((level, idx, digest))
+            county = event.data.get("county_code")
+            county = county if isinstance(county, str) else None
+            episode = _episode_id(event.subject)
+            rows.append((seq, message.topic, episode, county))
+            lines.append(
+                _copy_line(seq, event, message, episode, county, document, leaf)
+            )
+            if len(lines) == _COPY_SLICE:
+                yield "".join(lines).encode()
+                lines.clear()
+        if lines:
+            yield "".join(lines).encode()
+
+    if fresh:
+        # One COPY for the whole batch, in its text format written here: the server
+        # parses it faster than an INSERT from arrays, and the event goes as the
+        # very bytes its leaf hashed (the pool's jsonb codec would encode it again).
+        await conn.copy_to_table(
+            "log_entries", source=copy_data(), columns=_COPY_COLUMNS, format="text"
         )
     # An episode's county as the first entry of this batch that names both tells it.
-    counties: dict[UUID, str] = {}
-    for r in rows:
-        if r[8] is not None and r[9] is not None:
-            counties.setdefault(r[8], r[9])
+    counties: dict[str, str] = {}
+    for _, _, episode, county in rows:
+        if episode is not None and county is not None:
+            counties.setdefault(episode, county)
     if counties:
         await conn.execute(
             "INSERT INTO episode_counties (episode_id, county_code) "
@@ -153,15 +221,10 @@ async def append_batch(
             list(counties.values()),
         )
     if new_nodes:
-        levels, idxs, hashes = zip(*new_nodes, strict=True)
-        await conn.execute(
-            "INSERT INTO merkle_nodes (level, idx, hash) "
-            "SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
-            list(levels),
-            list(idxs),
-            list(hashes),
+        await conn.copy_records_to_table(
+            "merkle_nodes", records=new_nodes, columns=["level", "idx", "hash"]
         )
-    return Appended([r[0] for r in rows], [r[2] for r in rows], tree.size)
+    return Appended([r[0] for r in rows], [r[1] for r in rows], tree.size)
 
 
 async def backfill_leaf_hashes(conn: Conn) -> int:
