@@ -216,7 +216,10 @@ def test_verify_checks_the_witnesses_cosignatures_and_their_view():
     assert "no checkpoint is co-signed" in verify([forged]).problems[0]
     genuine = note.cosign(checkpoint.note_text(), trusted.name, witness_key, 1)
     broken = note.Signature(
-        genuine.name, genuine.key_id, genuine.signature[:-1] + b"\0"
+        # One bit flipped (a byte set to zero left 1 signature in 256 as it was).
+        genuine.name,
+        genuine.key_id,
+        genuine.signature[:-1] + bytes([genuine.signature[-1] ^ 1]),
     )
     tampered = checkpoint.with_cosignatures((broken.line(),))
     assert "cosignature does not verify" in verify([tampered]).problems[0]
