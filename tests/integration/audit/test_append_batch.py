@@ -103,15 +103,16 @@ async def test_text_copy_keeps_every_character_as_sent(infra, unique):
         sent = [
             CloudEvent.new(
                 type="mfc.obligation.opened",
-                source=f"service/{awkward}",
+                source=source,
                 subject=subject,
                 time=datetime.now(UTC),
                 data={"note": awkward, "county_code": county, "path": "C:\\x\\"},
             )
-            for subject, county in (
-                (awkward, "A\tB"),
-                ("{" + str(episode).upper() + "}", "NC-063"),  # a UUID, another form
-                (None, None),
+            for source, subject, county in (
+                (f"service/{awkward}", awkward, "A\tB"),
+                # A UUID in another form; nothing to escape; nothing missing.
+                ("service/notifier", "{" + str(episode).upper() + "}", "NC-063"),
+                ("service/notifier", None, None),  # nothing to escape, NULLs
             )
         ]
         async with pool.acquire() as conn, conn.transaction():
