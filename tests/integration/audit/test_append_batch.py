@@ -6,6 +6,7 @@ from contextlib import aclosing
 from datetime import UTC, datetime
 from uuid import uuid4
 
+import asyncpg
 import pytest
 import rfc8785
 
@@ -141,10 +142,30 @@ async def test_text_copy_keeps_every_character_as_sent(infra, unique):
         await pool.close()
 
 
-async def test_a_batch_that_fails_midway_leaves_no_entry_and_no_node(infra, unique):
-    """An event that cannot be written (here an integer JSON cannot hold exactly)
-    fails its whole batch, though the entries before it were already sent: no entry,
-    no tree node, no gap; the next batch takes up where the log was."""
+def _unwritable_integer() -> CloudEvent:
+    return event(str(uuid4()), "A", 2**60)  # RFC 8785 refuses it: before the COPY
+
+
+def _unstorable_text() -> CloudEvent:
+    # PostgreSQL's text holds no NUL: the server refuses the row, mid-COPY, after
+    # the slices before it were sent and stored.
+    sent = event(str(uuid4()), "A", 0)
+    return sent.model_copy(update={"source": "service/\x00"})
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (_unwritable_integer, rfc8785.IntegerDomainError),
+        (_unstorable_text, asyncpg.PostgresError),
+    ],
+)
+async def test_a_batch_that_fails_midway_leaves_no_entry_and_no_node(
+    infra, unique, bad, error
+):
+    """An event that cannot be written fails its whole batch, whether it fails
+    before the COPY or on the server after the entries before it were stored: no
+    entry, no tree node, no gap; the next batch takes up where the log was."""
     pool = await create_pool(infra.database_url, schema=unique)
     try:
         await apply_migrations(pool, service_migrations("audit"))
@@ -152,11 +173,11 @@ async def test_a_batch_that_fails_midway_leaves_no_entry_and_no_node(infra, uniq
         async with pool.acquire() as conn, conn.transaction():
             await postgres.append_batch(conn, [(event(str(uuid4()), "A", 0), message)])
         good = [event(str(uuid4()), "A", n) for n in range(1, 300)]
-        bad = event(str(uuid4()), "A", 2**60)
-        # The first slices of the COPY are on the server when the bad event comes.
-        with pytest.raises(rfc8785.IntegerDomainError):
+        with pytest.raises(error):
             async with pool.acquire() as conn, conn.transaction():
-                await postgres.append_batch(conn, [(e, message) for e in [*good, bad]])
+                await postgres.append_batch(
+                    conn, [(e, message) for e in [*good, bad()]]
+                )
         assert await pool.fetchval("SELECT count(*) FROM log_entries") == 1
         assert await pool.fetchval("SELECT count(*) FROM merkle_nodes") == 0
         async with pool.acquire() as conn, conn.transaction():

@@ -171,18 +171,27 @@ async def append_batch(
     that commits later with a smaller number, and every tree size has one root.
     """
     await conn.execute(APPEND_LOCK)
-    present = {
-        r["event_id"]
-        for r in await conn.fetch(
-            "SELECT event_id FROM log_entries WHERE event_id = ANY($1::text[])",
-            [event.id for event, _ in items],
-        )
-    }
-    fresh: list[tuple[CloudEvent, RawMessage]] = []
-    for event, message in items:
+    lookup = conn.fetch(
+        "SELECT event_id FROM log_entries WHERE event_id = ANY($1::text[])",
+        [event.id for event, _ in items],
+    )
+    looking = asyncio.ensure_future(lookup)
+    try:
+        await asyncio.sleep(0)  # let it send the query before the work below
+        # One canonical JSON per event (it holds no seq), made while the database
+        # looks up which events the log has: hashed into its leaf, stored as its row.
+        documents = [
+            canonical_json(event.model_dump(mode="json", exclude_none=True))
+            for event, _ in items
+        ]
+    finally:
+        found = await looking  # the connection is free again whatever happened
+    present = {r["event_id"] for r in found}
+    fresh: list[tuple[CloudEvent, RawMessage, bytes]] = []
+    for (event, message), document in zip(items, documents, strict=True):
         if event.id not in present:
             present.add(event.id)
-            fresh.append((event, message))
+            fresh.append((event, message, document))
     size = await tree_size(conn)
     tree = await _compact_range(conn, size)
     # seq, topic, episode, county of each entry appended
@@ -191,13 +200,11 @@ async def append_batch(
 
     async def copy_data() -> AsyncIterator[bytes]:
         """The entries as COPY text, a slice at a time, each made as the server
-        stores the one before (the event hashed and written here, the rows parsed
-        and indexed there: the two run side by side)."""
+        stores the one before (the leaf hashed and the line written here, the rows
+        parsed and indexed there: the two run side by side)."""
         lines: list[str] = []
-        for event, message in fresh:
+        for event, message, document in fresh:
             seq = tree.size + 1
-            # One canonical JSON per event: hashed into its leaf and stored as its row.
-            document = canonical_json(event.model_dump(mode="json", exclude_none=True))
             leaf = leaf_hash(
                 leaf_json(seq=seq, topic=message.topic, event_json=document)
             )
