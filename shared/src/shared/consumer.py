@@ -26,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol, TypeVar
 
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -75,15 +76,30 @@ BatchHandler = Callable[[Conn, list[tuple[CloudEvent, RawMessage]]], Awaitable[N
 """Does the work of several new (never handled) events in one open transaction."""
 
 
-def each(handler: Handler) -> BatchHandler:
+class BatchPort(Protocol):
+    async def flush(self) -> None:
+        """Write what the batch's handlers deferred, in its transaction."""
+
+
+P = TypeVar("P", bound=BatchPort)
+
+
+def each_on(
+    port_of: Callable[[Conn], P], handler: Callable[[P, CloudEvent], Awaitable[None]]
+) -> BatchHandler:
     """A batch handler that hands the batch's events to ``handler`` one after the
-    other, in order, inside the batch's one transaction (``subscribe_batch``): one
-    claim and one commit per batch instead of per event."""
+    other, in order, inside the batch's one transaction (``subscribe_batch``: one
+    claim and one commit per batch instead of per event), with one port for the
+    whole batch, flushed after its last event and before the commit
+    (``shared.effects``: the batch's timer steps and events go in one statement
+    each)."""
 
     async def handle(conn: Conn, batch: list[tuple[CloudEvent, RawMessage]]) -> None:
-        for event, message in batch:
+        port = port_of(conn)
+        for event, _message in batch:
             with log_context(event_id=event.id, episode_id=event.subject):
-                await handler(conn, event, message)
+                await handler(port, event)
+        await port.flush()
 
     return handle
 

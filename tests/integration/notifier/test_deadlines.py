@@ -22,7 +22,8 @@ from notifier.watchdog import Watchdog
 from shared.alerting import AlertingContext
 from shared.alerts import Route
 from shared.clock import ManualClock
-from shared.db import apply_migrations, create_pool, service_migrations
+from shared.consumer import RawMessage, each_on
+from shared.db import Conn, apply_migrations, create_pool, service_migrations
 from shared.events import CloudEvent, EventType
 from shared.policy import Trigger, default_policy_path, load_policy
 from shared.timers import TimerScheduler
@@ -98,18 +99,29 @@ class Notifier:
     scheduler: TimerScheduler
 
     async def handle(self, event_type: str, data: dict[str, Any]) -> None:
-        event = CloudEvent.new(
+        event = self.event(event_type, data)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await handlers.apply_episode_event(_port(conn, self.ctx), event, self.deps)
+
+    def event(self, event_type: str, data: dict[str, Any]) -> CloudEvent:
+        return CloudEvent.new(
             type=event_type,
             source="service/intake",
             subject=str(data["episode_id"]),
             data=data,
             time=self.clock.now(),
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            await handlers.apply_episode_event(_port(conn, self.ctx), event, self.deps)
 
-    async def report(self, county: str = "KY-111") -> UUID:
-        episode_id = uuid4()
+    async def handle_batch(self, events: list[CloudEvent], conn: Conn) -> None:
+        """Events as the Kafka consumer hands a batch over: one port, deferring."""
+        port_of = partial(PostgresNotifier, route=self.ctx.route, defer=True)
+
+        async def one(port: PostgresNotifier, event: CloudEvent) -> None:
+            await handlers.apply_episode_event(port, event, self.deps)
+
+        await each_on(port_of, one)(conn, [(e, _message(e)) for e in events])
+
+    def reported(self, episode_id: UUID, county: str = "KY-111") -> dict[str, Any]:
         learned = self.clock.now()
         report = make_report(
             county_code=county,
@@ -117,10 +129,11 @@ class Notifier:
             discovered_at=(learned - H).isoformat(),
             agency_learned_at=learned.isoformat(),
         )
-        await self.handle(
-            EventType.EPISODE_REPORTED,
-            {**report, "episode_id": str(episode_id), "completeness": []},
-        )
+        return {**report, "episode_id": str(episode_id), "completeness": []}
+
+    async def report(self, county: str = "KY-111") -> UUID:
+        episode_id = uuid4()
+        await self.handle(EventType.EPISODE_REPORTED, self.reported(episode_id, county))
         return episode_id
 
     async def at(self, when: datetime) -> None:
@@ -154,6 +167,29 @@ class Notifier:
         """An operator edits the policy file and restarts the service."""
         self.ctx = replace(self.ctx, policy=load_policy(path))
         self.scheduler = _scheduler(self.pool, self.clock, self.ctx, self.metrics)
+
+
+def _message(event: CloudEvent) -> RawMessage:
+    return RawMessage("mfc.episodes.v1", 0, 0, None, event.to_bytes())
+
+
+class Counting:
+    """A connection that counts the statements sent through it."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        self.statements: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._conn, name)
+        if name in {"execute", "fetch", "fetchrow", "fetchval", "executemany"}:
+
+            def counted(query: str, *args: Any, **kwargs: Any) -> Any:
+                self.statements.append(query)
+                return method(query, *args, **kwargs)
+
+            return counted
+        return method
 
 
 def _port(conn, ctx: AlertingContext) -> PostgresNotifier:
@@ -354,6 +390,76 @@ async def test_closing_the_episode_makes_open_obligations_moot_and_stops_alerts(
         for r in await notifier.pool.fetch("SELECT payload FROM outbox")
     ]
     assert [e.type for e in moot].count("mfc.obligation.moot") == 1
+
+
+async def test_a_batch_writes_its_steps_and_events_once_at_its_end(notifier):
+    ids = [uuid4() for _ in range(5)]
+    batch = [
+        notifier.event(EventType.EPISODE_REPORTED, notifier.reported(i)) for i in ids
+    ]
+    async with notifier.pool.acquire() as conn, conn.transaction():
+        counting = Counting(conn)
+        await notifier.handle_batch(batch, counting)  # type: ignore[arg-type]
+
+    # Per report its episode and its obligations; per batch the steps and events.
+    assert len(counting.statements) == 2 * len(ids) + 2
+    assert [q for q in counting.statements if "INSERT INTO timers" in q] != []
+    for episode_id in ids:
+        obligation = await notifier.obligation(episode_id)
+        pending = await notifier.pool.fetchval(
+            "SELECT count(*) FROM timers WHERE subject_id = $1 AND fired_at IS NULL",
+            obligation["id"],
+        )
+        assert pending == 1
+    subjects = [
+        CloudEvent.model_validate_json(r["payload"]).subject
+        for r in await notifier.pool.fetch("SELECT payload FROM outbox ORDER BY id")
+    ]
+    assert subjects == [str(i) for i in ids]  # the order they were handled in
+
+
+async def test_a_report_closed_in_the_same_batch_leaves_no_step_pending(notifier):
+    episode_id = uuid4()
+    closed = {
+        "episode_id": str(episode_id),
+        "county_code": "KY-111",
+        "reason": "found before anyone was told",
+        "closed_at": START.isoformat(),
+        "closed_by": "sv-1",
+    }
+    batch = [
+        notifier.event(EventType.EPISODE_REPORTED, notifier.reported(episode_id)),
+        notifier.event(EventType.EPISODE_CLOSED, closed),
+    ]
+    async with notifier.pool.acquire() as conn, conn.transaction():
+        await notifier.handle_batch(batch, conn)
+
+    obligation = await notifier.obligation(episode_id)
+    assert obligation["status"] == "moot"
+    pending = await notifier.pool.fetchval(
+        "SELECT count(*) FROM timers WHERE subject_id = $1 AND fired_at IS NULL",
+        obligation["id"],
+    )
+    assert pending == 0  # the close saw the step its report had only just kept
+    events = [
+        CloudEvent.model_validate_json(r["payload"]).type
+        for r in await notifier.pool.fetch("SELECT payload FROM outbox ORDER BY id")
+    ]
+    assert events == ["mfc.obligation.opened", "mfc.obligation.moot"]
+    await notifier.at(START + 6 * H)
+    assert await notifier.alerts(episode_id) == []
+
+
+async def test_a_batch_that_fails_writes_none_of_what_it_deferred(notifier):
+    batch = [notifier.event(EventType.EPISODE_REPORTED, notifier.reported(uuid4()))]
+    async with notifier.pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        await notifier.handle_batch(batch, conn)
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 1  # in its own
+        await transaction.rollback()  # the commit never comes
+    assert await notifier.pool.fetchval("SELECT count(*) FROM timers") == 0
+    assert await notifier.pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
 async def test_an_update_naming_an_indian_child_opens_californias_tribe_notice(

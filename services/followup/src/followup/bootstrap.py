@@ -26,7 +26,10 @@ def create_app(settings: FollowupSettings, *, clock: Clock | None = None) -> Fas
     ctx = AlertingContext.of(runtime, settings)
     deps = handlers.Deps(ctx, handlers.FollowupMetrics(runtime.registry))
     port_of: PortFactory = partial(PostgresFollowup, route=ctx.route)
-    stream.register(runtime, port_of, deps)
+    # A consumed batch's timer steps and events are written once, at its end.
+    stream.register(
+        runtime, partial(PostgresFollowup, route=ctx.route, defer=True), deps
+    )
     add_alerting_workers(runtime, settings, handlers.fire_batch(port_of, deps))
     runtime.add_worker(
         lambda pool: PromptGauges(

@@ -103,6 +103,9 @@ class Effects(Protocol):
     async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:
         """Queue the deliveries of these alerts."""
 
+    async def flush(self) -> None:
+        """Write the steps and events a batch's port deferred (``shared.effects``)."""
+
 
 class Covers(Protocol):
     async def add_cover(
@@ -270,6 +273,9 @@ class FakeFollowup:
 
     async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:  # noqa: ARG002
         self.alerts += alerts
+
+    async def flush(self) -> None:
+        pass  # nothing is deferred in memory
 
     async def add_cover(
         self,

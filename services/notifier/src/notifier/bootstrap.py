@@ -28,7 +28,10 @@ def create_app(settings: NotifierSettings, *, clock: Clock | None = None) -> Fas
     ctx = AlertingContext.of(runtime, settings)
     deps = handlers.Deps(ctx, handlers.NotifierMetrics(runtime.registry))
     port_of: PortFactory = partial(PostgresNotifier, route=ctx.route)
-    stream.register(runtime, port_of, deps)
+    # A consumed batch's timer steps and events are written once, at its end.
+    stream.register(
+        runtime, partial(PostgresNotifier, route=ctx.route, defer=True), deps
+    )
     add_alerting_workers(runtime, settings, handlers.fire_batch(port_of, deps))
 
     def watchdog(pool: asyncpg.Pool) -> Watchdog:

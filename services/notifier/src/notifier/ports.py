@@ -118,6 +118,9 @@ class Effects(Protocol):
     async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:
         """Queue the deliveries of these alerts (one statement)."""
 
+    async def flush(self) -> None:
+        """Write the steps and events a batch's port deferred (``shared.effects``)."""
+
 
 class Schedules(Protocol):
     async def lock_schedule(self, schedule: str) -> None:
@@ -340,6 +343,9 @@ class FakeNotifier:
 
     async def alert(self, alerts: Sequence[Alert], now: datetime) -> None:  # noqa: ARG002
         self.alerts += alerts
+
+    async def flush(self) -> None:
+        pass  # nothing is deferred in memory
 
     def settle(self, outcomes: Mapping[int, Outcome]) -> None:
         """What the scheduler does with a fired batch's outcomes: move a row on,

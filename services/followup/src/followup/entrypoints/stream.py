@@ -3,10 +3,9 @@ in batches of up to ``CONSUMER_BATCH_SIZE`` events per transaction; the notifier
 on-call covers are kept for the escalations."""
 
 from followup import handlers
-from followup.ports import PortFactory
+from followup.ports import Followup, PortFactory
 from shared import topics
-from shared.consumer import RawMessage, each
-from shared.db import Conn
+from shared.consumer import each_on
 from shared.events import CloudEvent
 from shared.runtime import ServiceRuntime
 
@@ -14,22 +13,20 @@ from shared.runtime import ServiceRuntime
 def register(
     runtime: ServiceRuntime, port_of: PortFactory, deps: handlers.Deps
 ) -> None:
-    async def on_episode_event(
-        conn: Conn, event: CloudEvent, _message: RawMessage
-    ) -> None:
-        await handlers.handle_episode_event(port_of(conn), event, deps)
+    """``port_of``: one port per batch, whose deferred writes go at its end."""
 
-    async def on_schedule_event(
-        conn: Conn, event: CloudEvent, _message: RawMessage
-    ) -> None:
-        await handlers.apply_schedule_event(port_of(conn), event)
+    async def on_episode_event(port: Followup, event: CloudEvent) -> None:
+        await handlers.handle_episode_event(port, event, deps)
+
+    async def on_schedule_event(port: Followup, event: CloudEvent) -> None:
+        await handlers.apply_schedule_event(port, event)
 
     runtime.subscribe_batch(
-        "followup-episodes", each(on_episode_event), topics.EPISODES
+        "followup-episodes", each_on(port_of, on_episode_event), topics.EPISODES
     )
     runtime.subscribe_batch(
         "followup-covers",
-        each(on_schedule_event),
+        each_on(port_of, on_schedule_event),
         topics.SCHEDULES,
         group_suffix="covers",
     )

@@ -439,9 +439,11 @@ class PostgresNotifier(PostgresEffects):
     # ------------------------------------------------------------------ effects
 
     async def pending_step(self, subject_id: UUID) -> timers.Timer | None:
+        await self._write_steps()
         return await timers.pending(self._conn, subject_id)
 
     async def move_step(self, timer_id: int, to: timers.Move) -> None:
+        await self._write_steps()
         await timers.move(self._conn, timer_id, to)
 
     # ---------------------------------------------------------------- schedules
