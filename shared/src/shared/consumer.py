@@ -23,9 +23,10 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import groupby
 from typing import Protocol, TypeVar
 
 import asyncpg
@@ -83,25 +84,54 @@ class BatchPort(Protocol):
 
 P = TypeVar("P", bound=BatchPort)
 
+PortHandler = Callable[[P, Sequence[CloudEvent]], Awaitable[None]]
+"""Does the work of a batch's events, in order, through one port."""
 
-def each_on(
-    port_of: Callable[[Conn], P], handler: Callable[[P, CloudEvent], Awaitable[None]]
-) -> BatchHandler:
-    """A batch handler that hands the batch's events to ``handler`` one after the
-    other, in order, inside the batch's one transaction (``subscribe_batch``: one
-    claim and one commit per batch instead of per event), with one port for the
-    whole batch, flushed after its last event and before the commit
-    (``shared.effects``: the batch's timer steps and events go in one statement
-    each)."""
+
+def on_port(port_of: Callable[[Conn], P], handler: PortHandler[P]) -> BatchHandler:
+    """A batch handler that hands the batch's events to ``handler`` inside the
+    batch's one transaction (``subscribe_batch``: one claim and one commit per batch
+    instead of per event), with one port for the whole batch, flushed after its
+    last event and before the commit (``shared.effects``: the batch's timer steps
+    and events go in one statement each)."""
 
     async def handle(conn: Conn, batch: list[tuple[CloudEvent, RawMessage]]) -> None:
         port = port_of(conn)
-        for event, _message in batch:
-            with log_context(event_id=event.id, episode_id=event.subject):
-                await handler(port, event)
+        await handler(port, [event for event, _message in batch])
         await port.flush()
 
     return handle
+
+
+def one_by_one(
+    handler: Callable[[P, CloudEvent], Awaitable[None]],
+) -> PortHandler[P]:
+    """A ``PortHandler`` that handles each event alone, in order."""
+
+    async def handle(port: P, events: Sequence[CloudEvent]) -> None:
+        for event in events:
+            with log_context(event_id=event.id, episode_id=event.subject):
+                await handler(port, event)
+
+    return handle
+
+
+async def in_runs(
+    events: Sequence[CloudEvent],
+    together: str,
+    run: Callable[[list[CloudEvent]], Awaitable[None]],
+    one: Callable[[CloudEvent], Awaitable[None]],
+) -> None:
+    """A batch's events in order: those of type ``together`` next to each other as
+    one run (``run``, a statement per table for all of them), the others one at a
+    time (``one``)."""
+    for grouped, run_of in groupby(events, key=lambda e: e.type == together):
+        if grouped:
+            await run(list(run_of))
+            continue
+        for event in run_of:
+            with log_context(event_id=event.id, episode_id=event.subject):
+                await one(event)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 test moves: what an ack quiets, which policy an open obligation keeps, whom a
 schedule names when a step fires, and what closing an episode does."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -22,12 +22,13 @@ from notifier.watchdog import Watchdog
 from shared.alerting import AlertingContext
 from shared.alerts import Route
 from shared.clock import ManualClock
-from shared.consumer import RawMessage, each_on
+from shared.consumer import RawMessage, on_port
 from shared.db import Conn, apply_migrations, create_pool, service_migrations
 from shared.events import CloudEvent, EventType
 from shared.policy import Trigger, default_policy_path, load_policy
 from shared.timers import TimerScheduler
 from tests.conftest import make_report
+from tests.counting import Counting
 from tests.receivers import webhook_receiver
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -116,10 +117,10 @@ class Notifier:
         """Events as the Kafka consumer hands a batch over: one port, deferring."""
         port_of = partial(PostgresNotifier, route=self.ctx.route, defer=True)
 
-        async def one(port: PostgresNotifier, event: CloudEvent) -> None:
-            await handlers.apply_episode_event(port, event, self.deps)
+        async def handle(port: PostgresNotifier, events: Sequence[CloudEvent]) -> None:
+            await handlers.apply_episode_events(port, events, self.deps)
 
-        await each_on(port_of, one)(conn, [(e, _message(e)) for e in events])
+        await on_port(port_of, handle)(conn, [(e, _message(e)) for e in events])
 
     def reported(self, episode_id: UUID, county: str = "KY-111") -> dict[str, Any]:
         learned = self.clock.now()
@@ -171,25 +172,6 @@ class Notifier:
 
 def _message(event: CloudEvent) -> RawMessage:
     return RawMessage("mfc.episodes.v1", 0, 0, None, event.to_bytes())
-
-
-class Counting:
-    """A connection that counts the statements sent through it."""
-
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
-        self.statements: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._conn, name)
-        if name in {"execute", "fetch", "fetchrow", "fetchval", "executemany"}:
-
-            def counted(query: str, *args: Any, **kwargs: Any) -> Any:
-                self.statements.append(query)
-                return method(query, *args, **kwargs)
-
-            return counted
-        return method
 
 
 def _port(conn, ctx: AlertingContext) -> PostgresNotifier:
@@ -323,7 +305,7 @@ async def test_obligations_open_together_once_each_with_their_timing_exact(notif
         episode = await port.lock_episode(known)
         assert episode is not None
         twin = replace(episode, id=uuid4())
-        await port.add_episode(twin)
+        await port.add_episodes([twin])
         # Exact to the microsecond, and a sign per field (not a policy's value).
         odd = (timedelta(days=1, seconds=5, microseconds=7), 30 * M, -H)
         policy = notifier.ctx.policy
@@ -401,8 +383,8 @@ async def test_a_batch_writes_its_steps_and_events_once_at_its_end(notifier):
         counting = Counting(conn)
         await notifier.handle_batch(batch, counting)  # type: ignore[arg-type]
 
-    # Per report its episode and its obligations; per batch the steps and events.
-    assert len(counting.statements) == 2 * len(ids) + 2
+    # Episodes, obligations, steps and events: a statement each for the batch.
+    assert len(counting.statements) == 4
     assert [q for q in counting.statements if "INSERT INTO timers" in q] != []
     for episode_id in ids:
         obligation = await notifier.obligation(episode_id)

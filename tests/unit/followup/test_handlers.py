@@ -14,7 +14,12 @@ from followup.domain.model import (
     Series,
     SeriesStatus,
 )
-from followup.handlers import complete_prompt, fire_step, handle_episode_event
+from followup.handlers import (
+    complete_prompt,
+    fire_step,
+    handle_episode_event,
+    handle_episode_events,
+)
 from followup.handlers.common import Deps
 from followup.ports import FakeFollowup
 from shared.clock import ManualClock
@@ -123,6 +128,45 @@ async def test_a_report_seen_twice_starts_each_series_once(port, deps, episode_i
 
     assert len(port.series) == 4
     assert len(port.scheduled) == 4
+
+
+def outcome(port: FakeFollowup) -> tuple[object, ...]:
+    """What handling left behind, without the random ids."""
+    episode_of = {s.id: s.episode_id for s in port.series.values()}
+    return (
+        [(o.event.type, o.event.subject) for o in port.events],
+        sorted(
+            (str(s.episode_id), s.rule.id, s.trigger_id, s.status.value)
+            for s in port.series.values()
+        ),
+        sorted(
+            (str(episode_of[s.subject_id]), s.step_key, s.fire_at)
+            for s in port.scheduled
+        ),
+        sorted(str(episode_of[i]) for i in port.cancelled),
+        {i: e.status for i, e in port.episodes.items()},
+    )
+
+
+async def test_a_batch_leaves_what_its_events_one_by_one_leave(clock):
+    a, b, c = new_id(), new_id(), new_id()
+    batch = [
+        reported(a, ITEM),
+        reported(b),
+        reported(a, ITEM),  # seen twice
+        updated(a),
+        reported(c, ITEM),
+        located(b),
+        closed(c),
+        reported(c),  # a report after its close changes nothing
+    ]
+    one_by_one, together = FakeFollowup(), FakeFollowup()
+    for event in batch:
+        await handle_episode_event(one_by_one, event, make_deps(clock))
+    await handle_episode_events(together, batch, make_deps(clock))
+
+    assert outcome(together) == outcome(one_by_one)
+    assert together.cancelled
 
 
 async def test_an_update_supplying_the_items_ends_the_incomplete_series(

@@ -11,6 +11,7 @@ from notifier.handlers import (
     Deps,
     acknowledge,
     apply_episode_event,
+    apply_episode_events,
     fire_steps,
 )
 from notifier.ports import FakeNotifier, FakeObligationRow
@@ -248,6 +249,44 @@ async def test_closing_makes_the_open_duties_moot_and_retires_their_steps(port, 
     assert (moot["kind"], moot["was_breached"]) == ("ncmec_report", False)
     assert port.episodes[episode[0]].status is EpisodeStatus.CLOSED
     assert port.timers.keys() == set()
+
+
+def outcome(port: FakeNotifier) -> tuple[object, ...]:
+    """What handling left behind, without the random ids."""
+    episode_of = {r.opened.id: r.opened.episode_id for r in port.obligations.values()}
+    return (
+        [(o.event.type, o.event.subject) for o in port.events],
+        sorted(
+            (str(r.opened.episode_id), r.opened.rule.id, r.status.value)
+            for r in port.obligations.values()
+        ),
+        sorted(
+            (str(episode_of[t.subject_id]), t.step_key, t.fire_at)
+            for t in port.timers.values()
+        ),
+        {i: e.status for i, e in port.episodes.items()},
+    )
+
+
+async def test_a_batch_leaves_what_its_events_one_by_one_leave(clock):
+    a, b, c = episode_in("FL-086"), episode_in("WA-033"), episode_in("FL-086")
+    at = START + H
+    batch = [
+        reported(a),
+        reported(b),
+        reported(a),  # seen twice
+        notified(a, at, "law_enforcement"),
+        reported(c),
+        closed(b, at),
+        reported(b),  # a report after its close changes nothing
+    ]
+    one_by_one, together = FakeNotifier(), FakeNotifier()
+    for event in batch:
+        await apply_episode_event(one_by_one, event, make_deps(clock))
+    await apply_episode_events(together, batch, make_deps(clock))
+
+    assert outcome(together) == outcome(one_by_one)
+    assert len(together.obligations) == 6
 
 
 # --------------------------------------------------------------------------- #

@@ -28,8 +28,8 @@ from shared.timers import Step
 
 
 class Episodes(Protocol):
-    async def add_episode(self, episode: Episode) -> None:
-        """Record a reported episode; one known already is left as it is."""
+    async def add_episodes(self, episodes: Sequence[Episode]) -> None:
+        """Record reported episodes; one known already is left as it is."""
 
     async def lock_episode(self, episode_id: UUID) -> Episode | None: ...
 
@@ -154,8 +154,9 @@ class FakeFollowup:
     events: list[Outgoing] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
 
-    async def add_episode(self, episode: Episode) -> None:
-        self.episodes.setdefault(episode.episode_id, episode)
+    async def add_episodes(self, episodes: Sequence[Episode]) -> None:
+        for episode in episodes:
+            self.episodes.setdefault(episode.episode_id, episode)
 
     async def lock_episode(self, episode_id: UUID) -> Episode | None:
         return self.episodes.get(episode_id)

@@ -32,8 +32,8 @@ from shared.timers import KEEP, Move, Outcome, Step, Timer
 
 
 class Episodes(Protocol):
-    async def add_episode(self, episode: EpisodeRecord) -> None:
-        """Record a reported episode; one known already is left as it is."""
+    async def add_episodes(self, episodes: Sequence[EpisodeRecord]) -> None:
+        """Record reported episodes; one known already is left as it is."""
 
     async def lock_episode(self, episode_id: UUID) -> EpisodeRecord | None: ...
 
@@ -204,8 +204,9 @@ class FakeNotifier:
     """Runtime on-call overrides not removed."""
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
-    async def add_episode(self, episode: EpisodeRecord) -> None:
-        self.episodes.setdefault(episode.id, episode)
+    async def add_episodes(self, episodes: Sequence[EpisodeRecord]) -> None:
+        for episode in episodes:
+            self.episodes.setdefault(episode.id, episode)
 
     async def lock_episode(self, episode_id: UUID) -> EpisodeRecord | None:
         return self.episodes.get(episode_id)

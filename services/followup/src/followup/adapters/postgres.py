@@ -1,8 +1,10 @@
 """Followup's tables on asyncpg, as the ``Followup`` port: every method runs in the
 caller's transaction, and every SQL statement of the service is here."""
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -17,7 +19,7 @@ from followup.domain.model import (
     Series,
     SeriesStatus,
 )
-from shared.db import Conn
+from shared.db import Conn, columns
 from shared.effects import PostgresEffects
 from shared.events import Staff
 from shared.policy import PromptRule, PromptStart
@@ -26,18 +28,17 @@ from shared.policy import PromptRule, PromptStart
 class PostgresFollowup(PostgresEffects):
     # ----------------------------------------------------------------- episodes
 
-    async def add_episode(self, episode: Episode) -> None:
+    async def add_episodes(self, episodes: Sequence[Episode]) -> None:
+        if not episodes:
+            return
         await self._conn.execute(
             "INSERT INTO episodes (episode_id, county_code, child_initials, "
             "caseworker, supervisor, completeness, status) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (episode_id) DO NOTHING",
-            episode.episode_id,
-            episode.county_code,
-            episode.child_initials,
-            episode.caseworker.model_dump(mode="json"),
-            episode.supervisor.model_dump(mode="json"),
-            list(episode.completeness),
-            episode.status.value,
+            "SELECT i, c, n, w::jsonb, s::jsonb, m::jsonb, st "
+            "FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], "
+            "$6::text[], $7::text[]) WITH ORDINALITY AS u(i, c, n, w, s, m, st, o) "
+            "ORDER BY o ON CONFLICT (episode_id) DO NOTHING",
+            *columns([_episode_row(e) for e in episodes]),
         )
 
     async def lock_episode(self, episode_id: UUID) -> Episode | None:
@@ -280,6 +281,18 @@ async def open_prompts_by_kind(conn: Conn) -> dict[str, tuple[int, int]]:
 
 def _items(items: tuple[str, ...] | None) -> list[str] | None:
     return list(items) if items is not None else None
+
+
+def _episode_row(episode: Episode) -> tuple[Any, ...]:
+    return (
+        episode.episode_id,
+        episode.county_code,
+        episode.child_initials,
+        episode.caseworker.model_dump_json(),
+        episode.supervisor.model_dump_json(),
+        json.dumps(list(episode.completeness)),
+        episode.status.value,
+    )
 
 
 def _episode(row: asyncpg.Record, *, status: str | None = None) -> Episode:

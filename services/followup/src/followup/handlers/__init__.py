@@ -5,7 +5,7 @@ from followup.domain.model import PromptNotFoundError, PromptNotOpenError
 from followup.handlers.common import Deps, FollowupMetrics
 from followup.handlers.completion import complete_by_event, complete_prompt
 from followup.handlers.covers import apply_schedule_event
-from followup.handlers.episodes import handle_episode_event
+from followup.handlers.episodes import handle_episode_event, handle_episode_events
 from followup.handlers.occurrences import fire_batch, fire_step
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "fire_batch",
     "fire_step",
     "handle_episode_event",
+    "handle_episode_events",
 ]

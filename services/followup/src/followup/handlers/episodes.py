@@ -3,6 +3,7 @@
 
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
+from functools import partial
 
 from followup.domain import series as decide
 from followup.domain.messages import ended
@@ -11,11 +12,26 @@ from followup.domain.occurrences import first_occurrence
 from followup.handlers.common import ISSUE, Deps, issue_key, lock_episode
 from followup.handlers.completion import complete_by_event
 from followup.ports import Followup
+from shared.consumer import in_runs
 from shared.events import CloudEvent, EpisodeClosed, EpisodeReported, EpisodeUpdated
 from shared.events import EventType as T
 from shared.policy import PromptStart
 from shared.published import Outgoing, PromptEvent
 from shared.timers import Step
+
+
+async def handle_episode_events(
+    port: Followup, events: Sequence[CloudEvent], deps: Deps
+) -> None:
+    """A consumed batch's events, in order. Reports next to each other are recorded
+    together, a statement per table for all of them: at load most of a batch is
+    reports, of different episodes (a report is its episode's first event)."""
+    await in_runs(
+        events,
+        T.EPISODE_REPORTED,
+        partial(record_reports, port, deps=deps),
+        partial(handle_episode_event, port, deps=deps),
+    )
 
 
 async def handle_episode_event(port: Followup, event: CloudEvent, deps: Deps) -> None:
@@ -26,9 +42,15 @@ async def handle_episode_event(port: Followup, event: CloudEvent, deps: Deps) ->
 
 
 async def record_report(port: Followup, event: CloudEvent, deps: Deps) -> None:
-    change = decide.on_report(event.data_as(EpisodeReported))
-    await port.add_episode(change.episode)
-    await _start(port, change.episode, change.starts, deps, deps.now())
+    await record_reports(port, [event], deps)
+
+
+async def record_reports(
+    port: Followup, events: Sequence[CloudEvent], deps: Deps
+) -> None:
+    changes = [decide.on_report(e.data_as(EpisodeReported)) for e in events]
+    await port.add_episodes([c.episode for c in changes])
+    await _start(port, changes, deps, deps.now())
 
 
 async def apply_update(port: Followup, event: CloudEvent, deps: Deps) -> None:
@@ -63,26 +85,26 @@ async def _apply(port: Followup, change: decide.Change, deps: Deps) -> None:
     now = deps.now()
     await port.save_episode(change.episode)
     gone = await _end(port, change.episode, change.ends, change.reason, deps, now)
-    await _start(port, change.episode, change.starts, deps, now)
+    await _start(port, [change], deps, now)
     await port.emit(gone)
 
 
 async def _start(
-    port: Followup,
-    episode: Episode,
-    starts: Sequence[decide.Start],
-    deps: Deps,
-    now: datetime,
+    port: Followup, changes: Sequence[decide.Change], deps: Deps, now: datetime
 ) -> None:
     """Start the series of the rules in force; schedule each new one's first step."""
     policy = deps.ctx.policy
-    drafts = decide.new_series(
-        policy.prompts_for(episode.county_code),
-        starts,
-        episode_id=episode.episode_id,
-        policy_digest=policy.digest,
-        now=now,
-    )
+    drafts = [
+        series
+        for change in changes
+        for series in decide.new_series(
+            policy.prompts_for(change.episode.county_code),
+            change.starts,
+            episode_id=change.episode.episode_id,
+            policy_digest=policy.digest,
+            now=now,
+        )
+    ]
     started = await port.add_series(drafts)
     firsts = [(s, first_occurrence(s)) for s in drafts if s.id in started]
     await port.schedule(

@@ -209,6 +209,31 @@ ON CONFLICT (dedupe_key) DO NOTHING
 RETURNING id
 """
 
+# Reported episodes, a batch's in one statement; one known already is kept.
+_INSERT_EPISODES = """
+INSERT INTO episodes (episode_id, county_code, child_initials, caseworker,
+    supervisor, facts, times, status)
+SELECT i, c, n, w::jsonb, s::jsonb, f::jsonb, t::jsonb, st
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::text[], $8::text[]) WITH ORDINALITY AS u(i, c, n, w, s, f, t, st, o)
+ORDER BY o
+ON CONFLICT (episode_id) DO NOTHING
+"""
+
+
+def _episode_row(episode: EpisodeRecord) -> tuple[Any, ...]:
+    return (
+        episode.id,
+        episode.county_code,
+        episode.child_initials,
+        json.dumps(episode.staff["caseworker"]),
+        json.dumps(episode.staff["supervisor"]),
+        json.dumps(_facts_json(episode.facts)),
+        json.dumps(_times_json(episode.times)),
+        episode.status.value,
+    )
+
+
 # One statement for every obligation a report opens (arrays, not a row each); the
 # interval arrays travel as text literals, as unnest cannot take an array of arrays.
 _INSERT_OBLIGATIONS = """
@@ -275,21 +300,11 @@ class PostgresNotifier(PostgresEffects):
 
     # ----------------------------------------------------------------- episodes
 
-    async def add_episode(self, episode: EpisodeRecord) -> None:
-        await self._conn.execute(
-            "INSERT INTO episodes (episode_id, county_code, child_initials, "
-            "caseworker, supervisor, facts, times, status) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (episode_id) DO NOTHING",
-            episode.id,
-            episode.county_code,
-            episode.child_initials,
-            episode.staff["caseworker"],
-            episode.staff["supervisor"],
-            _facts_json(episode.facts),
-            _times_json(episode.times),
-            episode.status.value,
-        )
+    async def add_episodes(self, episodes: Sequence[EpisodeRecord]) -> None:
+        if episodes:
+            await self._conn.execute(
+                _INSERT_EPISODES, *columns([_episode_row(e) for e in episodes])
+            )
 
     async def lock_episode(self, episode_id: UUID) -> EpisodeRecord | None:
         row = await self._conn.fetchrow(

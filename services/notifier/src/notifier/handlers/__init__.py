@@ -7,7 +7,7 @@ rules in ``notifier.domain``, saves and emits, in the transaction it is given.""
 from notifier.handlers.acks import AckOutcome, AlertNotFoundError, acknowledge
 from notifier.handlers.common import Deps, NotifierMetrics
 from notifier.handlers.feeds import apply_feed_event
-from notifier.handlers.obligations import apply_episode_event
+from notifier.handlers.obligations import apply_episode_event, apply_episode_events
 from notifier.handlers.schedules import (
     OverrideNotFoundError,
     ScheduleNotFoundError,
@@ -26,6 +26,7 @@ __all__ = [
     "acknowledge",
     "add_override",
     "apply_episode_event",
+    "apply_episode_events",
     "apply_feed_event",
     "fire_batch",
     "fire_steps",

@@ -3,7 +3,7 @@
 recorded notice satisfies and which closing the episode makes moot; save, schedule
 each new duty's first step, emit. Each runs in the consumed event's transaction."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
@@ -15,6 +15,7 @@ from notifier.domain.model import EpisodeRecord, EpisodeStatus
 from notifier.domain.obligations import NoticeOutcome
 from notifier.handlers.common import Deps, lock_episode, timer_step
 from notifier.ports import Notifier
+from shared.consumer import in_runs
 from shared.events import (
     CloudEvent,
     EpisodeClosed,
@@ -29,6 +30,20 @@ from shared.policy import Trigger
 from shared.published import ObligationEvent, Outgoing
 
 
+async def apply_episode_events(
+    port: Notifier, events: Sequence[CloudEvent], deps: Deps
+) -> None:
+    """A consumed batch's events, in order. Reports next to each other are recorded
+    together, a statement per table for all of them: at load most of a batch is
+    reports, of different episodes (a report is its episode's first event)."""
+    await in_runs(
+        events,
+        EventType.EPISODE_REPORTED,
+        partial(record_reports, port, deps=deps),
+        partial(apply_episode_event, port, deps=deps),
+    )
+
+
 async def apply_episode_event(port: Notifier, event: CloudEvent, deps: Deps) -> None:
     """One canonical episode event; types the notifier does not follow are ignored."""
     handler = _BY_TYPE.get(event.type)
@@ -37,9 +52,15 @@ async def apply_episode_event(port: Notifier, event: CloudEvent, deps: Deps) -> 
 
 
 async def record_report(port: Notifier, event: CloudEvent, deps: Deps) -> None:
-    episode = decide.reported_episode(event.data_as(EpisodeReported))
-    await port.add_episode(episode)  # a report seen before is kept as it was
-    await open_obligations(port, episode, Trigger.REPORTED, deps)
+    await record_reports(port, [event], deps)
+
+
+async def record_reports(
+    port: Notifier, events: Sequence[CloudEvent], deps: Deps
+) -> None:
+    episodes = [decide.reported_episode(e.data_as(EpisodeReported)) for e in events]
+    await port.add_episodes(episodes)  # a report seen before is kept as it was
+    await open_obligations(port, episodes, Trigger.REPORTED, deps)
 
 
 async def record_located(port: Notifier, event: CloudEvent, deps: Deps) -> None:
@@ -67,7 +88,7 @@ async def _record_later(
         return
     episode = change(known)
     await port.save_episode(episode)
-    await open_obligations(port, episode, trigger, deps)
+    await open_obligations(port, [episode], trigger, deps)
 
 
 async def apply_update(port: Notifier, event: CloudEvent, deps: Deps) -> None:
@@ -85,23 +106,29 @@ async def apply_update(port: Notifier, event: CloudEvent, deps: Deps) -> None:
     await port.save_episode(episode)
     if episode.status is EpisodeStatus.MISSING:  # not for a child who is back
         await open_obligations(
-            port, episode, Trigger.REPORTED, deps, learned_at=learned_at
+            port, [episode], Trigger.REPORTED, deps, learned_at=learned_at
         )
 
 
 async def open_obligations(
     port: Notifier,
-    episode: EpisodeRecord,
+    episodes: Sequence[EpisodeRecord],
     trigger: Trigger,
     deps: Deps,
     *,
     learned_at: datetime | None = None,
 ) -> None:
     """Open what the rules ask for, each with its first step scheduled; a rule
-    already opened for the episode is not opened twice."""
+    already opened for an episode is not opened twice."""
     now = deps.now()
     policy = deps.ctx.policy
-    drafts = decide.to_open(policy, episode, trigger, now=now, learned_at=learned_at)
+    drafts = [
+        draft
+        for episode in episodes
+        for draft in decide.to_open(
+            policy, episode, trigger, now=now, learned_at=learned_at
+        )
+    ]
     added = await port.add_obligations(drafts)
     opened = [new for new in drafts if new.id in added]
     await port.schedule(
@@ -109,9 +136,13 @@ async def open_obligations(
     )
     for new in opened:
         deps.metrics.opened.labels(new.rule.id, new.jurisdiction).inc()
-    data = [messages.opened(new) for new in opened]
     await port.emit(
-        [deps.event(ObligationEvent.OPENED, d, episode.id, now) for d in data]
+        [
+            deps.event(
+                ObligationEvent.OPENED, messages.opened(new), new.episode_id, now
+            )
+            for new in opened
+        ]
     )
 
 
