@@ -5,6 +5,7 @@ before."""
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from intake import handlers
+from intake.domain.model import ReportRejectedError
 from shared import topics
 from shared.clock import SystemClock
 from shared.db import apply_migrations, create_pool, service_migrations
@@ -20,6 +22,7 @@ from shared.events import CloudEvent, EpisodeReportedData, EventType
 from shared.outbox import NOTIFY_CHANNEL
 from shared.policy import default_policy_path, load_policy
 from tests.conftest import make_report
+from tests.counting import Counting
 
 CTX = handlers.IntakeContext(
     clock=SystemClock(),
@@ -162,6 +165,44 @@ async def test_a_key_replays_its_report_and_refuses_another(pool):
 
     assert (again.episode.id, again.created) == (first.episode.id, False)
     assert len((await rows(pool))["episodes"]) == 1
+
+
+async def test_a_report_with_a_key_costs_one_statement_and_its_replay_two(pool):
+    metrics = handlers.IntakeMetrics(CollectorRegistry())
+    data = report()
+    sent = []
+    for _ in range(2):
+        async with pool.acquire() as conn:
+            counting = Counting(conn)
+            await handlers.report_episode(
+                counting,  # type: ignore[arg-type]
+                data,
+                ctx=CTX,
+                metrics=metrics,
+                idempotency_key="k-1",
+            )
+        sent.append(len(counting.statements))
+
+    assert sent == [1, 2]  # the key's lookup is in the report's statement
+    assert metrics.duplicates.labels("reported")._value.get() == 1
+
+
+async def test_a_retry_is_answered_as_first_though_the_rules_now_refuse_it(pool):
+    metrics = handlers.IntakeMetrics(CollectorRegistry())
+    data = report()
+    first = await submit(pool, data, metrics, key="k-1")
+    moved = replace(CTX, served_counties=frozenset({"KY-111"}))  # not NC-063 now
+
+    async with pool.acquire() as conn:
+        again = await handlers.report_episode(
+            conn, data, ctx=moved, metrics=metrics, idempotency_key="k-1"
+        )
+        with pytest.raises(ReportRejectedError):
+            await handlers.report_episode(
+                conn, data, ctx=moved, metrics=metrics, idempotency_key="k-2"
+            )
+
+    assert (again.episode.id, again.created) == (first.episode.id, False)
 
 
 async def racing(

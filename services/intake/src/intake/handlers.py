@@ -138,10 +138,17 @@ async def report_episode(
         IdempotencyKeyReusedError: the key came before with another request (422).
     """
     now, digest = ctx.clock.now(), report_digest(report)
-    replay = await _replay(conn, idempotency_key, digest, metrics, "reported")
-    if replay is not None:
-        return replay
-    _check_report(report, ctx=ctx, metrics=metrics, now=now)
+    try:
+        check_report(
+            report, now=now, skew=ctx.skew, served_counties=ctx.served_counties
+        )
+    except ReportRejectedError as exc:
+        # A retried request is answered as it was first, whatever the rules say now.
+        replay = await _replay(conn, idempotency_key, digest, metrics, "reported")
+        if replay is not None:
+            return replay
+        _count_problems(metrics, exc.problems)
+        raise
     episode_id, missing = uuid4(), completeness(report)
     canonical = canonical_report(
         report, episode_id=episode_id, completeness=missing, ctx=ctx
@@ -168,6 +175,8 @@ async def report_episode(
         replay = await _replay(conn, idempotency_key, digest, metrics, "reported")
         assert replay is not None
         return replay
+    if isinstance(created, postgres.StoredKey):
+        return await _replayed(conn, created, digest, metrics, "reported")
     if created is None:
         episode = await _open_episode_it_repeats(conn, report, digest, metrics)
         await _remember(conn, idempotency_key, digest, episode.id, now)
@@ -193,23 +202,6 @@ def canonical_report(
         completeness=completeness,
         policy_digest=ctx.policy.digest,
     )
-
-
-def _check_report(
-    report: EpisodeReportedData,
-    *,
-    ctx: IntakeContext,
-    metrics: IntakeMetrics,
-    now: datetime,
-) -> None:
-    """The deployment's rules over a report (counties served, times), counted."""
-    try:
-        check_report(
-            report, now=now, skew=ctx.skew, served_counties=ctx.served_counties
-        )
-    except ReportRejectedError as exc:
-        _count_problems(metrics, exc.problems)
-        raise
 
 
 async def _open_episode_it_repeats(
@@ -397,13 +389,27 @@ async def _replay(
     stored = await postgres.idempotency_key(conn, key)
     if stored is None:
         return None
-    stored_digest, episode_id = stored
-    if stored_digest != digest:
+    return await _replayed(conn, stored, digest, metrics, label)
+
+
+async def _replayed(
+    conn: Conn,
+    stored: postgres.StoredKey,
+    digest: str,
+    metrics: IntakeMetrics,
+    label: str,
+) -> Outcome:
+    """The answer to a request whose Idempotency-Key came before.
+
+    Raises:
+        IdempotencyKeyReusedError: it came with another request (422).
+    """
+    if stored.request_digest != digest:
         metrics.rejected.labels("idempotency_key_reused").inc()
         raise IdempotencyKeyReusedError(
             "this Idempotency-Key was used before with a different request"
         )
-    episode = await postgres.get_episode(conn, episode_id)
+    episode = await postgres.get_episode(conn, stored.episode_id)
     assert episode is not None
     metrics.duplicates.labels(label).inc()
     return Outcome(episode, created=False)
@@ -414,10 +420,12 @@ async def _remember(
 ) -> None:
     if key is None:
         return
-    stored_digest, _ = await postgres.remember_idempotency_key(
+    stored = await postgres.remember_idempotency_key(
         conn, key=key, request_digest=digest, episode_id=episode_id, now=now
     )
-    if stored_digest != digest:  # a concurrent request with the same key won the race
+    if (
+        stored.request_digest != digest
+    ):  # a concurrent request with the same key won the race
         raise IdempotencyKeyReusedError(
             "this Idempotency-Key was used before with a different request"
         )

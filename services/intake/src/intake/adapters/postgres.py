@@ -2,6 +2,7 @@
 where it has one."""
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -43,6 +44,14 @@ class IdempotencyKeyTakenError(Exception):
     one was written."""
 
 
+@dataclass(frozen=True)
+class StoredKey:
+    """The Idempotency-Key came before: what its first request was and opened."""
+
+    request_digest: str
+    episode_id: UUID
+
+
 async def open_episode(
     conn: Conn,
     episode_id: UUID,
@@ -54,14 +63,15 @@ async def open_episode(
     completeness: list[str],
     idempotency_key: str | None,
     now: datetime,
-) -> Episode | None:
+) -> Episode | StoredKey | None:
     """Open an episode for a report, in one statement: the episode, its timeline's
     first entry, the canonical event ``reported`` in the outbox (as
     ``shared.outbox.enqueue`` writes it, NOTIFY included) and the Idempotency-Key;
-    or nothing at all if the case already has an open episode (None).
+    or nothing at all if the key was stored before (what it was stored with) or the
+    case already has an open episode (None).
 
     One statement is one transaction where the caller has none: a new report costs
-    one round trip, and is written whole or not at all.
+    one round trip, its key's lookup included, and is written whole or not at all.
 
     Raises:
         IdempotencyKeyTakenError: another request stored the key meanwhile.
@@ -72,11 +82,16 @@ async def open_episode(
     try:
         row = await conn.fetchrow(
             f"""
-            WITH episode AS (
+            WITH stored AS (
+                SELECT request_digest, episode_id FROM idempotency_keys
+                WHERE key = $16::text
+            ), episode AS (
                 INSERT INTO episodes (id, county_code, case_id, status, report,
                                       report_digest, completeness, agency_learned_at,
                                       created_at, updated_at)
-                VALUES ($1, $2, $3, 'missing', $4, $5, $6, $7, $8, $8)
+                SELECT $1::uuid, $2::text, $3::text, 'missing', $4::jsonb, $5::text,
+                       $6::jsonb, $7::timestamptz, $8::timestamptz, $8::timestamptz
+                WHERE NOT EXISTS (SELECT FROM stored)
                 ON CONFLICT (county_code, case_id) WHERE status <> 'closed' DO NOTHING
                 RETURNING {_COLUMNS}
             ), entry AS (
@@ -93,7 +108,11 @@ async def open_episode(
                 INSERT INTO idempotency_keys (key, request_digest, episode_id, created_at)
                 SELECT $16::text, $5, id, $8 FROM episode WHERE $16::text IS NOT NULL
             )
-            SELECT episode.*, (SELECT count(*) FROM notified) AS notified FROM episode
+            SELECT episode.*, (SELECT count(*) FROM notified) AS notified,
+                   stored.request_digest AS stored_digest,
+                   stored.episode_id AS stored_episode_id
+            FROM (SELECT) AS one
+            LEFT JOIN episode ON true LEFT JOIN stored ON true
             """,
             episode_id,
             report.county_code,
@@ -116,7 +135,10 @@ async def open_episode(
         if exc.constraint_name == "idempotency_keys_pkey":
             raise IdempotencyKeyTakenError(idempotency_key) from exc
         raise
-    return _episode(row) if row else None
+    assert row is not None  # one row, whatever was written
+    if row["stored_digest"] is not None:
+        return StoredKey(row["stored_digest"], row["stored_episode_id"])
+    return _episode(row) if row["id"] is not None else None
 
 
 async def open_episode_for_case(
@@ -271,7 +293,7 @@ async def list_episodes(
 
 async def remember_idempotency_key(
     conn: Conn, *, key: str, request_digest: str, episode_id: UUID, now: datetime
-) -> tuple[str, UUID]:
+) -> StoredKey:
     """Store the key, or return what it was first stored with."""
     inserted = await conn.fetchval(
         "INSERT INTO idempotency_keys (key, request_digest, episode_id, created_at) "
@@ -282,18 +304,18 @@ async def remember_idempotency_key(
         now,
     )
     if inserted:
-        return request_digest, episode_id
+        return StoredKey(request_digest, episode_id)
     # A separate statement: it sees the row a concurrent request just committed.
     stored = await idempotency_key(conn, key)
     assert stored is not None
     return stored
 
 
-async def idempotency_key(conn: Conn, key: str) -> tuple[str, UUID] | None:
+async def idempotency_key(conn: Conn, key: str) -> StoredKey | None:
     row = await conn.fetchrow(
         "SELECT request_digest, episode_id FROM idempotency_keys WHERE key = $1", key
     )
-    return (row["request_digest"], row["episode_id"]) if row else None
+    return StoredKey(row["request_digest"], row["episode_id"]) if row else None
 
 
 async def save_heard(conn: Conn, heard: list[Heard]) -> None:
