@@ -8,7 +8,6 @@ and close in reverse.
 """
 
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, cast
@@ -45,6 +44,7 @@ from shared.db import Migration, apply_migrations, create_pool, service_migratio
 from shared.events import shown
 from shared.kafka import KafkaPublisher, ensure_topics
 from shared.lag import ConsumerLag
+from shared.latency import RequestLatency
 from shared.outbox import OutboxRelay
 
 logger = logging.getLogger(__name__)
@@ -354,18 +354,7 @@ def add_ops_routes(
         setting=f"{runtime.settings.model_config.get('env_prefix', '')}MAX_MESSAGE_BYTES",
     )
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        latency.labels(request.method, template, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(RequestLatency, histogram=latency)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(
