@@ -30,7 +30,13 @@ def create_app(settings: FollowupSettings, *, clock: Clock | None = None) -> Fas
     stream.register(
         runtime, partial(PostgresFollowup, route=ctx.route, defer=True), deps
     )
-    add_alerting_workers(runtime, settings, handlers.fire_batch(port_of, deps))
+    add_alerting_workers(
+        runtime,
+        settings,
+        handlers.fire_batch(
+            partial(PostgresFollowup, route=ctx.route, defer=True), deps
+        ),
+    )
     runtime.add_worker(
         lambda pool: PromptGauges(
             pool, registry=runtime.registry, interval=settings.watchdog_interval

@@ -19,6 +19,7 @@ from followup.domain.model import (
     Series,
     SeriesStatus,
 )
+from shared.alerts import Route
 from shared.db import Conn, columns
 from shared.effects import PostgresEffects
 from shared.events import Staff
@@ -26,6 +27,10 @@ from shared.policy import PromptRule, PromptStart
 
 
 class PostgresFollowup(PostgresEffects):
+    def __init__(self, conn: Conn, *, route: Route, defer: bool = False) -> None:
+        super().__init__(conn, route=route, defer=defer)
+        self._covers: dict[datetime, dict[str, str]] = {}
+
     # ----------------------------------------------------------------- episodes
 
     async def add_episodes(self, episodes: Sequence[Episode]) -> None:
@@ -245,6 +250,7 @@ class PostgresFollowup(PostgresEffects):
         start: datetime,
         end: datetime,
     ) -> None:
+        self._covers.clear()
         await self._conn.execute(
             "INSERT INTO oncall_covers (id, schedule, contact, starts_at, ends_at) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
@@ -256,17 +262,22 @@ class PostgresFollowup(PostgresEffects):
         )
 
     async def remove_cover(self, cover_id: UUID, at: datetime) -> None:
+        self._covers.clear()
         await self._conn.execute(
             "UPDATE oncall_covers SET removed_at = $2 WHERE id = $1", cover_id, at
         )
 
     async def covers_at(self, at: datetime) -> dict[str, str]:
-        rows = await self._conn.fetch(
-            "SELECT schedule, contact FROM oncall_covers WHERE removed_at IS NULL "
-            "AND starts_at <= $1 AND ends_at > $1",
-            at,
-        )
-        return {r["schedule"]: r["contact"] for r in rows}
+        """Read once per instant and port (a fired batch has one instant, and a
+        port lives for one transaction); this port's own cover changes re-read."""
+        if at not in self._covers:
+            rows = await self._conn.fetch(
+                "SELECT schedule, contact FROM oncall_covers WHERE removed_at IS NULL "
+                "AND starts_at <= $1 AND ends_at > $1",
+                at,
+            )
+            self._covers[at] = {r["schedule"]: r["contact"] for r in rows}
+        return dict(self._covers[at])
 
 
 async def open_prompts_by_kind(conn: Conn) -> dict[str, tuple[int, int]]:

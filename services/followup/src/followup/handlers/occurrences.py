@@ -1,6 +1,7 @@
 """Timer steps: a series' step issues its next occurrence and moves on to the one
 after; a prompt's step at its due time escalates it if it is still open."""
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import uuid4
 
@@ -23,16 +24,25 @@ from followup.handlers.common import (
 from followup.ports import Followup, PortFactory
 from shared.db import Conn
 from shared.published import PromptEvent
-from shared.timers import FireBatch, Move, Step, Timer, one_by_one
+from shared.timers import FireBatch, Move, Step, Timer
 
 
 def fire_batch(port_of: PortFactory, deps: Deps) -> FireBatch:
-    """The scheduler's firing of followup's steps, each on the batch's connection."""
+    """The scheduler's firing of followup's steps, in order, through one port for
+    the batch: with a deferring port (``shared.effects``) the batch's steps, events
+    and deliveries are written once, at its end."""
 
-    async def fire(conn: Conn, timer: Timer, now: datetime) -> Move | None:
-        return await fire_step(port_of(conn), timer, now, deps)
+    async def fire(
+        conn: Conn, batch: Sequence[Timer], now: datetime
+    ) -> dict[int, Move | None]:
+        port = port_of(conn)
+        outcomes = {
+            timer.id: await fire_step(port, timer, now, deps) for timer in batch
+        }
+        await port.flush()
+        return outcomes
 
-    return one_by_one(fire)
+    return fire
 
 
 async def fire_step(
