@@ -17,6 +17,7 @@ from followup.domain.model import (
 from followup.handlers import (
     complete_prompt,
     fire_step,
+    fire_steps,
     handle_episode_event,
     handle_episode_events,
 )
@@ -132,7 +133,9 @@ async def test_a_report_seen_twice_starts_each_series_once(port, deps, episode_i
 
 def outcome(port: FakeFollowup) -> tuple[object, ...]:
     """What handling left behind, without the random ids."""
-    episode_of = {s.id: s.episode_id for s in port.series.values()}
+    episode_of = {s.id: s.episode_id for s in port.series.values()} | {
+        p.id: p.episode_id for p in port.prompts.values()
+    }
     return (
         [(o.event.type, o.event.subject) for o in port.events],
         sorted(
@@ -167,6 +170,37 @@ async def test_a_batch_leaves_what_its_events_one_by_one_leave(clock):
 
     assert outcome(together) == outcome(one_by_one)
     assert together.cancelled
+
+
+async def test_a_fired_batch_leaves_what_its_steps_one_by_one_leave(clock):
+    a, b = new_id(), new_id()
+
+    async def ready() -> tuple[FakeFollowup, list[Timer]]:
+        clock.set(START)
+        port = FakeFollowup()
+        for event in (reported(a, ITEM), reported(b), closed(b)):
+            await handle_episode_event(port, event, make_deps(clock))
+        firsts = [
+            Timer(n, s.subject_id, s.step_key, s.kind, s.fire_at, {})
+            for n, s in enumerate(port.scheduled)
+        ]
+        at = max(t.fire_at for t in firsts)
+        clock.set(at)
+        due = [t for t in firsts if t.fire_at <= at]
+        return port, due + [replace(t, id=t.id + len(firsts)) for t in due]  # twice
+
+    one_by_one, timers = await ready()
+    alone = [
+        await fire_step(one_by_one, t, clock.now(), make_deps(clock)) for t in timers
+    ]
+    together, timers = await ready()
+    outcomes = await fire_steps(together, timers, clock.now(), make_deps(clock))
+
+    assert [outcomes[t.id] for t in timers] == alone
+    assert outcome(together) == outcome(one_by_one)
+    prompts = list(together.prompts.values())
+    assert {p.episode_id for p in prompts} == {a}  # b's series ended with it
+    assert len({(p.series_id, p.occurrence) for p in prompts}) == len(prompts) > 1
 
 
 async def test_an_update_supplying_the_items_ends_the_incomplete_series(

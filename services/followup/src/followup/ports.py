@@ -42,7 +42,10 @@ class SeriesRepository(Protocol):
         """Start them; the ids started (not one whose episode, rule and trigger have
         one already)."""
 
-    async def lock_series(self, series_id: UUID) -> tuple[Series, Episode] | None: ...
+    async def lock_series(
+        self, series_ids: Sequence[UUID]
+    ) -> dict[UUID, tuple[Series, Episode]]:
+        """These series (those there are), each with its episode, locked."""
 
     async def has_active_series(self, episode_id: UUID, kind: PromptStart) -> bool: ...
 
@@ -64,8 +67,9 @@ class SeriesRepository(Protocol):
 
 
 class Prompts(Protocol):
-    async def add_prompt(self, prompt: Prompt) -> bool:
-        """Issue a prompt; False if its series has this occurrence already."""
+    async def add_prompts(self, prompts: Sequence[Prompt]) -> set[UUID]:
+        """Issue prompts; the ids issued (not one whose series has its occurrence
+        already)."""
 
     async def lock_prompt(self, prompt_id: UUID) -> PromptCase | None: ...
 
@@ -175,9 +179,14 @@ class FakeFollowup:
                 started.add(series.id)
         return started
 
-    async def lock_series(self, series_id: UUID) -> tuple[Series, Episode] | None:
-        series = self.series.get(series_id)
-        return None if series is None else (series, self.episodes[series.episode_id])
+    async def lock_series(
+        self, series_ids: Sequence[UUID]
+    ) -> dict[UUID, tuple[Series, Episode]]:
+        return {
+            i: (s, self.episodes[s.episode_id])
+            for i in series_ids
+            if (s := self.series.get(i)) is not None
+        }
 
     async def has_active_series(self, episode_id: UUID, kind: PromptStart) -> bool:
         return any(s.starts_on is kind for s in self._series(episode_id, active=True))
@@ -213,12 +222,14 @@ class FakeFollowup:
             ):
                 self._end(s, reason, now)
 
-    async def add_prompt(self, prompt: Prompt) -> bool:
-        key = (prompt.series_id, prompt.occurrence)
-        if any((p.series_id, p.occurrence) == key for p in self.prompts.values()):
-            return False
-        self.prompts[prompt.id] = prompt
-        return True
+    async def add_prompts(self, prompts: Sequence[Prompt]) -> set[UUID]:
+        issued = set()
+        for prompt in prompts:
+            key = (prompt.series_id, prompt.occurrence)
+            if all((p.series_id, p.occurrence) != key for p in self.prompts.values()):
+                self.prompts[prompt.id] = prompt
+                issued.add(prompt.id)
+        return issued
 
     async def lock_prompt(self, prompt_id: UUID) -> PromptCase | None:
         prompt = self.prompts.get(prompt_id)

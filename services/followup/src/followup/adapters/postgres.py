@@ -83,17 +83,22 @@ class PostgresFollowup(PostgresEffects):
         )
         return {row["id"] for row in rows}
 
-    async def lock_series(self, series_id: UUID) -> tuple[Series, Episode] | None:
-        row = await self._conn.fetchrow(
+    async def lock_series(
+        self, series_ids: Sequence[UUID]
+    ) -> dict[UUID, tuple[Series, Episode]]:
+        if not series_ids:
+            return {}
+        rows = await self._conn.fetch(
             "SELECT s.*, e.county_code, e.child_initials, e.caseworker, "
             "e.supervisor, e.completeness, e.status AS episode_status "
             "FROM series s JOIN episodes e USING (episode_id) "
-            "WHERE s.id = $1 FOR UPDATE OF s",
-            series_id,
+            "WHERE s.id = ANY($1::uuid[]) ORDER BY s.id FOR UPDATE OF s",
+            list(series_ids),
         )
-        if row is None:
-            return None
-        return _series(row), _episode(row, status=row["episode_status"])
+        return {
+            row["id"]: (_series(row), _episode(row, status=row["episode_status"]))
+            for row in rows
+        }
 
     async def has_active_series(self, episode_id: UUID, kind: PromptStart) -> bool:
         return bool(
@@ -150,24 +155,20 @@ class PostgresFollowup(PostgresEffects):
 
     # ------------------------------------------------------------------ prompts
 
-    async def add_prompt(self, prompt: Prompt) -> bool:
-        inserted = await self._conn.fetchval(
+    async def add_prompts(self, prompts: Sequence[Prompt]) -> set[UUID]:
+        if not prompts:
+            return set()
+        rows = await self._conn.fetch(
             "INSERT INTO prompts (id, series_id, episode_id, rule_id, title, assignee, "
             "occurrence, issued_at, due_at, missing_items) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            "ON CONFLICT DO NOTHING RETURNING true",
-            prompt.id,
-            prompt.series_id,
-            prompt.episode_id,
-            prompt.rule_id,
-            prompt.title,
-            prompt.assignee,
-            prompt.occurrence,
-            prompt.issued_at,
-            prompt.due_at,
-            _items(prompt.missing_items),
+            "SELECT i, s, e, r, t, a, o, iss, d, m::jsonb FROM unnest($1::uuid[], "
+            "$2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::int[], "
+            "$8::timestamptz[], $9::timestamptz[], $10::text[]) "
+            "WITH ORDINALITY AS u(i, s, e, r, t, a, o, iss, d, m, n) ORDER BY n "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            *columns([_prompt_row(p) for p in prompts]),
         )
-        return bool(inserted)
+        return {row["id"] for row in rows}
 
     async def lock_prompt(self, prompt_id: UUID) -> PromptCase | None:
         row = await self._conn.fetchrow(
@@ -290,8 +291,20 @@ async def open_prompts_by_kind(conn: Conn) -> dict[str, tuple[int, int]]:
     return {r["rule_id"]: (r["open"], r["overdue"]) for r in rows}
 
 
-def _items(items: tuple[str, ...] | None) -> list[str] | None:
-    return list(items) if items is not None else None
+def _prompt_row(prompt: Prompt) -> tuple[Any, ...]:
+    items = prompt.missing_items
+    return (
+        prompt.id,
+        prompt.series_id,
+        prompt.episode_id,
+        prompt.rule_id,
+        prompt.title,
+        prompt.assignee,
+        prompt.occurrence,
+        prompt.issued_at,
+        prompt.due_at,
+        json.dumps(list(items)) if items is not None else None,
+    )
 
 
 def _episode_row(episode: Episode) -> tuple[Any, ...]:

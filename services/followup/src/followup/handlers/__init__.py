@@ -6,7 +6,7 @@ from followup.handlers.common import Deps, FollowupMetrics
 from followup.handlers.completion import complete_by_event, complete_prompt
 from followup.handlers.covers import apply_schedule_event
 from followup.handlers.episodes import handle_episode_event, handle_episode_events
-from followup.handlers.occurrences import fire_batch, fire_step
+from followup.handlers.occurrences import fire_batch, fire_step, fire_steps
 
 __all__ = [
     "Deps",
@@ -18,6 +18,7 @@ __all__ = [
     "complete_prompt",
     "fire_batch",
     "fire_step",
+    "fire_steps",
     "handle_episode_event",
     "handle_episode_events",
 ]
