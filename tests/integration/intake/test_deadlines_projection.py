@@ -12,6 +12,7 @@ from shared.consumer import RawMessage
 from shared.db import apply_migrations, create_pool, service_migrations
 from shared.events import CloudEvent, InvalidEventError
 from shared.published import ObligationEvent, PromptEvent
+from tests.counting import Counting
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -114,6 +115,68 @@ async def test_a_batch_is_projected_in_order(pool):
     assert [(p.prompt_id, p.kind, p.status) for p in prompts] == [
         (prompt, "weekly_contact", "open")
     ]
+
+
+async def test_breaches_and_overdues_in_a_row_are_written_together(pool):
+    episode, ids = uuid4(), [uuid4() for _ in range(3)]
+    prompt = uuid4()
+
+    def breached(i, at):
+        data = {"obligation_id": str(ids[i]), "episode_id": str(episode)}
+        return event(ObligationEvent.BREACHED, data, at)
+
+    batch = [
+        *(
+            event(ObligationEvent.OPENED, opened(episode, o, f"k{n}", AT))
+            for n, o in enumerate(ids)
+        ),
+        event(
+            PromptEvent.ISSUED,
+            {
+                "prompt_id": str(prompt),
+                "episode_id": str(episode),
+                "kind": "weekly_contact",
+                "title": "Weekly contact",
+                "occurrence": 0,
+                "issued_at": AT.isoformat(),
+                "due_at": (AT + H).isoformat(),
+            },
+        ),
+        breached(0, AT + H),
+        breached(1, AT + H),
+        event(
+            PromptEvent.OVERDUE,
+            {"prompt_id": str(prompt), "episode_id": str(episode)},
+            AT + H,
+        ),
+        breached(0, AT + 3 * H),  # breached again later: its later time counts
+        event(
+            ObligationEvent.SATISFIED,
+            {
+                "obligation_id": str(ids[1]),
+                "episode_id": str(episode),
+                "satisfied_at": (AT + 2 * H).isoformat(),
+            },
+            AT + 2 * H,
+        ),
+    ]
+    async with pool.acquire() as conn, conn.transaction():
+        counting = Counting(conn)
+        await deadlines.project(counting, batch)  # type: ignore[arg-type]
+
+    # the openings, the issue, the two kinds of flag, the satisfaction (was 7)
+    assert len(counting.statements) == 5
+    rows = {
+        r["obligation_id"]: r
+        for r in await pool.fetch("SELECT * FROM episode_obligations")
+    }
+    assert [rows[o]["breached"] for o in ids] == [True, True, False]
+    assert rows[ids[0]]["updated_at"] == AT + 3 * H
+    assert (rows[ids[1]]["status"], rows[ids[1]]["updated_at"]) == (
+        "satisfied",
+        AT + 2 * H,
+    )
+    assert await pool.fetchval("SELECT overdue FROM episode_prompts") is True
 
 
 async def test_an_unreadable_event_refuses_the_batch_and_names_its_type(pool):

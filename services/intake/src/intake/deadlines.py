@@ -9,6 +9,7 @@ lists what the notifier actually opened, with their state.
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -96,22 +97,62 @@ async def prompts_of(conn: Conn, episode_id: UUID) -> list[PromptSummary]:
 async def project(conn: Conn, batch: list[tuple[CloudEvent, RawMessage]]) -> None:
     """Apply a batch of obligation and prompt events to the projection, in order.
     Events of an episode arrive in order (keyed by episode); other types are
-    ignored. New obligations and prompts next to each other are inserted in one
-    statement each; a change is applied after every row that came before it."""
+    ignored. New obligations and prompts, and the flags a breach or an overdue
+    raises, gathered until another change comes, are written in one statement each
+    (rows before flags: a flag's row came before it); a change is applied after
+    everything that came before it."""
     opened: list[tuple[Any, ...]] = []
     issued: list[tuple[Any, ...]] = []
+    flagged: dict[str, dict[UUID, datetime | None]] = {}
     for event, _ in batch:
         with log_context(event_id=event.id, episode_id=event.subject), _readable(event):
             if event.type == ObligationEvent.OPENED:
                 opened.append(_opened_row(event.data, event.time))
             elif event.type == PromptEvent.ISSUED:
                 issued.append(_issued_row(event.data, event.time))
+            elif (flag := _FLAGS.get(event.type)) is not None:
+                # The latest time of a row flagged twice wins, as one by one.
+                key = UUID(event.data[flag.key])
+                flagged.setdefault(event.type, {}).pop(key, None)
+                flagged[event.type][key] = event.time
             else:
-                await _insert(conn, _INSERT_OBLIGATIONS, opened)
-                await _insert(conn, _INSERT_PROMPTS, issued)
+                await _write(conn, opened, issued, flagged)
                 await _apply_change(conn, event)
+    await _write(conn, opened, issued, flagged)
+
+
+@dataclass(frozen=True)
+class _Flag:
+    table: str
+    key: str
+    column: str
+
+
+_FLAGS: dict[str, _Flag] = {
+    ObligationEvent.BREACHED: _Flag("episode_obligations", "obligation_id", "breached"),
+    PromptEvent.OVERDUE: _Flag("episode_prompts", "prompt_id", "overdue"),
+}
+
+
+async def _write(
+    conn: Conn,
+    opened: list[tuple[Any, ...]],
+    issued: list[tuple[Any, ...]],
+    flagged: dict[str, dict[UUID, datetime | None]],
+) -> None:
+    """Write what was gathered, and forget it."""
     await _insert(conn, _INSERT_OBLIGATIONS, opened)
     await _insert(conn, _INSERT_PROMPTS, issued)
+    for event_type, times in flagged.items():
+        flag = _FLAGS[event_type]
+        await conn.execute(
+            f"UPDATE {flag.table} SET updated_at = coalesce(u.at, now()), "
+            f"{flag.column} = true FROM unnest($1::uuid[], $2::timestamptz[]) "
+            f"AS u(k, at) WHERE {flag.key} = u.k",
+            list(times),
+            list(times.values()),
+        )
+    flagged.clear()
 
 
 @contextmanager
@@ -192,9 +233,7 @@ async def _change_obligation(
     conn: Conn, change: str, data: dict[str, Any], at: datetime | None
 ) -> None:
     obligation_id = UUID(data["obligation_id"])
-    if change == "breached":
-        await _set(conn, _OBLIGATIONS, obligation_id, at, breached=True)
-    elif change == "waiting":
+    if change == "waiting":
         await _set(
             conn,
             _OBLIGATIONS,
@@ -227,9 +266,7 @@ async def _change_prompt(
     conn: Conn, change: str, data: dict[str, Any], at: datetime | None
 ) -> None:
     prompt_id = UUID(data["prompt_id"])
-    if change == "overdue":
-        await _set(conn, _PROMPTS, prompt_id, at, overdue=True)
-    elif change == "completed":
+    if change == "completed":
         await _set(
             conn,
             _PROMPTS,
