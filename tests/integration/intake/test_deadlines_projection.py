@@ -41,6 +41,18 @@ def opened(episode_id, obligation_id, kind: str, due: datetime) -> dict:
     }
 
 
+def issued(episode_id, prompt_id, due: datetime) -> dict:
+    return {
+        "prompt_id": str(prompt_id),
+        "episode_id": str(episode_id),
+        "kind": "weekly_contact",
+        "title": "Weekly contact",
+        "occurrence": 0,
+        "issued_at": AT.isoformat(),
+        "due_at": due.isoformat(),
+    }
+
+
 @pytest.fixture
 async def pool(infra, unique):
     pool = await create_pool(infra.database_url, schema=unique)
@@ -69,18 +81,7 @@ async def test_a_batch_is_projected_in_order(pool):
                 {"obligation_id": str(police), "episode_id": str(episode)},
                 AT + H,
             ),
-            event(
-                PromptEvent.ISSUED,
-                {
-                    "prompt_id": str(prompt),
-                    "episode_id": str(episode),
-                    "kind": "weekly_contact",
-                    "title": "Weekly contact",
-                    "occurrence": 0,
-                    "issued_at": AT.isoformat(),
-                    "due_at": (AT + 3 * H).isoformat(),
-                },
-            ),
+            event(PromptEvent.ISSUED, issued(episode, prompt, AT + 3 * H)),
             event(
                 ObligationEvent.SATISFIED,
                 {
@@ -130,18 +131,7 @@ async def test_breaches_and_overdues_in_a_row_are_written_together(pool):
             event(ObligationEvent.OPENED, opened(episode, o, f"k{n}", AT))
             for n, o in enumerate(ids)
         ),
-        event(
-            PromptEvent.ISSUED,
-            {
-                "prompt_id": str(prompt),
-                "episode_id": str(episode),
-                "kind": "weekly_contact",
-                "title": "Weekly contact",
-                "occurrence": 0,
-                "issued_at": AT.isoformat(),
-                "due_at": (AT + H).isoformat(),
-            },
-        ),
+        event(PromptEvent.ISSUED, issued(episode, prompt, AT + H)),
         breached(0, AT + H),
         breached(1, AT + H),
         event(
